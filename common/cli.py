@@ -1,0 +1,122 @@
+"""One command-line shape for every task.
+
+    python -m tasks.<task> <command> --config FILE [--set key.path=value ...] [--run-dir DIR]
+
+Commands: train, evaluate, tune, export, predict, config. Problems a user can fix
+are printed as one ``error:`` line (exit status 2), never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import time
+
+from common.config import describe
+from common.errors import UserError
+from common.report import fmt, metrics_table, table
+
+
+def _config_help(task) -> str:
+    rows = describe(task.config_class)
+    lines = ["config keys (YAML sections, or --set key.path=value):"]
+    for key, default, help_text in rows:
+        lines.append(f"  {key} (default {default})")
+        lines.extend(textwrap.wrap(help_text, 90, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
+def build_parser(task) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m tasks.{task.name}",
+        description=f"{task.description or task.name}  Run `<command> --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(name, help_text, config=True, run_dir_required=False):
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog=_config_help(task) if config else None,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if config:
+            p.add_argument("--config", metavar="FILE",
+                           help=f"YAML config (default: configs/{task.name}.yaml, the demo config).")
+            p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                           help="Override one config key, e.g. --set train.epochs=3 (repeatable; "
+                                "the value is read as YAML).")
+        p.add_argument("--run-dir", metavar="DIR", required=run_dir_required,
+                       help="Run folder (default: runs/<task>/<config name>).")
+        return p
+
+    p = add("train", "Fit the model, evaluate it on the test split and export it. Rerunning an "
+                     "interrupted run with the same --run-dir resumes it.")
+    p.add_argument("--overwrite", action="store_true", help="Replace a finished run in the run folder.")
+    p = add("evaluate", "Re-evaluate a trained run and refresh metrics.json and report.md.",
+            config=False, run_dir_required=True)
+    p.add_argument("--split", choices=["test", "val"], default="test", help="Split to evaluate (default test).")
+    add("tune", "KerasTuner search over tuner.search_space; rerun the same command to resume. Writes "
+                "best.yaml (a config train accepts), trials.csv/.md and plots/tuning.png.")
+    add("export", "(Re)export the trained run's SavedModel into <run>/export.", config=False,
+        run_dir_required=True)
+    p = add("predict", "Batch predictions from the exported SavedModel.", config=False, run_dir_required=True)
+    p.add_argument("--input", required=True, metavar="FILE", help="Input file (format: see the task's README).")
+    p.add_argument("--output", required=True, metavar="FILE", help="Where to write the predictions.")
+    add("config", "Print the fully resolved config as YAML (validates it; no work is done).")
+    return parser
+
+
+def run_command(task, args) -> None:
+    from common import lifecycle
+
+    started = time.time()
+    if args.command in ("train", "tune", "config"):
+        config = lifecycle.load_config(task, args.config or task.demo_config_path, args.overrides)
+    if args.command == "config":
+        import yaml
+
+        from common.config import to_dict
+
+        print(yaml.safe_dump(to_dict(config), sort_keys=False).rstrip())
+        return
+    if args.command == "train":
+        run, doc = lifecycle.train(task, config, args.run_dir, overwrite=args.overwrite)
+        _print_metrics(task, doc, "test")
+        _print_footer(run, started, ["model.keras", "metrics.json", "report.md", "export/"])
+    elif args.command == "evaluate":
+        run, doc = lifecycle.evaluate(task, args.run_dir, args.split)
+        _print_metrics(task, doc, args.split)
+        _print_footer(run, started, ["metrics.json", "report.md"])
+    elif args.command == "export":
+        run = lifecycle.export(task, args.run_dir)
+        _print_footer(run, started, ["export/"])
+    elif args.command == "predict":
+        summary = lifecycle.predict(task, args.run_dir, args.input, args.output)
+        print(table(["item", "value"], [[k, fmt(v)] for k, v in summary.items()]))
+        print(f"\nPredictions written to {args.output} ({time.time() - started:.1f}s)")
+    elif args.command == "tune":
+        from common.tuning import tune
+
+        run, best = tune(task, config, args.run_dir)
+        print(table(["best hyperparameter", "value"], [[k, fmt(v)] for k, v in best.items()]))
+        _print_footer(run, started, ["best.yaml", "trials.csv", "trials.md", "plots/tuning.png"])
+
+
+def _print_metrics(task, doc, split):
+    print()
+    print(metrics_table(doc[split], doc.get("baselines", {}) if split == "test" else {},
+                        task.headline_metrics()))
+
+
+def _print_footer(run, started, artifacts):
+    print(f"\nRun folder: {run.path}  ({', '.join(artifacts)})  in {time.time() - started:.1f}s")
+
+
+def main(task, argv=None) -> None:
+    args = build_parser(task).parse_args(argv)
+    try:
+        run_command(task, args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)

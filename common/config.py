@@ -1,0 +1,312 @@
+"""Typed, validated configuration shared by every task.
+
+A config is a tree of dataclasses. YAML is checked against it at load time: an
+unknown or misspelled key, a wrong type or an out-of-range value stops the run
+before any work, with one message that names the key and what is allowed.
+Each task supplies its own ``data`` and ``model`` sections; ``train`` and
+``tuner`` (and ``seed``, ``name``) are the same for every task.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from common.errors import ConfigError
+
+
+def option(default, help, *, choices=None, min=None, max=None, positive=False):
+    """A config field with its help text and validation rules."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "positive": positive}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def section(cls, help=""):
+    """A nested config section."""
+    return field(default_factory=cls, metadata={"help": help})
+
+
+@dataclass
+class BaseDataConfig:
+    """Data keys every task understands: one file to split, or three files."""
+
+    path: str | None = option(None, "One data file that the task splits into train/val/test "
+                              "(absolute, relative to the working directory, or to $RNNSUITE_DATA).")
+    train: str | None = option(None, "Training file (use with val and test instead of path).")
+    val: str | None = option(None, "Validation file.")
+    test: str | None = option(None, "Test file.")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = option(20, "Maximum number of epochs.", min=1)
+    batch_size: int = option(64, "Mini-batch size.", min=1)
+    optimizer: str = option("adam", "Optimizer.", choices=["adam", "adamw", "rmsprop", "sgd"])
+    learning_rate: float = option(1e-3, "Initial learning rate.", positive=True)
+    weight_decay: float = option(0.0, "Decoupled weight decay (adamw) .", min=0.0)
+    clipnorm: float | None = option(1.0, "Clip each gradient to this global norm (null: no clipping).",
+                                    positive=True)
+    lr_schedule: str = option("none", "Learning-rate schedule.",
+                              choices=["none", "cosine", "exponential", "reduce_on_plateau"])
+    lr_decay_rate: float = option(0.5, "Decay factor for exponential / reduce_on_plateau.",
+                                  positive=True, max=1.0)
+    monitor: str | None = option(None, "Validation metric for early stopping and best checkpoint "
+                                 "(null: the task's default).")
+    monitor_mode: str = option("auto", "Whether the monitored metric should go down or up.",
+                               choices=["auto", "min", "max"])
+    early_stopping_patience: int = option(5, "Epochs without improvement before stopping (0: never).",
+                                          min=0)
+    distribution: str = option("default", "tf.distribute strategy.", choices=["default", "mirrored"])
+    deterministic: bool = option(True, "Deterministic ops: same seed and config give the same metrics.")
+    tensorboard: bool = option(True, "Write TensorBoard logs to <run>/logs.")
+    verbose: str = option("auto", "Keras progress output: auto (bar on a terminal), bar, epoch, none.",
+                          choices=["auto", "bar", "epoch", "none"])
+
+
+@dataclass
+class TunerConfig:
+    algorithm: str = option("random", "KerasTuner search algorithm.",
+                            choices=["random", "bayesian", "hyperband"])
+    max_trials: int = option(10, "Number of trials (hyperband: bounds max_epochs instead).", min=1)
+    objective: str | None = option(None, "Metric to optimise (null: train.monitor).")
+    direction: str = option("auto", "Optimise the objective towards min or max.",
+                            choices=["auto", "min", "max"])
+    epochs: int | None = option(None, "Epochs per trial (null: train.epochs).", min=1)
+    executions_per_trial: int = option(1, "Models trained per trial (averaged).", min=1)
+    keep_best_trials: int = option(3, "Keep checkpoints of the best N trials only.", min=1)
+    search_space: dict = option({}, "Map of dotted config key to {values: [...]} or "
+                                "{min, max, step|sampling}.")
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}" if typing.get_args(tp) else "list"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value, tp, key):
+    """Check value against the annotated type, converting only lossless cases (int -> float)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, prefix=key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp) or (typing.Any,)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is typing.Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+
+
+def _check_rules(value, meta, key):
+    if value is None:
+        return
+    choices = meta.get("choices")
+    if choices is not None:
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if v not in choices:
+                raise ConfigError(f"config key '{key}': {v!r} is not allowed; "
+                                  f"choose one of {', '.join(map(str, choices))}")
+    numbers = value if isinstance(value, list) else [value]
+    for v in numbers:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        if meta.get("positive") and v <= 0:
+            raise ConfigError(f"config key '{key}': must be > 0, got {v}")
+        if meta.get("min") is not None and v < meta["min"]:
+            raise ConfigError(f"config key '{key}': must be >= {meta['min']}, got {v}")
+        if meta.get("max") is not None and v > meta["max"]:
+            raise ConfigError(f"config key '{key}': must be <= {meta['max']}, got {v}")
+
+
+def from_dict(cls, data, prefix=""):
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad values."""
+    if data is None:
+        data = {}
+    label = f"config section '{prefix}'" if prefix else "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            full = f"{prefix}.{key}" if prefix else str(key)
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key '{full}'{hint} Allowed keys here: "
+                              f"{', '.join(sorted(fields))}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        full = f"{prefix}.{name}" if prefix else name
+        value = _coerce(data[name], hints[name], full)
+        _check_rules(value, f.metadata, full)
+        kwargs[name] = value
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
+
+
+def to_dict(obj):
+    """Plain-data view of a config (for YAML)."""
+    return dataclasses.asdict(obj)
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """Parse ``key.path=value`` (value read as YAML) from ``--set``."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set train.epochs=3")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: the key is empty")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_override(tree: dict, path: list[str], value) -> None:
+    """Set a dotted path in a raw (not yet validated) config mapping."""
+    node = tree
+    for part in path[:-1]:
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: '{part}' is not a section")
+        node = nxt
+    node[path[-1]] = value
+
+
+def load_yaml(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "save the config as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        loc = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{loc}: invalid YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, train...)")
+    return data
+
+
+def save_yaml(data: dict, path) -> None:
+    from common.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def get_path(obj, dotted: str):
+    node = obj
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def with_values(config, values: dict):
+    """Return a re-validated copy of ``config`` with dotted keys replaced."""
+    raw = to_dict(config)
+    for dotted, value in values.items():
+        apply_override(raw, dotted.split("."), value)
+    return from_dict(type(config), raw)
+
+
+def describe(cls, prefix="") -> list[tuple[str, str, str]]:
+    """(key, default, help) for every leaf key, for --help and the docs."""
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows.extend(describe(tp, key))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f.metadata.get("help", "")
+        if f.metadata.get("choices"):
+            help_text += f" One of: {', '.join(map(str, f.metadata['choices']))}."
+        rows.append((key, repr(default), help_text))
+    return rows
+
+
+def run_config_class(task_name: str, data_cls, model_cls, default_monitor: str = "val_loss"):
+    """The full config type of a task: its data/model sections plus the shared ones."""
+    train_cls = TrainConfig
+    fields = [
+        ("task", str, option(task_name, "Task this config belongs to.", choices=[task_name])),
+        ("name", str, option("default", "Run name: the run folder is runs/<task>/<name>.")),
+        ("seed", int, option(42, "Random seed for weights, shuffling and splits.", min=0)),
+        ("data", data_cls, section(data_cls, "Where the data is and how to read it.")),
+        ("model", model_cls, section(model_cls, "Model architecture.")),
+        ("train", train_cls, section(train_cls, "Training loop.")),
+        ("tuner", TunerConfig, section(TunerConfig, "Hyperparameter search.")),
+    ]
+    cls = dataclasses.make_dataclass(f"{task_name.title().replace('_', '')}Config", fields)
+    cls.default_monitor = default_monitor
+    return cls

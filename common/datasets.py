@@ -1,0 +1,116 @@
+"""Finding dataset files: the user's own paths, ``$RNNSUITE_DATA``, or a checksummed download cache.
+
+A config names a file as an absolute path, a path relative to the working
+directory, or a path inside the benchmark layout (``ett/ETTh1.csv``). Layout
+paths are looked up in ``$RNNSUITE_DATA`` first and then in the cache folder
+(``$RNNSUITE_CACHE`` or ``~/.cache/rnnsuite/datasets``); a known file missing
+from both is downloaded into the cache and its sha256 checked before use.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from pathlib import Path
+
+from common.errors import DataError
+
+_GH = "https://raw.githubusercontent.com"
+_ETT = f"{_GH}/zhouhaoyi/ETDataset/1d16c8f4f943005d613b5bc962e9eeb06058cf07/ETT-small"
+_CONLL = f"{_GH}/kyzhouhzau/BERT-NER/0f77e478872453df51cd3c65d1a39b12d9617f9d/old_version/NERdata"
+_SST2 = f"{_GH}/eyalbd2/Reproducing-AutoPrompt/6288fb5bec9c572f2492875ae0111df5b6daed11/glue_data/SST-2"
+_MR = f"{_GH}/yoonkim/CNN_sentence/23e0e1f7355705bb083043fda05c031b15acb38c"
+_M30K = f"{_GH}/multi30k/dataset/a3d2e0d26b56f3846f66a952536ffed4e401d05a/data/task1"
+
+# layout path -> (source URL, sha256). The same files as ../shared/datasets (see its READMEs).
+KNOWN_FILES = {
+    "ett/ETTh1.csv": (f"{_ETT}/ETTh1.csv", "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066"),
+    "ett/ETTh2.csv": (f"{_ETT}/ETTh2.csv", "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b"),
+    "conll2003/train.txt": (f"{_CONLL}/train.txt",
+                            "213953b5522fb7924802d883e50f027b2c6ffb5d4d0e63368ed82909f9b60423"),
+    "conll2003/valid.txt": (f"{_CONLL}/dev.txt",
+                            "c02eb19809eafb83998326a0481942eb37d96f31826ae387cfe8773699969f5b"),
+    "conll2003/test.txt": (f"{_CONLL}/test.txt",
+                           "dc4ac7f3d6d01a6bec59261814561da3b287b6b493b97d1f69c580b52ec1831b"),
+    "sst2/train.tsv": (f"{_SST2}/train_full.tsv",
+                       "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1"),
+    "sst2/dev.tsv": (f"{_SST2}/dev.tsv", "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0"),
+    "rt-polarity/rt-polarity.pos": (f"{_MR}/rt-polarity.pos",
+                                    "2da124ec187a9d5a29c9f04e91c540e02baed5af8868f550a26bd6fd4dbf8bf0"),
+    "rt-polarity/rt-polarity.neg": (f"{_MR}/rt-polarity.neg",
+                                    "4ace77d558c3714723843f1d65b60c01e3417b208180f0728808d76ad0eeeaca"),
+    "multi30k/train.en.gz": (f"{_M30K}/raw/train.en.gz",
+                             "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f"),
+    "multi30k/train.de.gz": (f"{_M30K}/raw/train.de.gz",
+                             "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6"),
+    "multi30k/val.en.gz": (f"{_M30K}/raw/val.en.gz",
+                           "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28"),
+    "multi30k/val.de.gz": (f"{_M30K}/raw/val.de.gz",
+                           "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a"),
+    "multi30k/test_2016_flickr.en.gz": (f"{_M30K}/raw/test_2016_flickr.en.gz",
+                                        "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9"),
+    "multi30k/test_2016_flickr.de.gz": (f"{_M30K}/raw/test_2016_flickr.de.gz",
+                                        "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8"),
+}
+
+
+def data_root() -> Path | None:
+    root = os.environ.get("RNNSUITE_DATA")
+    return Path(root).expanduser() if root else None
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RNNSUITE_CACHE", Path.home() / ".cache" / "rnnsuite" / "datasets")).expanduser()
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(layout_path: str, dest: Path) -> Path:
+    """Fetch a known benchmark file into the cache, verifying its sha256 (atomic)."""
+    url, expected = KNOWN_FILES[layout_path]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{layout_path} is not in $RNNSUITE_DATA or {cache_root()} and could not be "
+                        f"downloaded ({exc}); set RNNSUITE_DATA to a folder that has it") from None
+    got = sha256(tmp)
+    if got != expected:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"downloaded {layout_path} has sha256 {got[:12]}..., expected {expected[:12]}...; "
+                        "the source changed, fetch it by hand into $RNNSUITE_DATA")
+    os.replace(tmp, dest)
+    return dest
+
+
+def resolve(path: str | os.PathLike, base: Path | None = None) -> Path:
+    """Turn a config's data path into an existing file, or raise one clear `DataError`."""
+    text = os.path.expandvars(os.path.expanduser(str(path)))
+    candidate = Path(text)
+    if candidate.is_absolute():
+        if candidate.exists():
+            return candidate
+        raise DataError(f"data file not found: {candidate}")
+    tried = []
+    for folder in [Path.cwd(), base, data_root(), cache_root()]:
+        if folder is None:
+            continue
+        full = folder / candidate
+        tried.append(str(full))
+        if full.exists():
+            return full
+    key = candidate.as_posix()
+    if key in KNOWN_FILES:
+        return download(key, cache_root() / candidate)
+    hint = "" if data_root() else " (RNNSUITE_DATA is not set)"
+    raise DataError(f"data file not found: {path}; looked in {', '.join(tried)}{hint}")

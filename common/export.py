@@ -1,0 +1,57 @@
+"""SavedModel export of a task's serving functions, and loading it back for `predict`.
+
+The exported graph carries all preprocessing (scaling, vocabularies, decoding
+loops), so serving needs TensorFlow only, not this project's code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from common.errors import UserError
+from common.io import atomic_dir
+
+
+def build_archive(task, model, config, prepared):
+    """An ExportArchive with every signature the task declares (``serving_default`` first)."""
+    signatures = task.serving_functions(model, config, prepared)
+    if "serving_default" not in signatures:
+        raise ValueError(f"task {task.name} declares no serving_default signature")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    ordered = ["serving_default"] + [name for name in signatures if name != "serving_default"]
+    for name in ordered:
+        signature = signatures[name]
+        # Autograph on, so tasks may write Python loops/conditionals over tensors (decode loops).
+        fn = tf.function(signature.fn, input_signature=signature.input_signature, autograph=True)
+        archive.add_endpoint(name, fn, input_signature=signature.input_signature)
+    return archive, signatures
+
+
+def write_export(task, model, config, prepared, export_dir) -> dict:
+    """Write the SavedModel atomically into ``export_dir``; returns the task's signatures."""
+    archive, signatures = build_archive(task, model, config, prepared)
+    with atomic_dir(export_dir) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+    return signatures
+
+
+def load_serving(export_dir, signature="serving_default"):
+    """The exported signature as a callable ``fn(**tensors) -> dict of tensors``."""
+    export_dir = Path(export_dir)
+    if not (export_dir / "saved_model.pb").exists():
+        raise UserError(f"no SavedModel in {export_dir}; run `export --run-dir {export_dir.parent}` first")
+    loaded = tf.saved_model.load(str(export_dir))
+    if signature not in loaded.signatures:
+        raise UserError(f"{export_dir} has no signature {signature!r} "
+                        f"(it has {', '.join(loaded.signatures)})")
+    fn = loaded.signatures[signature]
+    fn._rnnsuite_loaded = loaded  # keep the loaded object (and its variables) alive
+    return fn
+
+
+def signature_inputs(fn) -> dict:
+    """Input name -> TensorSpec of a loaded signature."""
+    return dict(fn.structured_input_signature[1])

@@ -1,0 +1,137 @@
+"""The lifecycle every task shares: train, evaluate, export, predict (tune lives in common.tuning).
+
+Each function takes a `Task` and works only through its hooks, so a new task
+gets the run folder, resumption, atomic artifacts and reports by registering.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import keras
+
+from common import config as cfg
+from common.errors import ConfigError, UserError
+from common.export import load_serving, write_export
+from common.io import atomic_path, atomic_write_json, read_json
+from common.plots import save_learning_curves
+from common.report import write_report
+from common.run import RunFolder
+from common.training import compile_model, fit, seed_everything, strategy_for
+
+
+def load_config(task, path=None, overrides=(), run_dir=None):
+    """Read a YAML config (or the task's demo config), apply ``--set`` overrides and validate."""
+    raw = cfg.load_yaml(path) if path is not None else {}
+    raw.setdefault("task", task.name)
+    if raw.get("task") != task.name:
+        raise ConfigError(f"{path}: this config is for task '{raw.get('task')}', not '{task.name}'; "
+                          f"use `python -m tasks.{raw.get('task')}`")
+    for item in overrides:
+        keys, value = cfg.parse_override(item)
+        cfg.apply_override(raw, keys, value)
+    config = cfg.from_dict(task.config_class, raw)
+    check_data_keys(config)
+    return config
+
+
+def check_data_keys(config) -> None:
+    data = config.data
+    files = [data.train, data.val, data.test]
+    if data.path is None and not all(files):
+        if any(files):
+            missing = [k for k, v in zip(("train", "val", "test"), files) if not v]
+            raise ConfigError(f"config data: set data.{', data.'.join(missing)} too, or use data.path alone")
+        raise ConfigError("config data: set data.path (one file to split) or data.train, data.val and data.test")
+
+
+def run_folder(task, config, run_dir=None) -> RunFolder:
+    return RunFolder(run_dir) if run_dir else RunFolder.default(task.name, config.name)
+
+
+def load_run(task, run_dir):
+    """Config, fitted state and trained model of a finished run."""
+    run = RunFolder(run_dir)
+    run.require(run.config_path, run.state_path, run.model_path)
+    config = load_config(task, run.config_path)
+    state = read_json(run.state_path)
+    model = keras.saving.load_model(str(run.model_path), compile=False)
+    return run, config, state, model
+
+
+def train(task, config, run_dir=None, overwrite=False, log=print):
+    """Fit, evaluate on the test split, export; resumes an interrupted run in the same folder."""
+    run = run_folder(task, config, run_dir)
+    resuming = run.is_interrupted()
+    if run.is_finished() and not resuming:
+        if not overwrite:
+            raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
+                            "or --run-dir for a new folder")
+        shutil.rmtree(run.path)
+    if not resuming and run.path.exists():
+        # Leftovers of a run that died before its first epoch ended: start clean.
+        for stale in (run.history_path, run.best_weights_path):
+            stale.unlink(missing_ok=True)
+    run.create()
+    if resuming:
+        log(f"Resuming the interrupted run in {run.path}")
+    cfg.save_yaml(cfg.to_dict(config), run.config_path)
+    seed_everything(config.seed, config.train.deterministic)
+    started = time.time()
+    prepared = task.prepare(config, None)
+    atomic_write_json(run.state_path, prepared.state)
+    strategy = strategy_for(config.train.distribution)
+    with strategy.scope():
+        model = task.build_model(config, prepared)
+        compile_model(task, model, config, prepared)
+    best = fit(task, model, config, prepared, run)
+    train_seconds = time.time() - started
+    with atomic_path(run.model_path) as tmp:
+        model.save(str(tmp))
+    training = {"best_epoch": (best.best_epoch + 1) if best.best_epoch is not None else None,
+                "best_" + best.monitor: best.best, "train_seconds": round(train_seconds, 1),
+                "parameters": int(model.count_params())}
+    metrics = _evaluate_and_report(task, model, config, prepared, run, "test", training=training)
+    write_export(task, model, config, prepared, run.export_dir)
+    return run, metrics
+
+
+def _evaluate_and_report(task, model, config, prepared, run, split, training=None):
+    result = task.evaluate(model, config, prepared, split, run)
+    doc = read_json(run.metrics_path) if run.metrics_path.exists() else {}
+    doc[split] = result
+    if split == "test":
+        doc["baselines"] = task.baselines(config, prepared, split)
+    if training is not None:
+        doc["training"] = training
+    atomic_write_json(run.metrics_path, doc)
+    save_learning_curves(run.history_path, run.plots_dir / "learning_curves.png")
+    write_report(run, task, config, prepared.info, doc)
+    return doc
+
+
+def evaluate(task, run_dir, split="test"):
+    run, config, state, model = load_run(task, run_dir)
+    seed_everything(config.seed, config.train.deterministic)
+    prepared = task.prepare(config, state)
+    return run, _evaluate_and_report(task, model, config, prepared, run, split)
+
+
+def export(task, run_dir):
+    run, config, state, model = load_run(task, run_dir)
+    prepared = task.prepare(config, state)
+    write_export(task, model, config, prepared, run.export_dir)
+    return run
+
+
+def predict(task, run_dir, input_path, output_path):
+    run = RunFolder(run_dir)
+    run.require(run.config_path, run.state_path, run.export_dir)
+    config = load_config(task, run.config_path)
+    state = read_json(run.state_path)
+    serve = load_serving(run.export_dir)
+    input_path = Path(input_path)
+    if not input_path.exists():
+        raise UserError(f"input file not found: {input_path}")
+    return task.predict_file(serve, config, state, input_path, Path(output_path))

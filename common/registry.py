@@ -1,0 +1,16 @@
+"""Every task the suite ships, by name: the demo, the docs and the conformance test use this list."""
+from __future__ import annotations
+
+import importlib
+
+TASK_MODULES = {
+    "forecasting": "tasks.forecasting",
+}
+
+
+def get_task(name: str):
+    return importlib.import_module(TASK_MODULES[name]).TASK
+
+
+def all_tasks():
+    return [get_task(name) for name in TASK_MODULES]

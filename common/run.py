@@ -1,0 +1,51 @@
+"""The run folder: one place per training run, laid out the same for every task.
+
+``runs/<task>/<name>/`` holds config.yaml, state.json, metrics.json, history.csv,
+plots/, checkpoints/, logs/, model.keras, export/ and report.md.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.errors import UserError
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @classmethod
+    def default(cls, task_name: str, run_name: str) -> "RunFolder":
+        return cls(Path("runs") / task_name / run_name)
+
+    config_path = property(lambda self: self.path / "config.yaml")
+    state_path = property(lambda self: self.path / "state.json")
+    metrics_path = property(lambda self: self.path / "metrics.json")
+    history_path = property(lambda self: self.path / "history.csv")
+    plots_dir = property(lambda self: self.path / "plots")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    backup_dir = property(lambda self: self.path / "checkpoints" / "backup")
+    best_weights_path = property(lambda self: self.path / "checkpoints" / "best.weights.h5")
+    logs_dir = property(lambda self: self.path / "logs")
+    model_path = property(lambda self: self.path / "model.keras")
+    export_dir = property(lambda self: self.path / "export")
+    report_path = property(lambda self: self.path / "report.md")
+
+    def create(self):
+        for folder in (self.path, self.plots_dir, self.checkpoints_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def require(self, *paths, hint="train it first"):
+        """Fail with one clear message when a trained artifact is missing."""
+        if not self.path.is_dir():
+            raise UserError(f"run folder not found: {self.path} ({hint})")
+        for path in paths:
+            if not Path(path).exists():
+                raise UserError(f"{path} is missing: {self.path} is not a finished run ({hint})")
+
+    def is_interrupted(self) -> bool:
+        return self.backup_dir.is_dir() and any(self.backup_dir.iterdir())
+
+    def is_finished(self) -> bool:
+        return self.model_path.exists() and self.metrics_path.exists()

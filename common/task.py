@@ -1,0 +1,135 @@
+"""The task contract: what a task provides so that `common` can run its whole lifecycle.
+
+A task is a small object with a name, two config sections (``data`` and
+``model``) and the hooks below. `common.lifecycle` drives train / evaluate /
+tune / export / predict for any task through these hooks only, and the
+conformance test in ``tests/test_conformance.py`` runs every registered task
+through that lifecycle.
+
+The training graph and the serving graph may differ (a seq2seq model trained
+with teacher forcing but served with a beam-search loop, a CRF tagger served
+with Viterbi decoding): ``build_model`` returns what ``fit`` trains, while
+``serving_functions`` returns the tf-traceable functions that are exported.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from common.config import BaseDataConfig, run_config_class
+
+
+@dataclass
+class Prepared:
+    """Data ready for Keras plus the preprocessing state fitted on the training split.
+
+    ``state`` must be JSON-serialisable: it is saved as ``state.json`` in the run
+    folder and handed back to ``Task.prepare`` by evaluate/export/tune so that
+    scalers and vocabularies are never refitted on other data.
+    """
+
+    train: Any  # tf.data.Dataset of (inputs, targets), batched
+    val: Any
+    test: Any
+    state: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # human-readable facts for the report (sizes, columns...)
+    extra: dict = field(default_factory=dict)  # task-private in-memory data (raw arrays, texts...)
+
+    def split(self, name: str):
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+@dataclass
+class Signature:
+    """One exported serving function.
+
+    ``fn`` takes keyword tensors named like ``input_signature``'s specs and
+    returns a dict of named output tensors.
+    """
+
+    fn: Callable
+    input_signature: list
+
+
+class Task(abc.ABC):
+    """Base class of every task; subclasses fill in the hooks."""
+
+    name: str = ""
+    data_config: type = BaseDataConfig
+    model_config: type = object
+    default_monitor: str = "val_loss"
+    description: str = ""
+
+    @cached_property
+    def config_class(self):
+        return run_config_class(self.name, self.data_config, self.model_config, self.default_monitor)
+
+    @property
+    def demo_config_path(self) -> Path:
+        return Path(__file__).resolve().parent.parent / "configs" / f"{self.name}.yaml"
+
+    # ---- data -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def prepare(self, config, state: dict | None = None) -> Prepared:
+        """Load and validate the data, fit preprocessing on train (unless ``state`` is given),
+        and return batched tf.data splits. Raise `DataError` naming file, line and fix."""
+
+    @abc.abstractmethod
+    def make_demo_data(self, folder: Path, seed: int = 0) -> dict:
+        """Write a small synthetic dataset into ``folder``; return the ``--set`` overrides
+        (dotted key -> value) that point a config at it."""
+
+    # ---- model ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build_model(self, config, prepared: Prepared):
+        """Return the (uncompiled) Keras model that ``fit`` trains."""
+
+    def compile_args(self, config, prepared: Prepared) -> dict:
+        """Loss and metrics for ``model.compile`` (optimizer comes from ``config.train``)."""
+        return {"loss": "mse"}
+
+    def callbacks(self, model, config, prepared: Prepared) -> list:
+        """Extra Keras callbacks, e.g. one that adds ``val_f1`` to the logs for early stopping."""
+        return []
+
+    # ---- evaluation -------------------------------------------------------------------
+    @abc.abstractmethod
+    def evaluate(self, model, config, prepared: Prepared, split: str, run) -> dict:
+        """Metrics of the trained model on ``split``; may also write predictions and plots into
+        the run folder (``run`` is a `common.run.RunFolder`)."""
+
+    def baselines(self, config, prepared: Prepared, split: str) -> dict:
+        """Reference scores on the same split: ``{baseline_name: {metric: value}}``."""
+        return {}
+
+    def headline_metrics(self) -> list[str]:
+        """Metric names shown first in summaries and the report."""
+        return []
+
+    # ---- export and predict -----------------------------------------------------------
+    @abc.abstractmethod
+    def serving_functions(self, model, config, prepared: Prepared) -> dict[str, Signature]:
+        """Functions to export; ``serving_default`` is required. They must work on raw inputs
+        (original units, raw strings) so the SavedModel needs no project code."""
+
+    def serving_example(self, config, prepared: Prepared) -> dict:
+        """A small batch of numpy inputs for ``serving_default`` (used by tests and the model card)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def predict_file(self, serve: Callable, config, state: dict, input_path: Path,
+                     output_path: Path) -> dict:
+        """Run the exported ``serving_default`` (``serve(**tensors) -> dict``) over a user file and
+        write the results; return a short summary for the CLI table."""
+
+    @abc.abstractmethod
+    def demo_predict_input(self, config, folder: Path) -> Path:
+        """Write a file in the format ``predict`` accepts, for the demo and the tests."""
+
+
+def replace_config(config, **sections):
+    return dataclasses.replace(config, **sections)
