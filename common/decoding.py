@@ -1,0 +1,153 @@
+"""Greedy and beam-search decoding over a "step function", as TensorFlow graph loops.
+
+The search code knows nothing about models. A decoder is described by
+
+    step_fn(tokens, state, constants) -> (logits, new_state)
+
+``tokens`` int32 ``[n]`` are the previous output tokens; ``state`` is any
+nested structure of tensors with a leading ``[n]`` axis that changes every step
+(an RNN's hidden state); ``constants`` is a nested structure with a leading
+``[n]`` axis that stays fixed (encoder outputs, their attention keys, the
+source mask); ``logits`` are ``[n, vocab]``. Beam search tiles state and
+constants ``beam_width`` times along the batch axis (batch-major: rows
+``b * beam_width .. b * beam_width + beam_width - 1`` belong to sentence ``b``),
+reorders ``state`` after each step and never copies ``constants`` again.
+
+Both functions are plain TensorFlow ops (`tf.while_loop`), so they work
+eagerly and inside a `tf.function` / SavedModel, and stop as soon as every
+sequence has produced ``end_id`` (or at ``max_length``). They return a
+`Decoded`: ``tokens`` ``[batch, time]`` without the start and end tokens and
+padded with ``pad_id``, ``lengths`` ``[batch]`` and ``scores`` ``[batch]``
+(total log-probability, including the end token when one was produced).
+
+TensorFlow Addons' BeamSearchDecoder used to provide this but is discontinued
+and not Keras 3 compatible, and KerasHub's samplers are a dependency we do not
+carry, so the search is written here.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import tensorflow as tf
+
+NEG_INF = -1e9  # "impossible" log-probability; finite so that sums and divisions stay NaN-free
+
+
+class Decoded(NamedTuple):
+    tokens: tf.Tensor
+    lengths: tf.Tensor
+    scores: tf.Tensor
+
+
+def _batch_size(structure):
+    first = tf.nest.flatten(structure)[0]
+    return tf.shape(first)[0]
+
+
+def _finish(rows, end_id, pad_id):
+    """Turn raw step outputs ``[batch, time]`` into tokens without ``end_id``, padded, and lengths."""
+    rows = tf.convert_to_tensor(rows)
+    ended = tf.cumsum(tf.cast(tf.equal(rows, end_id), tf.int32), axis=1, exclusive=False) > 0
+    keep = tf.logical_and(tf.logical_not(ended), tf.not_equal(rows, pad_id))
+    tokens = tf.where(keep, rows, tf.cast(pad_id, rows.dtype))
+    lengths = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)
+    width = tf.reduce_max(tf.concat([lengths, [0]], axis=0))  # drop columns that are padding everywhere
+    return tokens[:, :width], lengths
+
+
+def greedy_search(step_fn: Callable, initial_state, constants=(), *, start_id: int, end_id: int,
+                  max_length, pad_id: int = 0) -> Decoded:
+    """Pick the most probable token at every step."""
+    batch = _batch_size(initial_state)
+    max_length = tf.convert_to_tensor(max_length, tf.int32)
+
+    def cond(t, tokens, state, finished, scores, outputs):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    def body(t, tokens, state, finished, scores, outputs):
+        logits, state = step_fn(tokens, state, constants)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
+        best_score = tf.gather(log_probs, best, batch_dims=1)
+        best = tf.where(finished, tf.constant(pad_id, tf.int32), best)
+        scores = scores + tf.where(finished, 0.0, best_score)
+        finished = tf.logical_or(finished, tf.equal(best, end_id))
+        return t + 1, best, state, finished, scores, outputs.write(t, best)
+
+    outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None]))
+    loop = tf.while_loop(
+        cond, body,
+        (tf.constant(0), tf.fill([batch], tf.constant(start_id, tf.int32)), initial_state,
+         tf.zeros([batch], tf.bool), tf.zeros([batch], tf.float32), outputs))
+    steps, scores = loop[0], loop[4]
+    rows = tf.cond(steps > 0, lambda: tf.transpose(loop[5].stack()),
+                   lambda: tf.zeros([batch, 0], tf.int32))
+    tokens, lengths = _finish(rows, end_id, pad_id)
+    return Decoded(tokens, lengths, scores)
+
+
+def length_penalty(lengths, alpha: float):
+    """GNMT length penalty ``((5 + length) / 6) ** alpha`` (Wu et al., 2016); 1 when alpha is 0."""
+    return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
+
+
+def _tile(structure, times):
+    return tf.nest.map_structure(lambda x: tf.repeat(x, times, axis=0), structure)
+
+
+def beam_search(step_fn: Callable, initial_state, constants=(), *, start_id: int, end_id: int,
+                max_length, beam_width: int = 4, alpha: float = 0.0, pad_id: int = 0) -> Decoded:
+    """Keep the ``beam_width`` best partial translations at every step; return the best one.
+
+    Hypotheses are ranked by log-probability divided by `length_penalty` (``alpha`` 0: raw
+    log-probability; larger ``alpha`` favours longer outputs), as in OpenNMT. A finished
+    hypothesis stays in the beam with a frozen score and length, so the search can stop once
+    all beams have finished. With ``beam_width=1`` this is exactly `greedy_search`.
+    """
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    k = int(beam_width)
+    batch = _batch_size(initial_state)
+    max_length = tf.convert_to_tensor(max_length, tf.int32)
+    state = _tile(initial_state, k)
+    constants = _tile(constants, k)
+    # Only beam 0 is alive at the start, so the first step does not pick k copies of one token.
+    first = tf.concat([[0.0], tf.fill([k - 1], NEG_INF)], axis=0)
+    log_probs = tf.tile(first[tf.newaxis], [batch, 1])
+    base = tf.range(batch)[:, tf.newaxis] * k  # row offset of each sentence's beams
+
+    def cond(t, tokens, state, log_probs, finished, lengths, rows):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    def body(t, tokens, state, log_probs, finished, lengths, rows):
+        logits, state = step_fn(tokens, state, constants)
+        step = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        vocab = tf.shape(step)[-1]
+        step = tf.reshape(step, [batch, k, vocab])
+        # A finished beam can only be extended by padding, at no cost.
+        only_pad = tf.where(tf.equal(tf.range(vocab), pad_id), 0.0, NEG_INF)
+        step = tf.where(finished[..., tf.newaxis], only_pad, step)
+        total = log_probs[..., tf.newaxis] + step  # [batch, k, vocab]
+        new_lengths = tf.where(finished, lengths, lengths + 1)
+        ranked = total / length_penalty(new_lengths, alpha)[..., tf.newaxis] if alpha else total
+        _, index = tf.math.top_k(tf.reshape(ranked, [batch, k * vocab]), k=k)
+        beam = index // vocab
+        token = index % vocab
+        log_probs = tf.gather(tf.reshape(total, [batch, k * vocab]), index, batch_dims=1)
+        lengths = tf.gather(new_lengths, beam, batch_dims=1)
+        finished = tf.logical_or(tf.gather(finished, beam, batch_dims=1), tf.equal(token, end_id))
+        rows = tf.concat([tf.gather(rows, beam, batch_dims=1), token[..., tf.newaxis]], axis=2)
+        flat = tf.reshape(base + beam, [-1])
+        state = tf.nest.map_structure(lambda s: tf.gather(s, flat), state)
+        return t + 1, tf.reshape(token, [-1]), state, log_probs, finished, lengths, rows
+
+    init = (tf.constant(0), tf.fill([batch * k], tf.constant(start_id, tf.int32)), state, log_probs,
+            tf.zeros([batch, k], tf.bool), tf.zeros([batch, k], tf.int32),
+            tf.zeros([batch, k, 0], tf.int32))
+    invariants = tf.nest.map_structure(lambda x: tf.TensorShape(x.shape), init)
+    invariants = invariants[:6] + (tf.TensorShape([None, k, None]),)
+    _, _, _, log_probs, _, lengths, rows = tf.while_loop(cond, body, init, shape_invariants=invariants)
+    normalized = log_probs / length_penalty(lengths, alpha) if alpha else log_probs
+    best = tf.argmax(normalized, axis=1, output_type=tf.int32)
+    tokens, out_lengths = _finish(tf.gather(rows, best, batch_dims=1), end_id, pad_id)
+    return Decoded(tokens, out_lengths, tf.gather(log_probs, best, batch_dims=1))
