@@ -64,6 +64,23 @@ class RecurrentForecaster(keras.layers.Layer):
             self.affine_weight = self.add_weight(shape=(n_features,), initializer="ones", name="revin_weight")
             self.affine_bias = self.add_weight(shape=(n_features,), initializer="zeros", name="revin_bias")
 
+    def build(self, history_shape, future_shape=None):
+        steps = self.lookback // self.patch_len
+        width = self.patch_len * (1 if self.channel_independent else self.n_features)
+        if self.embed is not None:
+            self.embed.build((None, steps, width))
+            width = self.d_model
+        self.encoder.build((None, steps, width))
+        encoded = self.rnn.get("units", 64) * (2 if self.rnn.get("bidirectional") else 1)
+        if self.kind == "direct":
+            self.head.build((None, encoded))
+        else:
+            for layer in self.bridge:
+                layer.build((None, encoded))
+            self.decoder.build((None, self.horizon, self.series_outputs))
+            self.head.build((None, self.rnn.get("units", 64)))
+        self.built = True
+
     # -- helpers ------------------------------------------------------------------------
     def _to_series(self, x):
         """[B, L, F] -> [B', steps, width] (one row per channel when channel independent)."""

@@ -153,7 +153,7 @@ def fit(task, model, config, prepared, run, extra_callbacks=()):
     if config.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.logs_dir), write_graph=False))
     model.fit(prepared.train, validation_data=prepared.val, epochs=config.train.epochs,
-              callbacks=callbacks, verbose=keras_verbosity(config.train.verbose))
+              callbacks=callbacks, shuffle=False, verbose=keras_verbosity(config.train.verbose))
     if os.path.exists(run.best_weights_path):
         model.load_weights(str(run.best_weights_path))
     return best
