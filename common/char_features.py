@@ -103,3 +103,40 @@ def char_encoder(kind: str, num_chars: int, char_dim: int, units: int, name="cha
     if kind == "cnn":
         return CharCNN(num_chars, char_dim, units, name=name)
     raise ValueError(f"unknown char encoder {kind!r}; use bilstm or cnn")
+
+
+@keras.saving.register_keras_serializable(package="rnnsuite")
+class CharIds(keras.layers.Layer):
+    """Token strings ``[batch, words]`` -> char ids ``[batch, words, max_chars]`` inside the graph.
+
+    Characters are Unicode code points (invalid UTF-8 bytes become U+FFFD); words are
+    cut to ``max_chars`` and padded with 0. Ids: 0 padding, 1 unknown character, then
+    ``vocabulary``. Living in the model, the lookup travels with ``model.keras`` and
+    the SavedModel, so serving needs no Python preprocessing. (TensorFlow ops: the
+    suite runs Keras on the TensorFlow backend.)
+    """
+
+    def __init__(self, vocabulary, max_chars=20, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary = list(vocabulary)
+        self.max_chars = int(max_chars)
+        self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary, mask_token="",
+                                                num_oov_indices=1, name="char_lookup")
+
+    def call(self, tokens):
+        import tensorflow as tf
+
+        chars = tf.strings.unicode_split(tokens, "UTF-8", errors="replace")
+        dense = chars.to_tensor(default_value="", shape=[None, None, self.max_chars])
+        return tf.cast(self.lookup(dense), "int32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.max_chars)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary=self.vocabulary, max_chars=self.max_chars)
+        return config

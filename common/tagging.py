@@ -32,6 +32,8 @@ class TaggedSentence:
     tags: list[str] | None
     source: str = ""  # "file:line" of the sentence's first token, for error messages
     lines: list[int] = field(default_factory=list)  # line of each token (CoNLL) or of the record (JSONL)
+    columns: list[list[str]] | None = None  # every column of each token line (CoNLL input, for echoing)
+    raw_tags: list[str] | None = None  # the tags as read, when ``tags`` were converted to another scheme
 
 
 # ---- readers ----------------------------------------------------------------------------------
@@ -49,14 +51,14 @@ def read_conll(path, token_column: int = 0, tag_column: int | None = -1,
     path = Path(path)
     numbered = read_lines(path, encoding, keep_blank=True)
     sentences: list[TaggedSentence] = []
-    tokens, tags, lines = [], [], []
+    tokens, tags, lines, rows = [], [], [], []
     width = None
 
     def flush():
         if tokens:
             sentences.append(TaggedSentence(list(tokens), list(tags) if tag_column is not None else None,
-                                            f"{path}:{lines[0]}", list(lines)))
-        tokens.clear(), tags.clear(), lines.clear()
+                                            f"{path}:{lines[0]}", list(lines), list(rows)))
+        tokens.clear(), tags.clear(), lines.clear(), rows.clear()
 
     for number, line in numbered:
         columns = line.split()
@@ -79,6 +81,7 @@ def read_conll(path, token_column: int = 0, tag_column: int | None = -1,
                             "token line; each token line needs the same columns, sentences are separated "
                             "by blank lines")
         tokens.append(columns[token_column])
+        rows.append(columns)
         if tag_column is not None:
             tags.append(columns[tag_column])
         lines.append(number)
@@ -139,13 +142,11 @@ def read_tagged(path, fmt: str = "auto", token_column: int = 0, tag_column: int 
     return read_conll(path, token_column, tag_column, encoding)
 
 
-def write_conll(path, sentences, columns_per_sentence) -> None:
-    """Write ``columns_per_sentence`` (per sentence, a list of per-token column lists) as CoNLL text."""
+def write_conll(path, sentences_rows) -> None:
+    """Write CoNLL text atomically: per sentence, a list of per-token column lists."""
     from common.io import atomic_write_text
 
-    blocks = []
-    for cols in columns_per_sentence:
-        blocks.append("\n".join(" ".join(row) for row in cols))
+    blocks = ["\n".join(" ".join(row) for row in rows) for rows in sentences_rows]
     atomic_write_text(path, "\n\n".join(blocks) + "\n")
 
 
