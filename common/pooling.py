@@ -84,14 +84,19 @@ class AttentionPooling(keras.layers.Layer):
         self.score.build(tuple(input_shape[:-1]) + (self.units,))
         self.built = True
 
-    def call(self, inputs, mask=None):
-        scores = self.score(self.project(inputs))[..., 0]  # [batch, time]
+    def attention_weights(self, inputs, mask=None):
+        """``[batch, time]`` weights: softmax over the valid steps, exactly 0 on padding."""
+        scores = self.score(self.project(inputs))[..., 0]
         if mask is not None:
             # a large finite negative rather than -inf: an all-padding row stays finite (uniform)
             scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
         weights = ops.softmax(scores, axis=-1)
         if mask is not None:
             weights = weights * ops.cast(mask, weights.dtype)  # exact zeros on padding (empty row -> 0)
+        return weights
+
+    def call(self, inputs, mask=None):
+        weights = self.attention_weights(inputs, mask)
         pooled = ops.sum(inputs * weights[..., None], axis=1)
         return (pooled, weights) if self.return_weights else pooled
 

@@ -31,7 +31,7 @@ from common.errors import ConfigError, DataError
 from common.io import atomic_path
 from common.layers import RNNConfig, recurrent_block
 from common.metrics.classification import classification_metrics, confusion_array, majority_baseline
-from common.plots import save_confusion_matrix
+from common.plots import save_attention_heatmap, save_confusion_matrix
 from common.pooling import POOLING_MODES, pooling_layer
 from common.task import Prepared, Signature, Task
 
@@ -230,11 +230,7 @@ class SentimentTask(Task):
         batch = config.train.batch_size
         train_texts, train_ids = arrays["train"]
         weights = self._class_weights(config, train_ids, len(labels))
-        train = tf.data.Dataset.from_tensor_slices(_rows(train_texts, train_ids, weights))
-        train = train.shuffle(len(train_texts), seed=config.seed, reshuffle_each_iteration=True)
-        train = train.bucket_by_sequence_length(
-            lambda text, *_: tf.size(tf.strings.split(text)), LENGTH_BUCKETS,
-            [batch] * (len(LENGTH_BUCKETS) + 1)).prefetch(tf.data.AUTOTUNE)
+        train = self._length_bucketed(train_texts, _rows(train_texts, train_ids, weights), batch, config.seed)
         ordered = {split: tf.data.Dataset.from_tensor_slices(_rows(*arrays[split])).batch(batch)
                    .prefetch(tf.data.AUTOTUNE) for split in ("val", "test")}
         counts = {split: {label: int(np.sum(ids == i)) for i, label in enumerate(labels)}
@@ -248,6 +244,25 @@ class SentimentTask(Task):
                         extra={"arrays": arrays})
 
     @staticmethod
+    def _length_bucketed(texts, rows, batch_size, seed):
+        """Shuffled batches of texts of similar length (fewer padded steps), with a known batch count.
+
+        Lengths are counted here in Python and travel with each example, so the
+        number of batches (sum over buckets of ceil(size / batch)) is exact and
+        Keras, progress bars and LR schedules see a dataset of known length.
+        """
+        lengths = np.array([len(t.split()) for t in texts], dtype="int32")
+        bucket_sizes = np.bincount(np.searchsorted(LENGTH_BUCKETS, lengths, side="right"),
+                                   minlength=len(LENGTH_BUCKETS) + 1)
+        n_batches = int(np.sum(np.ceil(bucket_sizes / batch_size)))
+        dataset = tf.data.Dataset.from_tensor_slices((*rows, lengths))
+        dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.bucket_by_sequence_length(lambda *row: row[-1], LENGTH_BUCKETS,
+                                                    [batch_size] * (len(LENGTH_BUCKETS) + 1))
+        dataset = dataset.map(lambda *row: row[:-1])
+        return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+
+    @staticmethod
     def _class_weights(config, ids, n_classes):
         if config.model.class_weights == "none":
             return None
@@ -257,8 +272,8 @@ class SentimentTask(Task):
 
     # ---- demo data -----------------------------------------------------------------------
     def make_demo_data(self, folder: Path, seed: int = 0) -> dict:
-        """Short synthetic reviews whose polarity depends on word choice *and* on negation,
-        so a bag of words alone does not solve it."""
+        """Short synthetic reviews whose polarity depends on word choice *and* on negation
+        ("was not dull" is positive), so single words alone do not decide it."""
         rng = np.random.default_rng(seed)
         positive = ["great", "wonderful", "moving", "funny", "brilliant", "charming", "superb", "delightful"]
         negative = ["boring", "awful", "dull", "clumsy", "terrible", "tedious", "bland", "painful"]
@@ -353,6 +368,8 @@ class SentimentTask(Task):
         save_confusion_matrix(confusion_array(metrics["confusion_matrix"], labels), labels,
                               run.plots_dir / f"confusion_matrix_{split}.png",
                               title=f"Confusion matrix ({split})")
+        if config.model.pooling == "attention":
+            self._plot_attention(model, prepared, texts, run.plots_dir, split)
         with atomic_path(run.path / f"predictions_{split}.csv") as tmp, \
                 open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -360,6 +377,22 @@ class SentimentTask(Task):
             for text, true, guess, probs in zip(texts, ids, predicted, probabilities):
                 writer.writerow([text, labels[true], labels[guess], f"{probs[guess]:.4f}"])
         return metrics
+
+    @staticmethod
+    def _plot_attention(model, prepared, texts, folder, split, examples=3):
+        """Heatmaps of the attention pooling weights over the tokens of a few short texts."""
+        pooling = model.get_layer("pooling")
+        features = keras.Model(model.input, [model.get_layer("recurrent").output,
+                                             model.get_layer("clip").output])
+        vocabulary = prepared.state["vocabulary"]
+        chosen = [t for t in texts if 3 <= len(t.split()) <= 25][:examples]
+        for i, text in enumerate(chosen):
+            states, ids = features(tf.constant([text]), training=False)
+            ids = keras.ops.convert_to_numpy(ids)[0]
+            weights = keras.ops.convert_to_numpy(pooling.attention_weights(states, ids[None, :] != 0))[0]
+            valid = ids != 0
+            save_attention_heatmap(weights[valid][None, :], [vocabulary[j] for j in ids[valid]], ["weight"],
+                                   folder / f"attention_{split}_{i}.png", title="Attention pooling weights")
 
     def baselines(self, config, prepared, split) -> dict:
         """Majority class, and a TF-IDF (uni+bigram) logistic regression, both from scikit-learn."""
