@@ -109,7 +109,7 @@ class ConfigHyperModel(kt.HyperModel):
         if config.train.early_stopping_patience:
             stop = [keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode(monitor, config.train.monitor_mode),
                                                   patience=config.train.early_stopping_patience)]
-        return model.fit(prepared.train, validation_data=prepared.val,
+        return model.fit(prepared.train, validation_data=prepared.val, shuffle=False,
                          epochs=epochs or config.tuner.epochs or config.train.epochs,
                          initial_epoch=kwargs.get("initial_epoch", 0),
                          callbacks=list(callbacks) + list(self.task.callbacks(model, config, prepared)) + stop,
