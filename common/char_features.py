@@ -123,6 +123,9 @@ class CharIds(keras.layers.Layer):
         self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary, mask_token="",
                                                 num_oov_indices=1, name="char_lookup")
 
+    def build(self, input_shape=None):
+        self.built = True  # the lookup table is fixed at construction; nothing to create here
+
     def call(self, tokens):
         import tensorflow as tf
 

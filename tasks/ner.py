@@ -537,7 +537,7 @@ class NERTask(Task):
         sentences = [s.tokens for s in prepared.extra["sentences"]["test"][:3]]
         sentences += [["Zxqwv", "Ünïcödé", "visited", "Ouagadougou", "."], []]
         width = max(len(s) for s in sentences)
-        return {"tokens": np.array([s + [PAD] * (width - len(s)) for s in sentences], dtype=object)}
+        return {"tokens": np.array([s + [PAD] * (width - len(s)) for s in sentences], dtype=str)}
 
     @staticmethod
     def _read_predict_input(config, path: Path) -> tuple[str, list[TaggedSentence]]:

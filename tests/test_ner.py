@@ -115,3 +115,18 @@ def test_word_dropout_acts_only_in_training_and_spares_padding():
     assert np.array_equal(np.asarray(layer(ids, training=False)), ids)
     dropped = np.asarray(layer(ids, training=True))
     assert set(dropped[0, :4]) <= {1, 5, 6, 7, 8} and (dropped[0, 4:] == 0).all() and (dropped == 1).any()
+
+
+def test_conll2003_loads_and_trains_one_epoch_on_a_subset(shared_data, tmp_path):
+    sets = [f"{k}={v}" for k, v in {"data.train": shared_data / "conll2003" / "train.txt",
+                                    "data.val": shared_data / "conll2003" / "valid.txt",
+                                    "data.test": shared_data / "conll2003" / "test.txt"}.items()]
+    config = lifecycle.load_config(TASK, TASK.demo_config_path.parent / "ner_conll2003.yaml",
+                                   sets + TINY + ["data.max_sentences=64", "model.char_encoder=cnn"])
+    prepared = TASK.prepare(config)
+    assert prepared.state["tags"][0] == "O" and {"B-PER", "S-LOC", "E-ORG", "I-MISC"} <= set(prepared.state["tags"])
+    assert prepared.info["train data"].startswith("64 sentences")
+    model = TASK.build_model(config, prepared)
+    model.compile(optimizer="adam", **TASK.compile_args(config, prepared))
+    history = model.fit(prepared.train, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
