@@ -130,3 +130,14 @@ def test_conll2003_loads_and_trains_one_epoch_on_a_subset(shared_data, tmp_path)
     model.compile(optimizer="adam", **TASK.compile_args(config, prepared))
     history = model.fit(prepared.train, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_pretrained_vectors_initialise_the_word_embedding(tmp_path):
+    vectors = tmp_path / "glove.txt"
+    vectors.write_text("visited 0.1 0.2 0.3\nnever-seen 1 1 1\n")
+    config = tiny_config(tmp_path, f"model.pretrained_vectors={vectors}", "model.word_dim=3")
+    prepared = TASK.prepare(config)
+    model = TASK.build_model(config, prepared)
+    row = prepared.state["vocabulary"].index("visited") + 2  # 0: padding, 1: unknown word
+    np.testing.assert_allclose(model.get_layer("word_embedding").embeddings.numpy()[row], [0.1, 0.2, 0.3])
+    assert prepared.info["pretrained vectors"].endswith(f"1 of {len(prepared.state['vocabulary'])} words found")
