@@ -95,6 +95,7 @@ def test_metrics_default_and_strict_modes():
     metrics = tagging_metrics(true, pred, "iob2")
     assert metrics["f1"] == 1.0 and metrics["strict_f1"] == pytest.approx(2 / 3)
     assert metrics["token_accuracy"] == 0.75 and metrics["per_type"]["PER"]["support"] == 1
+    assert metrics["f1_PER"] == 1.0 and metrics["f1_LOC"] == 1.0
 
 
 @pytest.mark.parametrize("kind", ["bilstm", "cnn"])

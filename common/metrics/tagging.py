@@ -24,7 +24,8 @@ def _report(true, pred, **kwargs) -> dict:
 
 
 def tagging_metrics(true: list[list[str]], pred: list[list[str]], scheme: str) -> dict:
-    """Flat float metrics plus a nested ``per_type`` dict (default-mode P/R/F1 and support).
+    """Flat float metrics (with ``f1_<TYPE>`` per entity type) plus a nested ``per_type`` dict
+    (default-mode P/R/F1 and support).
 
     Scores are fractions in [0, 1]; F1 is the micro average over entities.
     """
@@ -47,6 +48,9 @@ def tagging_metrics(true: list[list[str]], pred: list[list[str]], scheme: str) -
         "strict_recall": float(strict_micro.get("recall", 0.0)),
         "token_accuracy": float(accuracy_score(true, pred)),
     }
+    for kind, row in sorted(default.items()):  # flat copies, so tables and report.md show them
+        if not kind.endswith(" avg"):
+            metrics[f"f1_{kind}"] = float(row["f1-score"])
     metrics["per_type"] = {
         kind: {"precision": float(row["precision"]), "recall": float(row["recall"]),
                "f1": float(row["f1-score"]), "support": int(row["support"])}
