@@ -77,6 +77,9 @@ class SentimentDataConfig(BaseDataConfig):
                 if value is not None and LABEL_PLACEHOLDER not in value:
                     raise ConfigError(f"config key 'data.{key}': with format label_files the path must "
                                       f"contain {LABEL_PLACEHOLDER}, e.g. rt-polarity/rt-polarity.{{label}}")
+        if self.folds is not None and self.path is None:
+            raise ConfigError("config key 'data.folds': cross-validation splits data.path; set data.path "
+                              "instead of data.train/val/test")
         if self.folds is not None and self.fold >= self.folds:
             raise ConfigError(f"config key 'data.fold': must be < data.folds ({self.folds}), got {self.fold}")
         if self.path is not None and self.train is not None:
