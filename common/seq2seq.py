@@ -180,8 +180,8 @@ def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_d
         # Dot scores need equal widths; a bidirectional encoder is twice as wide as the decoder.
         memory = keras.layers.Dense(decoder_units, name="memory_projection")(memory)
 
-    target_embedding = ReversibleEmbedding(target_vocab_size, embedding_dim, mask_zero=True,
-                                           name="target_embedding")
+    embedding_cls = ReversibleEmbedding if tie_embeddings else keras.layers.Embedding
+    target_embedding = embedding_cls(target_vocab_size, embedding_dim, mask_zero=True, name="target_embedding")
     target_dropout = keras.layers.Dropout(dropout, name="target_dropout")
     rnn = DECODER_CELLS[decoder_cell](decoder_units, return_sequences=True, name="decoder_rnn")
     attend = make_attention(attention, units=attention_units, name="attention")

@@ -43,7 +43,7 @@ from common.plots import save_attention_heatmap
 from common.seq2seq import (DECODER_CELLS, PAD_ID, MaskedSequenceLoss, MaskedTokenAccuracy, Seq2SeqInference,
                             build_seq2seq)
 from common.task import Prepared, Signature, Task
-from common.textio import read_lines
+from common.textio import read_lines, read_text
 
 LANG = "{lang}"
 UNK, START, END = "[UNK]", "[START]", "[END]"
@@ -193,7 +193,10 @@ def read_pairs(data, path_string: str) -> tuple[Pairs, int]:
             raise ConfigError(f"data path {path_string!r} contains {LANG} but data.format is tsv")
         rows = []
         need = max(data.source_column, data.target_column) + 1
-        for number, line in read_lines(path, data.encoding):
+        # read_text, not read_lines: right-stripping would turn "source<TAB>" into "source".
+        for number, line in enumerate(read_text(path, data.encoding).split("\n"), start=1):
+            if not line.strip():
+                continue
             fields = line.split("\t")
             if len(fields) < need:
                 raise DataError(f"{path}:{number}: {len(fields)} tab-separated field(s), need at least {need} "
@@ -467,9 +470,10 @@ class TranslationTask(Task):
     def evaluate(self, model, config, prepared, split, run) -> dict:
         pairs = prepared.extra["pairs"][split]
         ref_tokens = prepared.extra["tokens"][split][1]
+        logits_fn = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
         nll, count = 0.0, 0
         for inputs, targets in prepared.split(split):
-            batch_nll, batch_count = masked_token_nll(targets.numpy(), model(inputs, training=False).numpy())
+            batch_nll, batch_count = masked_token_nll(targets.numpy(), logits_fn(inputs).numpy())
             nll, count = nll + batch_nll, count + batch_count
         translator = Translator(model, prepared.state, config)
         started = time.time()
