@@ -100,8 +100,7 @@ class CRF(keras.layers.Layer):
     def log_partition(self, potentials, mask):
         """``log Z`` of every sequence (forward algorithm): ``[batch]``."""
         transitions, start, end = self._scores(constrained=False)
-        steps = tf.transpose(tf.cast(potentials, tf.float32), [1, 0, 2])
-        valid = tf.transpose(tf.cast(mask, tf.bool), [1, 0])
+        steps, valid = _time_major_with_spare_step(potentials, mask)
 
         def step(alpha, inputs):
             emission, ok = inputs
@@ -118,8 +117,7 @@ class CRF(keras.layers.Layer):
     def decode(self, potentials, mask, constrained: bool = True):
         """Best tag path (Viterbi): int32 ``[batch, time]``; padded steps repeat the last tag."""
         transitions, start, end = self._scores(constrained)
-        steps = tf.transpose(tf.cast(potentials, tf.float32), [1, 0, 2])
-        valid = tf.transpose(tf.cast(mask, tf.bool), [1, 0])
+        steps, valid = _time_major_with_spare_step(potentials, mask)
         identity = tf.range(self.num_tags, dtype=tf.int32)[None, :]
         batch = tf.shape(steps)[1]
 
@@ -142,8 +140,22 @@ class CRF(keras.layers.Layer):
             return tf.gather(pointer, tag, batch_dims=1)
 
         earlier = tf.scan(backward, pointers, initializer=last_tag, reverse=True)
-        path = tf.concat([earlier, last_tag[None]], axis=0)
+        path = tf.concat([earlier, last_tag[None]], axis=0)[:-1]  # drop the spare step
         return tf.transpose(path, [1, 0])
+
+
+def _time_major_with_spare_step(potentials, mask):
+    """``[time + 1, batch, tags]`` scores and ``[time + 1, batch]`` mask, the extra step masked.
+
+    The recursions scan over steps 1..T-1; the spare (always masked, so score-neutral)
+    step keeps that range non-empty for one-token batches, where ``tf.scan`` over
+    nothing fails to stack its outputs.
+    """
+    potentials = tf.cast(potentials, tf.float32)
+    mask = tf.cast(mask, tf.bool)
+    potentials = tf.concat([potentials, tf.zeros_like(potentials[:, :1])], axis=1)
+    mask = tf.concat([mask, tf.zeros_like(mask[:, :1])], axis=1)
+    return tf.transpose(potentials, [1, 0, 2]), tf.transpose(mask, [1, 0])
 
 
 @keras.saving.register_keras_serializable(package="rnnsuite")

@@ -105,3 +105,15 @@ def test_crf_tagger_trains_and_reloads_from_model_keras(tmp_path):
     np.testing.assert_allclose(again.crf.transitions.numpy(), model.crf.transitions.numpy())
     mask = tf.constant(words > 0)
     np.testing.assert_array_equal(again.decode(words, mask).numpy(), model.decode(words, mask).numpy())
+
+
+def test_a_batch_of_one_token_sentences_decodes():
+    crf = random_crf(seed=11)
+    emissions = np.random.default_rng(12).normal(size=(2, 1, NUM_TAGS)).astype("float32")
+    mask = np.ones((2, 1), bool)
+    decode = tf.function(crf.decode, input_signature=[tf.TensorSpec([None, None, NUM_TAGS]),
+                                                      tf.TensorSpec([None, None], tf.bool)])
+    for row in range(2):
+        log_z, best, _ = brute_force(crf, emissions[row], 1)
+        assert tuple(decode(emissions, mask).numpy()[row]) == best
+        assert crf.log_partition(emissions, mask).numpy()[row] == pytest.approx(log_z, abs=1e-4)
