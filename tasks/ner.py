@@ -419,7 +419,7 @@ class NERTask(Task):
         paths = {}
         for split, n in sizes.items():
             rows = [sentence(seen if split != "test" or i % 2 else unseen) for i in range(n)]
-            path = folder / f"{split}.txt"
+            path = folder / f"ner_{split}.txt"  # prefixed: the demo shares one folder between tasks
             text = "-DOCSTART- -X- -X- O\n\n" + "\n\n".join("\n".join(" ".join(r) for r in s) for s in rows)
             path.write_text(text + "\n", encoding="utf-8")
             paths[split] = str(path)
@@ -595,7 +595,7 @@ class NERTask(Task):
     def demo_predict_input(self, config, folder: Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "sentences.txt"
+        path = folder / "ner_sentences.txt"
         lines = ["Maria Garcia visited Paris on Monday .",
                  "Shares of Globex rose 3 percent in Lima trading .",
                  "",

@@ -70,7 +70,7 @@ def test_predict_writes_conll_and_entities(trained):
 
 def test_predict_accepts_conll_input_and_echoes_its_columns(trained):
     folder, config, run, _ = trained
-    source = folder / "data" / "test.txt"
+    source = folder / "data" / "ner_test.txt"
     summary = lifecycle.predict(TASK, run.path, source, folder / "out2" / "test.conll")
     assert summary["input format"] == "conll"
     first = (folder / "out2" / "test.conll").read_text().split("\n")[0].split()
@@ -89,7 +89,7 @@ def test_unknown_scheme_lists_choices(tmp_path):
 
 def test_entity_type_unseen_in_training_is_an_error_naming_the_line(tmp_path):
     config = tiny_config(tmp_path)
-    test = tmp_path / "data" / "test.txt"
+    test = tmp_path / "data" / "ner_test.txt"
     test.write_text("Acme - - B-PRODUCT\n\n" + test.read_text())
     with pytest.raises(DataError, match=r"test.txt:1: tag 'B-PRODUCT': its entity type never occurs"):
         TASK.prepare(config)
@@ -97,7 +97,7 @@ def test_entity_type_unseen_in_training_is_an_error_naming_the_line(tmp_path):
 
 def test_tag_outside_the_scheme_is_an_error(tmp_path):
     config = tiny_config(tmp_path)
-    train = tmp_path / "data" / "train.txt"
+    train = tmp_path / "data" / "ner_train.txt"
     train.write_text(train.read_text().replace("B-PER", "S-PER", 1))
     with pytest.raises(DataError, match="tag 'S-PER' is not valid in scheme iob2"):
         TASK.prepare(config)
@@ -141,3 +141,18 @@ def test_pretrained_vectors_initialise_the_word_embedding(tmp_path):
     row = prepared.state["vocabulary"].index("visited") + 2  # 0: padding, 1: unknown word
     np.testing.assert_allclose(model.get_layer("word_embedding").embeddings.numpy()[row], [0.1, 0.2, 0.3])
     assert prepared.info["pretrained vectors"].endswith(f"1 of {len(prepared.state['vocabulary'])} words found")
+
+
+def test_softmax_output_trains_and_ignores_padding(tmp_path):
+    config = tiny_config(tmp_path, "model.crf=false", "model.char_encoder=cnn", "data.max_sentences=16")
+    prepared = TASK.prepare(config)
+    model = TASK.build_model(config, prepared)
+    model.compile(optimizer="adam", **TASK.compile_args(config, prepared))
+    tokens, tags = next(iter(prepared.val))
+    assert (tags.numpy() == -1).any()  # the batch has padding, which the loss must skip
+    assert np.isfinite(model.train_on_batch(tokens, tags))
+    from tasks.ner import predict_tags
+
+    sentences = [s.tokens for s in prepared.extra["sentences"]["val"][:3]]
+    predicted = predict_tags(model, config, prepared.state["tags"], sentences)
+    assert [len(p) for p in predicted] == [len(s) for s in sentences]
