@@ -434,7 +434,8 @@ class SentimentTask(Task):
 
     def serving_example(self, config, prepared) -> dict:
         texts = list(prepared.extra["arrays"]["test"][0][:3])
-        return {"text": np.array(texts + ["", "what a " + "truly " * 300 + "great film"], dtype=object)}
+        long_text = "what a " + "truly " * 80 + "great film"  # longer than any max_length default
+        return {"text": np.array(texts + ["", long_text], dtype=str)}  # unicode, not object: savez/JSON-able
 
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         """One text per line (``.txt`` or no suffix), or the text column of a CSV/TSV/JSONL file."""
