@@ -2,7 +2,7 @@
 
     python -m tasks.<task> <command> --config FILE [--set key.path=value ...] [--run-dir DIR]
 
-Commands: train, evaluate, tune, export, predict, config. Problems a user can fix
+Commands: train, evaluate, tune, export, predict, serve, config. Problems a user can fix
 are printed as one ``error:`` line (exit status 2), never as a traceback.
 """
 from __future__ import annotations
@@ -60,6 +60,13 @@ def build_parser(task) -> argparse.ArgumentParser:
     p = add("predict", "Batch predictions from the exported SavedModel.", config=False, run_dir_required=True)
     p.add_argument("--input", required=True, metavar="FILE", help="Input file (format: see the task's README).")
     p.add_argument("--output", required=True, metavar="FILE", help="Where to write the predictions.")
+    p = add("serve", "Serve the exported SavedModel over HTTP with TensorFlow Serving's REST API "
+                     "(POST /v1/models/<name>:predict with {\"instances\": [...]}).", config=False,
+            run_dir_required=True)
+    p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
+    p.add_argument("--port", type=int, default=8501, help="Port (default 8501, TensorFlow Serving's REST port).")
+    p.add_argument("--model-name", help=f"Model name in the URL (default {task.name}).")
+    p.add_argument("--max-batch", type=int, default=1024, help="Largest batch a request may send (default 1024).")
     add("config", "Print the fully resolved config as YAML (validates it; no work is done).")
     return parser
 
@@ -92,6 +99,20 @@ def run_command(task, args) -> None:
         summary = lifecycle.predict(task, args.run_dir, args.input, args.output)
         print(table(["item", "value"], [[k, fmt(v)] for k, v in summary.items()]))
         print(f"\nPredictions written to {args.output} ({time.time() - started:.1f}s)")
+    elif args.command == "serve":
+        from common.run import RunFolder
+        from common.serving import make_server
+
+        run = RunFolder(args.run_dir)
+        run.require(run.export_dir / "saved_model.pb", hint="train or export it first")
+        name = args.model_name or task.name
+        server = make_server(run.export_dir, name, args.host, args.port, args.max_batch)
+        print(f"Serving {run.export_dir} at http://{args.host}:{server.server_port}/v1/models/{name}:predict "
+              "(Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
     elif args.command == "tune":
         from common.tuning import tune
 

@@ -30,11 +30,16 @@ def build_archive(task, model, config, prepared):
     return archive, signatures
 
 
-def write_export(task, model, config, prepared, export_dir) -> dict:
-    """Write the SavedModel atomically into ``export_dir``; returns the task's signatures."""
+def write_export(task, model, config, prepared, export_dir, add_files=None) -> dict:
+    """Write the SavedModel atomically into ``export_dir``; returns the task's signatures.
+
+    ``add_files(folder, signatures)`` may add files (the model card) before the folder is swapped in.
+    """
     archive, signatures = build_archive(task, model, config, prepared)
     with atomic_dir(export_dir) as tmp:
         archive.write_out(str(tmp), verbose=False)
+        if add_files is not None:
+            add_files(tmp, signatures)
     return signatures
 
 

@@ -15,6 +15,7 @@ from common import config as cfg
 from common.errors import ConfigError, UserError
 from common.export import load_serving, write_export
 from common.io import atomic_path, atomic_write_json, read_json
+from common.model_card import write_model_card
 from common.plots import save_learning_curves
 from common.report import write_report
 from common.run import RunFolder
@@ -93,8 +94,18 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
                 "best_" + best.monitor: best.best, "train_seconds": round(train_seconds, 1),
                 "parameters": int(model.count_params())}
     metrics = _evaluate_and_report(task, model, config, prepared, run, "test", training=training)
-    write_export(task, model, config, prepared, run.export_dir)
+    _export_with_card(task, model, config, prepared, run)
     return run, metrics
+
+
+def _export_with_card(task, model, config, prepared, run):
+    try:
+        example = task.serving_example(config, prepared)
+    except NotImplementedError:
+        example = None
+    write_export(task, model, config, prepared, run.export_dir,
+                 add_files=lambda folder, signatures: write_model_card(folder, run, task, config, prepared,
+                                                                       signatures, example))
 
 
 def _evaluate_and_report(task, model, config, prepared, run, split, training=None):
@@ -121,7 +132,7 @@ def evaluate(task, run_dir, split="test"):
 def export(task, run_dir):
     run, config, state, model = load_run(task, run_dir)
     prepared = task.prepare(config, state)
-    write_export(task, model, config, prepared, run.export_dir)
+    _export_with_card(task, model, config, prepared, run)
     return run
 
 

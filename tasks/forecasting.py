@@ -82,6 +82,8 @@ class ForecastingModelConfig:
     d_model: int = option(0, "Width of the segment embedding (0: feed raw segments).", min=0)
     instance_norm: bool = option(True, "Reversible instance normalization (RevIN) of every window.")
     head_dropout: float = option(0.0, "Dropout before the output head.", min=0.0, max=0.95)
+    loss: str = option("mse", "Training loss on the standardized scale (SegRNN trains with mae).",
+                       choices=["mse", "mae", "huber"])
 
 
 class ForecastingTask(Task):
@@ -211,7 +213,8 @@ class ForecastingTask(Task):
         return keras.Model(inputs, outputs, name="forecaster_model")
 
     def compile_args(self, config, prepared):
-        return {"loss": "mse", "metrics": ["mae"]}
+        metrics = ["mae"] if config.model.loss != "mae" else ["mse"]
+        return {"loss": config.model.loss, "metrics": metrics}
 
     # ---- evaluation -------------------------------------------------------------------
     def _windows(self, config, prepared, split):

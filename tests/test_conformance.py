@@ -120,3 +120,86 @@ def test_metrics_json_is_valid_json_with_baselines_key(trained):
     _, _, run, _, _ = trained
     doc = json.loads(run.metrics_path.read_text())
     assert "baselines" in doc
+
+
+# ---- deployment ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(trained):
+    import threading
+
+    from common.serving import make_server
+
+    task, _, run, _, _ = trained
+    httpd = make_server(run.export_dir, task.name, port=0, max_batch=8)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/v1/models/{task.name}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def post(url, payload, raw=None):
+    import urllib.error
+    import urllib.request
+
+    data = raw if raw is not None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _instances(example):
+    names = list(example)
+    rows = [{k: np.asarray(example[k])[i].tolist() for k in names} for i in range(len(example[names[0]]))]
+    if len(names) == 1:
+        return [r[names[0]] for r in rows]
+    return rows
+
+
+def test_rest_predict_speaks_tensorflow_serving_format(trained, server):
+    task, _, run, _, _ = trained
+    _, config, state, model = lifecycle.load_run(task, run.path)
+    prepared = task.prepare(config, state)
+    example = task.serving_example(config, prepared)
+    status, body = post(f"{server}:predict", {"instances": _instances(example)})
+    assert status == 200, body
+    _, signatures = build_archive(task, model, config, prepared)
+    expected = {k: np.asarray(v) for k, v in signatures["serving_default"].fn(**example).items()}
+    predictions = body["predictions"]
+    assert len(predictions) == len(next(iter(example.values())))
+    first = predictions[0] if len(expected) > 1 else {next(iter(expected)): predictions[0]}
+    for key, value in expected.items():
+        if value.dtype.kind in "SUO":
+            assert first[key] == np.vectorize(lambda b: b.decode() if isinstance(b, bytes) else b)(value[0]).tolist()
+        else:
+            np.testing.assert_allclose(first[key], value[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"instancez": [1]}, "exactly one of 'instances'"),
+    ({"instances": []}, "non-empty list"),
+    ({"instances": [[["not a number"]]]}, "input"),
+    ({"instances": [1] * 9}, "batch of 9 is over this server's limit of 8"),
+])
+def test_malformed_requests_get_400_and_the_server_survives(server, payload, message):
+    status, body = post(f"{server}:predict", payload)
+    assert status == 400 and message in body["error"]
+    assert post(f"{server}:predict", None, raw=b"{not json")[0] == 400
+    import urllib.request
+
+    with urllib.request.urlopen(server, timeout=30) as response:  # still up
+        assert json.loads(response.read())["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_export_has_a_model_card_and_passes_saved_model_cli(trained):
+    _, _, run, _, _ = trained
+    card = (run.export_dir / "model_card.md").read_text()
+    assert "## Signatures" in card and "serving_default" in card and "## Limitations" in card
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run([cli, "show", "--all", "--dir", str(run.export_dir)], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "signature_def['serving_default']" in result.stdout
