@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -541,7 +540,8 @@ class TranslationTask(Task):
 
     def serving_example(self, config, prepared) -> dict:
         sources = prepared.extra["pairs"]["test"].sources[:3]
-        return {"source": np.array(sources + ["", "ein " * 200 + "hund ."], dtype=object)}
+        # A unicode array, not dtype=object: it saves with np.savez and loads without pickle.
+        return {"source": np.array(sources + ["", "ein " * 200 + "hund ."], dtype=str)}
 
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         """One sentence per line in, one translation per line out (blank lines stay blank)."""
