@@ -53,8 +53,12 @@ def build_parser(task) -> argparse.ArgumentParser:
     p = add("evaluate", "Re-evaluate a trained run and refresh metrics.json and report.md.",
             config=False, run_dir_required=True)
     p.add_argument("--split", choices=["test", "val"], default="test", help="Split to evaluate (default test).")
-    add("tune", "KerasTuner search over tuner.search_space; rerun the same command to resume. Writes "
-                "best.yaml (a config train accepts), trials.csv/.md and plots/tuning.png.")
+    p = add("tune", "KerasTuner search over tuner.search_space; rerun the same command to resume. Writes "
+                    "best.yaml (a config train accepts), trials.csv/.md and plots/tuning.png.")
+    p.add_argument("--tuner-id", help="Distributed search: 'chief' serves the oracle, any other id "
+                                      "(tuner0, tuner1...) is a worker. All processes share --run-dir.")
+    p.add_argument("--oracle-ip", help="Distributed search: address of the chief (e.g. 127.0.0.1).")
+    p.add_argument("--oracle-port", type=int, help="Distributed search: port of the chief's oracle.")
     add("export", "(Re)export the trained run's SavedModel into <run>/export.", config=False,
         run_dir_required=True)
     p = add("predict", "Batch predictions from the exported SavedModel.", config=False, run_dir_required=True)
@@ -114,9 +118,21 @@ def run_command(task, args) -> None:
         finally:
             server.server_close()
     elif args.command == "tune":
+        import os
+
         from common.tuning import tune
 
+        distributed = [args.tuner_id, args.oracle_ip, args.oracle_port]
+        if any(v is not None for v in distributed):
+            if not all(v is not None for v in distributed):
+                raise UserError("distributed tuning needs --tuner-id, --oracle-ip and --oracle-port together")
+            os.environ.update(KERASTUNER_TUNER_ID=args.tuner_id, KERASTUNER_ORACLE_IP=args.oracle_ip,
+                              KERASTUNER_ORACLE_PORT=str(args.oracle_port))
+
         run, best = tune(task, config, args.run_dir)
+        if "worker" in best:
+            print(table(["worker", "trials run"], [[best["worker"], best["trials run"]]]))
+            return
         print(table(["best hyperparameter", "value"], [[k, fmt(v)] for k, v in best.items()]))
         _print_footer(run, started, ["best.yaml", "trials.csv", "trials.md", "plots/tuning.png"])
 

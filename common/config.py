@@ -64,7 +64,10 @@ class TrainConfig:
                                choices=["auto", "min", "max"])
     early_stopping_patience: int = option(5, "Epochs without improvement before stopping (0: never).",
                                           min=0)
-    distribution: str = option("default", "tf.distribute strategy.", choices=["default", "mirrored"])
+    distribution: str = option("default", "tf.distribute strategy: default (one device), mirrored (one "
+                               "replica per GPU or logical CPU), multi_worker (cluster from TF_CONFIG).",
+                               choices=["default", "mirrored", "multi_worker"])
+    cpu_replicas: int = option(1, "Split the CPU into this many logical devices (for mirrored on CPU).", min=1)
     deterministic: bool = option(True, "Deterministic ops: same seed and config give the same metrics.")
     tensorboard: bool = option(True, "Write TensorBoard logs to <run>/logs.")
     verbose: str = option("auto", "Keras progress output: auto (bar on a terminal), bar, epoch, none.",

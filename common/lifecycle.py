@@ -19,7 +19,7 @@ from common.model_card import write_model_card
 from common.plots import save_learning_curves
 from common.report import write_report
 from common.run import RunFolder
-from common.training import compile_model, fit, seed_everything, strategy_for
+from common.training import compile_model, fit, seed_everything, split_cpu, strategy_for
 
 
 def load_config(task, path=None, overrides=(), run_dir=None):
@@ -78,6 +78,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     if resuming:
         log(f"Resuming the interrupted run in {run.path}")
     cfg.save_yaml(cfg.to_dict(config), run.config_path)
+    split_cpu(config.train.cpu_replicas)
     seed_everything(config.seed, config.train.deterministic)
     started = time.time()
     prepared = task.prepare(config, None)
@@ -92,7 +93,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
         model.save(str(tmp))
     training = {"best_epoch": (best.best_epoch + 1) if best.best_epoch is not None else None,
                 "best_" + best.monitor: best.best, "train_seconds": round(train_seconds, 1),
-                "parameters": int(model.count_params())}
+                "parameters": int(model.count_params()), "replicas": int(strategy.num_replicas_in_sync)}
     metrics = _evaluate_and_report(task, model, config, prepared, run, "test", training=training)
     _export_with_card(task, model, config, prepared, run)
     return run, metrics

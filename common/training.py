@@ -35,9 +35,33 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def split_cpu(replicas: int) -> None:
+    """Expose the CPU as ``replicas`` logical devices (for data-parallel runs without GPUs).
+
+    TensorFlow allows this only before its runtime starts, i.e. early in a fresh process.
+    """
+    if replicas <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == replicas:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    except RuntimeError:
+        raise ConfigError("config key 'train.cpu_replicas' can only take effect in a fresh process "
+                          "(TensorFlow was already initialized); run the CLI command directly") from None
+
+
 def strategy_for(name: str):
+    """``mirrored``: one replica per GPU, else per logical CPU device; ``multi_worker``: the
+    cluster described by the TF_CONFIG environment variable."""
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 

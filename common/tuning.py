@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -121,6 +122,8 @@ def _pruning(base_cls, keep: int, prune_during_search: bool):
 
     class Pruning(base_cls):
         def prune(self):
+            if self._is_worker():  # the chief owns the trial records
+                return
             best = {t.trial_id for t in self.oracle.get_best_trials(keep)}
             for trial_id, trial in self.oracle.trials.items():
                 if trial_id in best or trial.status != "COMPLETED":
@@ -128,8 +131,11 @@ def _pruning(base_cls, keep: int, prune_during_search: bool):
                 for path in Path(self.get_trial_dir(trial_id)).glob("checkpoint*"):
                     path.unlink(missing_ok=True)
 
+        trials_run = 0
+
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
+            self.trials_run += 1
             if prune_during_search:
                 self.prune()
 
@@ -160,8 +166,18 @@ def trials_rows(tuner, space):
     return rows
 
 
+def is_worker() -> bool:
+    """True in a distributed search's worker process (KerasTuner's chief/worker environment)."""
+    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get("KERASTUNER_TUNER_ID", "")
+
+
 def tune(task, config, run_dir=None):
-    """Run (or resume) the search; write best.yaml, trials.csv/.md and plots/tuning.png."""
+    """Run (or resume) the search; write best.yaml, trials.csv/.md and plots/tuning.png.
+
+    Distributed search uses KerasTuner's own chief/worker mode: every process runs this
+    with the same run folder and KERASTUNER_TUNER_ID / _ORACLE_IP / _ORACLE_PORT set; the
+    chief serves the oracle and writes the results, the workers run the trials.
+    """
     space = validate_space(config)
     run = RunFolder(run_dir) if run_dir else RunFolder(Path("runs") / task.name / f"{config.name}-tune")
     run.create()
@@ -169,6 +185,8 @@ def tune(task, config, run_dir=None):
     seed_everything(config.seed, config.train.deterministic)
     tuner = make_tuner(task, config, run, ConfigHyperModel(task, config, space))
     tuner.search()
+    if is_worker():
+        return run, {"worker": os.environ["KERASTUNER_TUNER_ID"], "trials run": tuner.trials_run}
     tuner.prune()
     best_hp = tuner.get_best_hyperparameters(1)[0]
     best_values = {key: best_hp.values[key] for key in space if key in best_hp.values}
