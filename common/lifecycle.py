@@ -79,11 +79,11 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
         log(f"Resuming the interrupted run in {run.path}")
     cfg.save_yaml(cfg.to_dict(config), run.config_path)
     split_cpu(config.train.cpu_replicas)
+    strategy = strategy_for(config.train.distribution)  # before any op: multi-worker needs a fresh runtime
     seed_everything(config.seed, config.train.deterministic)
     started = time.time()
     prepared = task.prepare(config, None)
     atomic_write_json(run.state_path, prepared.state)
-    strategy = strategy_for(config.train.distribution)
     with strategy.scope():
         model = task.build_model(config, prepared)
         compile_model(task, model, config, prepared)
