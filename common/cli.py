@@ -62,7 +62,8 @@ def build_parser(task) -> argparse.ArgumentParser:
     add("export", "(Re)export the trained run's SavedModel into <run>/export.", config=False,
         run_dir_required=True)
     p = add("predict", "Batch predictions from the exported SavedModel.", config=False, run_dir_required=True)
-    p.add_argument("--input", required=True, metavar="FILE", help="Input file (format: see the task's README).")
+    p.add_argument("--input", required=True, metavar="FILE",
+                   help=getattr(task, "predict_input_help", "Input file (format: see the README)."))
     p.add_argument("--output", required=True, metavar="FILE", help="Where to write the predictions.")
     p = add("serve", "Serve the exported SavedModel over HTTP with TensorFlow Serving's REST API "
                      "(POST /v1/models/<name>:predict with {\"instances\": [...]}).", config=False,

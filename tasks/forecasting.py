@@ -92,6 +92,8 @@ class ForecastingTask(Task):
     model_config = ForecastingModelConfig
     default_monitor = "val_loss"
     description = "Multi-horizon time-series forecasting with a recurrent encoder."
+    predict_input_help = ("CSV with the time column and the trained target and covariate columns, at least "
+                          "data.lookback rows; the forecast covers the data.horizon steps after its last row.")
 
     # ---- data -------------------------------------------------------------------------
     def _columns(self, config, path) -> tuple[list[str], list[str]]:
