@@ -415,7 +415,7 @@ class NERTask(Task):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         seen, unseen = pools("seen"), pools("unseen")
-        sizes = {"train": 600, "valid": 100, "test": 100}
+        sizes = {"train": 500, "valid": 100, "test": 100}
         paths = {}
         for split, n in sizes.items():
             rows = [sentence(seen if split != "test" or i % 2 else unseen) for i in range(n)]
