@@ -325,12 +325,12 @@ class SentimentTask(Task):
         ids = keras.layers.TextVectorization(standardize=STANDARDIZE[m.standardize], vocabulary=vocabulary,
                                              name="vectorize")(text)
         ids = ClipSequence(m.max_length, name="clip")(ids)
-        initializer = "uniform"
+        embedding = keras.layers.Embedding(len(vocabulary), m.embedding_dim, mask_zero=True,
+                                           trainable=m.trainable_embeddings, name="embedding")
+        x = embedding(ids)
         if m.pretrained_vectors:
-            initializer = keras.initializers.Constant(self._embedding_matrix(config, prepared))
-        x = keras.layers.Embedding(len(vocabulary), m.embedding_dim, mask_zero=True,
-                                   embeddings_initializer=initializer, trainable=m.trainable_embeddings,
-                                   name="embedding")(ids)
+            # assigned, not a Constant initializer: that would copy the matrix into model.keras's config
+            embedding.embeddings.assign(self._embedding_matrix(config, prepared))
         if m.embedding_dropout:
             x = keras.layers.Dropout(m.embedding_dropout, name="embedding_dropout")(x)
         if m.pooling == "last":
