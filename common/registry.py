@@ -5,6 +5,7 @@ import importlib
 
 TASK_MODULES = {
     "forecasting": "tasks.forecasting",
+    "ner": "tasks.ner",
     "translation": "tasks.translation",
 }
 
