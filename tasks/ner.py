@@ -426,17 +426,15 @@ class NERTask(Task):
         return {"data.train": paths["train"], "data.val": paths["valid"], "data.test": paths["test"]}
 
     # ---- model ---------------------------------------------------------------------------
-    def _embedding_initializer(self, config, prepared):
+    def _pretrained_matrix(self, config, prepared):
         m = config.model
-        if not m.pretrained_vectors:
-            return "uniform"
         from common.embeddings import load_vectors
 
         rows = [PAD, UNKNOWN] + prepared.state["vocabulary"]
         matrix, hits = load_vectors(resolve(m.pretrained_vectors), rows, m.word_dim,
                                     encoding=m.vectors_encoding, seed=config.seed)
         prepared.info["pretrained vectors"] = f"{m.pretrained_vectors}: {hits} of {len(rows) - 2} words found"
-        return keras.initializers.Constant(matrix)
+        return matrix
 
     def build_model(self, config, prepared):
         m, state = config.model, prepared.state
@@ -446,9 +444,11 @@ class NERTask(Task):
         ids = keras.layers.StringLookup(vocabulary=state["vocabulary"], mask_token=PAD, num_oov_indices=1,
                                         output_mode="int", name="word_lookup")(words)
         kept = WordDropout(m.word_dropout, seed=config.seed, name="word_dropout")(ids) if m.word_dropout else ids
-        features = [keras.layers.Embedding(len(state["vocabulary"]) + 2, m.word_dim, mask_zero=True,
-                                           embeddings_initializer=self._embedding_initializer(config, prepared),
-                                           trainable=m.trainable_embeddings, name="word_embedding")(kept)]
+        word_embedding = keras.layers.Embedding(len(state["vocabulary"]) + 2, m.word_dim, mask_zero=True,
+                                                trainable=m.trainable_embeddings, name="word_embedding")
+        features = [word_embedding(kept)]
+        if m.pretrained_vectors:  # assigned, not a Constant initializer: keeps model.keras' config small
+            word_embedding.embeddings.assign(self._pretrained_matrix(config, prepared))
         if m.char_encoder != "none":
             chars = CharIds(state["chars"], m.max_word_chars, name="char_ids")(tokens)
             features.append(char_encoder(m.char_encoder, len(state["chars"]) + 2, m.char_dim, m.char_units)(chars))
