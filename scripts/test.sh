@@ -1,11 +1,6 @@
 #!/usr/bin/env bash
-# Set up a virtual environment (once) and run the test suite (slow real-data runs excluded).
+# Set up the virtual environment and run the test suite (slow real-data runs excluded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3.11}"
-command -v "$PYTHON" >/dev/null || PYTHON=python3
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+bash scripts/setup.sh
 PYTHONPATH="$PWD" .venv/bin/python -m pytest -q "$@"
