@@ -7,6 +7,7 @@ TASK_MODULES = {
     "forecasting": "tasks.forecasting",
     "ner": "tasks.ner",
     "translation": "tasks.translation",
+    "sentiment": "tasks.sentiment",
 }
 
 
