@@ -238,6 +238,9 @@ class NERTask(Task):
     default_monitor = "val_f1"
     description = ("Named-entity recognition: tokens in, one entity tag per token out "
                    "(BiLSTM with char features and a CRF).")
+    predict_input_help = ("Raw text with one whitespace-tokenised sentence per line, a CoNLL file (tokens in "
+                          "data.token_column; its columns are echoed), or JSON Lines {\"tokens\": [...]}. "
+                          "Writes CoNLL with the predicted tag last, and <output stem>.entities.jsonl.")
 
     # ---- data ----------------------------------------------------------------------------
     def _read(self, data, path_string):
