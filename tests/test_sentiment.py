@@ -205,11 +205,11 @@ def test_bad_config_is_refused_with_the_key_named(overrides, message):
 def test_rt_polarity_cp1252_label_files_train_end_to_end(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("RNNSUITE_DATA", str(shared_data))
     config = lifecycle.load_config(TASK, TASK.demo_config_path.parent / "sentiment_rt_polarity.yaml")
-    config = cfg.with_values(config, {**TINY, "data.max_examples": 400})
+    config = cfg.with_values(config, {**TINY, "data.max_examples": 200})
     prepared = TASK.prepare(config)
     assert prepared.state["labels"] == ["neg", "pos"]
     _, doc = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
-    assert 0.0 <= doc["test"]["accuracy"] <= 1.0 and doc["test"]["examples"] == 400
+    assert 0.0 <= doc["test"]["accuracy"] <= 1.0 and doc["test"]["examples"] == 200
 
 
 def test_sst2_layout_uses_dev_as_test_and_carves_val_from_train(shared_data, monkeypatch):
