@@ -66,7 +66,10 @@ def validate_space(config) -> dict:
 
 def hp_value(hp, key: str, spec: dict):
     if "values" in spec:
-        return hp.Choice(key, list(spec["values"]))
+        values = list(spec["values"])
+        if all(isinstance(v, bool) for v in values):  # Choice would hand back 1/0
+            return hp.Boolean(key, default=values[0]) if len(set(values)) == 2 else values[0]
+        return hp.Choice(key, values)
     low, high = spec["min"], spec["max"]
     sampling = spec.get("sampling", "linear")
     if all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, spec.get("step", 1))) \
@@ -113,7 +116,8 @@ class ConfigHyperModel(kt.HyperModel):
         return model.fit(prepared.train, validation_data=prepared.val, shuffle=False,
                          epochs=epochs or config.tuner.epochs or config.train.epochs,
                          initial_epoch=kwargs.get("initial_epoch", 0),
-                         callbacks=list(callbacks) + list(self.task.callbacks(model, config, prepared)) + stop,
+                         # Task callbacks first: they add metrics (val_f1...) that KerasTuner's own read.
+                         callbacks=list(self.task.callbacks(model, config, prepared)) + list(callbacks) + stop,
                          verbose=keras_verbosity(config.train.verbose))
 
 

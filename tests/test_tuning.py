@@ -139,3 +139,14 @@ def test_multi_worker_strategy_trains_with_two_local_workers(tmp_path, demo_data
         assert worker.returncode == 0, output[-2000:]
     doc = json.loads((tmp_path / "w0" / "metrics.json").read_text())
     assert doc["training"]["replicas"] == 2
+
+
+def test_boolean_choices_stay_booleans():
+    import keras_tuner as kt
+
+    from common.tuning import ConfigHyperModel
+
+    config = demo_config(**{"tuner.search_space": {"model.rnn.bidirectional": {"values": [True, False]}}})
+    hp = kt.HyperParameters()
+    trial_config = ConfigHyperModel(TASK, config, config.tuner.search_space).config_for(hp)
+    assert trial_config.model.rnn.bidirectional is True
