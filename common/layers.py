@@ -12,8 +12,14 @@ from dataclasses import dataclass
 import keras
 
 from common.config import option
+from common.fast_rnn import FastGRU, FastLSTM
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+# Same weights, config and results as CELLS (tests/test_fast_rnn.py); saved models load
+# with any implementation. "auto" takes the fast layer only where it measured faster than
+# the stock one on a CPU (docs/benchmarks.md): GRU yes, LSTM not yet.
+FAST_CELLS = {**CELLS, "lstm": FastLSTM, "gru": FastGRU}
+IMPLEMENTATIONS = {"auto": {**CELLS, "gru": FastGRU}, "fast": FAST_CELLS, "keras": CELLS}
 
 
 @dataclass
@@ -26,11 +32,16 @@ class RNNConfig:
     recurrent_dropout: float = option(0.0, "Dropout on the recurrent state (disables the fused "
                                       "kernel, so it is slower).", min=0.0, max=0.95)
     layer_norm: bool = option(False, "Layer normalization between stacked layers.")
+    implementation: str = option("auto", "LSTM/GRU implementation: 'fast' (hoisted input projection, "
+                                 "hand-written gradient; same numbers), 'keras' (the stock layers) or "
+                                 "'auto' (fast where it measured faster: GRU).",
+                                 choices=list(IMPLEMENTATIONS))
 
     def block_kwargs(self) -> dict:
         return {"cell": self.cell, "units": self.units, "num_layers": self.layers,
                 "bidirectional": self.bidirectional, "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout, "layer_norm": self.layer_norm}
+                "recurrent_dropout": self.recurrent_dropout, "layer_norm": self.layer_norm,
+                "implementation": self.implementation}
 
 
 @keras.saving.register_keras_serializable(package="rnnsuite")
@@ -45,10 +56,13 @@ class RecurrentBlock(keras.layers.Layer):
 
     def __init__(self, cell="lstm", units=64, num_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, layer_norm=False, return_sequences=False,
-                 return_state=False, **kwargs):
+                 return_state=False, implementation="auto", **kwargs):
         super().__init__(**kwargs)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {sorted(IMPLEMENTATIONS)}, got {implementation!r}")
+        self.implementation = implementation
         self.cell = cell
         self.units = units
         self.num_layers = num_layers
@@ -63,7 +77,7 @@ class RecurrentBlock(keras.layers.Layer):
         self.norms = []
         for i in range(num_layers):
             last = i == num_layers - 1
-            rnn = CELLS[cell](units, return_sequences=(not last) or return_sequences,
+            rnn = IMPLEMENTATIONS[implementation][cell](units, return_sequences=(not last) or return_sequences,
                               return_state=last and return_state, dropout=dropout,
                               recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}")
             if bidirectional:
@@ -107,7 +121,8 @@ class RecurrentBlock(keras.layers.Layer):
         config.update(cell=self.cell, units=self.units, num_layers=self.num_layers,
                       bidirectional=self.bidirectional, dropout=self.dropout,
                       recurrent_dropout=self.recurrent_dropout, layer_norm=self.layer_norm,
-                      return_sequences=self.return_sequences, return_state=self.return_state)
+                      return_sequences=self.return_sequences, return_state=self.return_state,
+                      implementation=self.implementation)
         return config
 
 
