@@ -30,10 +30,10 @@ from keras import ops
 
 from common.attention import make_attention
 from common.decoding import beam_search, greedy_search
-from common.layers import RecurrentBlock
+from common.layers import IMPLEMENTATIONS, RecurrentBlock
 
 PAD_ID = 0
-DECODER_CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+DECODER_CELLS = ("gru", "lstm")
 
 
 @keras.saving.register_keras_serializable(package="rnnsuite")
@@ -154,11 +154,12 @@ class MaskedTokenAccuracy(keras.metrics.Mean):
 def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_dim=128,
                   encoder: dict | None = None, decoder_cell="gru", decoder_units=256,
                   attention="bahdanau", attention_units=128, dropout=0.2, tie_embeddings=False,
-                  scheduled_sampling=0.0, seed=None) -> keras.Model:
+                  scheduled_sampling=0.0, seed=None, implementation="auto") -> keras.Model:
     """The teacher-forced training model: ``{"source", "target_in"}`` ids -> logits ``[b, T, vocab]``.
 
     ``encoder`` holds `RecurrentBlock` keyword arguments (cell, units, num_layers,
-    bidirectional, dropout, ...). Layer names are fixed: `Seq2SeqInference` finds the
+    bidirectional, dropout, ...); ``implementation`` picks the decoder RNN's
+    (`common.layers.IMPLEMENTATIONS`: the fast CPU GRU by default). Layer names are fixed: `Seq2SeqInference` finds the
     layers by name to build the decoding step.
     """
     if decoder_cell not in DECODER_CELLS:
@@ -183,7 +184,8 @@ def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_d
     embedding_cls = ReversibleEmbedding if tie_embeddings else keras.layers.Embedding
     target_embedding = embedding_cls(target_vocab_size, embedding_dim, mask_zero=True, name="target_embedding")
     target_dropout = keras.layers.Dropout(dropout, name="target_dropout")
-    rnn = DECODER_CELLS[decoder_cell](decoder_units, return_sequences=True, name="decoder_rnn")
+    rnn = IMPLEMENTATIONS[implementation][decoder_cell](decoder_units, return_sequences=True,
+                                                        name="decoder_rnn")
     attend = make_attention(attention, units=attention_units, name="attention")
     concat = keras.layers.Concatenate(name="attention_concat")
     attentional = keras.layers.Dense(embedding_dim if tie_embeddings else decoder_units, activation="tanh",

@@ -95,7 +95,8 @@ class TranslationDataConfig(BaseDataConfig):
 @dataclass
 class TranslationModelConfig:
     embedding_dim: int = option(128, "Word embedding size (both sides).", min=1)
-    encoder: RNNConfig = section(RNNConfig, "Recurrent encoder (the shared recurrent block).")
+    encoder: RNNConfig = section(RNNConfig, "Recurrent encoder (the shared recurrent block); its "
+                                 "implementation applies to the decoder RNN too.")
     decoder_cell: str = option("gru", "Decoder cell.", choices=list(DECODER_CELLS))
     decoder_units: int = option(256, "Decoder hidden units.", min=1)
     attention: str = option("bahdanau", "Attention score: bahdanau (additive), luong_dot, luong_general.",
@@ -448,7 +449,7 @@ class TranslationTask(Task):
                              decoder_cell=m.decoder_cell, decoder_units=m.decoder_units, attention=m.attention,
                              attention_units=m.attention_units, dropout=m.dropout,
                              tie_embeddings=m.tie_embeddings, scheduled_sampling=m.scheduled_sampling,
-                             seed=config.seed)
+                             seed=config.seed, implementation=m.encoder.implementation)
 
     def compile_args(self, config, prepared) -> dict:
         return {"loss": MaskedSequenceLoss(config.model.label_smoothing), "metrics": [MaskedTokenAccuracy()]}
