@@ -29,6 +29,7 @@ import tensorflow as tf
 from keras import ops
 
 from common.attention import make_attention
+from common.attentive_decoder import ContextFeedingDecoder
 from common.decoding import beam_search, greedy_search
 from common.layers import IMPLEMENTATIONS, RecurrentBlock
 
@@ -154,12 +155,15 @@ class MaskedTokenAccuracy(keras.metrics.Mean):
 def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_dim=128,
                   encoder: dict | None = None, decoder_cell="gru", decoder_units=256,
                   attention="bahdanau", attention_units=128, dropout=0.2, tie_embeddings=False,
-                  scheduled_sampling=0.0, seed=None, implementation="auto") -> keras.Model:
+                  scheduled_sampling=0.0, feed_context=False, seed=None,
+                  implementation="auto") -> keras.Model:
     """The teacher-forced training model: ``{"source", "target_in"}`` ids -> logits ``[b, T, vocab]``.
 
     ``encoder`` holds `RecurrentBlock` keyword arguments (cell, units, num_layers,
     bidirectional, dropout, ...); ``implementation`` picks the decoder RNN's
-    (`common.layers.IMPLEMENTATIONS`: the fast CPU GRU by default). Layer names are fixed: `Seq2SeqInference` finds the
+    (`common.layers.IMPLEMENTATIONS`: the fast CPU GRU by default). With ``feed_context``
+    the decoder is a `ContextFeedingDecoder` (attention from the previous state, context fed
+    into the cell) instead of an RNN whose outputs query the attention. Layer names are fixed: `Seq2SeqInference` finds the
     layers by name to build the decoding step.
     """
     if decoder_cell not in DECODER_CELLS:
@@ -184,9 +188,13 @@ def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_d
     embedding_cls = ReversibleEmbedding if tie_embeddings else keras.layers.Embedding
     target_embedding = embedding_cls(target_vocab_size, embedding_dim, mask_zero=True, name="target_embedding")
     target_dropout = keras.layers.Dropout(dropout, name="target_dropout")
-    rnn = IMPLEMENTATIONS[implementation][decoder_cell](decoder_units, return_sequences=True,
-                                                        name="decoder_rnn")
-    attend = make_attention(attention, units=attention_units, name="attention")
+    if feed_context:
+        decoder = ContextFeedingDecoder(decoder_cell, decoder_units, attention, attention_units,
+                                        name="decoder_rnn")
+    else:
+        rnn = IMPLEMENTATIONS[implementation][decoder_cell](decoder_units, return_sequences=True,
+                                                            name="decoder_rnn")
+        attend = make_attention(attention, units=attention_units, name="attention")
     concat = keras.layers.Concatenate(name="attention_concat")
     attentional = keras.layers.Dense(embedding_dim if tie_embeddings else decoder_units, activation="tanh",
                                      use_bias=False, name="attentional")
@@ -194,8 +202,12 @@ def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_d
     output = None if tie_embeddings else keras.layers.Dense(target_vocab_size, name="logits")
 
     def decode(tokens):
-        h = rnn(target_dropout(target_embedding(tokens)), initial_state=decoder_state)
-        context, _ = attend(h, memory, source_mask=source_mask)
+        embedded = target_dropout(target_embedding(tokens))
+        if feed_context:
+            h, context = decoder(embedded, memory, initial_state=decoder_state, source_mask=source_mask)
+        else:
+            h = rnn(embedded, initial_state=decoder_state)
+            context, _ = attend(h, memory, source_mask=source_mask)
         hidden = output_dropout(attentional(concat([context, h])))
         return target_embedding(hidden, reverse=True) if tie_embeddings else output(hidden)
 
@@ -223,8 +235,10 @@ class Seq2SeqInference:
                                and layer.name != "bridge_concat"), key=lambda layer: layer.name)
         self.memory_projection = get("memory_projection") if "memory_projection" in names else None
         self.target_embedding = get("target_embedding")
-        self.cell = get("decoder_rnn").cell
-        self.attention = get("attention")
+        self.decoder = get("decoder_rnn")
+        self.feeds_context = isinstance(self.decoder, ContextFeedingDecoder)
+        self.cell = self.decoder.cell
+        self.attention = self.decoder.attention if self.feeds_context else get("attention")
         self.attentional = get("attentional")
         self.output = get("logits") if "logits" in names else None
         self.start_id, self.end_id = start_id, end_id
@@ -245,8 +259,11 @@ class Seq2SeqInference:
     def step(self, tokens, state, constants, return_weights=False):
         memory, keys, mask = constants
         x = tf.gather(self.target_embedding.embeddings, tokens)  # a plain lookup: no Keras mask to drop
-        h, state = self.cell(x, list(state), training=False)
-        context, weights = self.attention(h, memory, keys=keys, source_mask=mask)
+        if self.feeds_context:
+            h, context, state, weights = self.decoder.step(x, state, memory, keys, mask)
+        else:
+            h, state = self.cell(x, list(state), training=False)
+            context, weights = self.attention(h, memory, keys=keys, source_mask=mask)
         hidden = self.attentional(tf.concat([context, h], axis=-1))
         logits = (self.target_embedding(hidden, reverse=True) if self.output is None
                   else self.output(hidden))

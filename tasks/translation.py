@@ -102,6 +102,10 @@ class TranslationModelConfig:
     attention: str = option("bahdanau", "Attention score: bahdanau (additive), luong_dot, luong_general.",
                             choices=list(ATTENTION_TYPES))
     attention_units: int = option(128, "Hidden size of the additive (bahdanau) scorer.", min=1)
+    feed_context: bool = option(True, "Feed the attention context into the decoder cell, attending from "
+                                "the previous state (Bahdanau et al.): better translations, but training "
+                                "runs the decoder step by step. false: attention reads the decoder's "
+                                "outputs (Luong et al.), so training runs all target steps at once.")
     dropout: float = option(0.2, "Dropout on embeddings and before the output layer.", min=0.0, max=0.9)
     tie_embeddings: bool = option(False, "Share the target embedding matrix with the output layer.")
     label_smoothing: float = option(0.1, "Label smoothing of the training loss.", min=0.0, max=0.5)
@@ -449,7 +453,7 @@ class TranslationTask(Task):
                              decoder_cell=m.decoder_cell, decoder_units=m.decoder_units, attention=m.attention,
                              attention_units=m.attention_units, dropout=m.dropout,
                              tie_embeddings=m.tie_embeddings, scheduled_sampling=m.scheduled_sampling,
-                             seed=config.seed, implementation=m.encoder.implementation)
+                             feed_context=m.feed_context, seed=config.seed, implementation=m.encoder.implementation)
 
     def compile_args(self, config, prepared) -> dict:
         return {"loss": MaskedSequenceLoss(config.model.label_smoothing), "metrics": [MaskedTokenAccuracy()]}

@@ -22,7 +22,8 @@ def tiny(**overrides):
 
 VARIANTS = [dict(), dict(decoder_cell="lstm", attention="luong_dot", tie_embeddings=True),
             dict(attention="luong_general", encoder=dict(cell="gru", units=12, num_layers=2)),
-            dict(scheduled_sampling=0.5)]
+            dict(scheduled_sampling=0.5), dict(feed_context=True),
+            dict(feed_context=True, decoder_cell="lstm", attention="luong_dot", tie_embeddings=True)]
 
 
 @pytest.mark.parametrize("options", VARIANTS)
@@ -47,13 +48,25 @@ def test_step_never_emits_padding_or_start():
     assert np.all(logits.numpy()[:, [0, START]] < -1e8)
 
 
-@pytest.mark.parametrize("options", VARIANTS[:2])
+@pytest.mark.parametrize("options", VARIANTS[:2] + VARIANTS[-1:])
 def test_model_file_reloads_with_identical_outputs(tmp_path, options):
     model = tiny(**options)
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     inputs = {"source": SOURCE, "target_in": TARGET_IN}
     np.testing.assert_allclose(again(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
+
+
+def test_context_feeding_decoder_trains_its_attention_through_the_loop():
+    model = tiny(feed_context=True)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=MaskedSequenceLoss())
+    decoder = model.get_layer("decoder_rnn")
+    before = [w.numpy().copy() for w in decoder.attention.weights + decoder.cell.weights]
+    inputs = {"source": SOURCE, "target_in": TARGET_IN}
+    losses = [float(model.train_on_batch(inputs, TARGET_OUT)) for _ in range(20)]
+    after = decoder.attention.weights + decoder.cell.weights
+    assert all(np.abs(a.numpy() - b).max() > 0 for a, b in zip(after, before))
+    assert losses[-1] < losses[0] / 2
 
 
 def test_loss_ignores_padding_and_is_the_mean_over_real_tokens():
