@@ -20,7 +20,7 @@ from benchmarks import _harness
 EMBED, VOCAB = 128, 1000
 
 
-def keras_step(cell, units, seq, batch, bidirectional, implementation):
+def keras_step(cell, units, seq, batch, bidirectional, implementation, jit=True):
     import keras
     import numpy as np
 
@@ -30,6 +30,9 @@ def keras_step(cell, units, seq, batch, bidirectional, implementation):
     x = keras.layers.Embedding(VOCAB, EMBED)(inputs)
     x = RecurrentBlock(cell=cell, units=units, bidirectional=bidirectional, implementation=implementation)(x)
     model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    for layer in model._flatten_layers():
+        if hasattr(layer, "jit_recurrence"):  # the fast layers: XLA time loops on or off
+            layer.jit_recurrence = jit
     model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, VOCAB, size=(batch, seq)).astype("int32")
@@ -70,6 +73,9 @@ def torch_step(cell, units, seq, batch, bidirectional):
 def have_torch() -> bool:
     try:
         import torch  # noqa: F401
+        # Load TorchDynamo (which the optimizers import lazily) before TensorFlow's XLA has
+        # loaded its LLVM: importing it afterwards crashes the process (torch 2.14, TF 2.21).
+        import torch._dynamo  # noqa: F401
         return True
     except ImportError:
         return False
@@ -86,6 +92,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per shape")
     p.add_argument("--full", action="store_true", help="hidden 128/256 x seq 32/128 x uni/bi x lstm/gru")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
+    p.add_argument("--no-jit-baseline", action="store_true",
+                   help="skip the 'fast_nojit' candidate (the fast layers without XLA time loops)")
     p.add_argument("--intra-threads", type=int, default=0, help="TF intra-op threads (0 = default)")
     p.add_argument("--inter-threads", type=int, default=0, help="TF inter-op threads (0 = default)")
     p.add_argument("--json", default="benchmarks/results/rnn_training.json")
@@ -104,6 +112,8 @@ def main(argv=None):
         bi = direction == "bi"
         candidates = {"suite": keras_step(cell, units, seq, args.batch, bi, "fast"),
                       "keras": keras_step(cell, units, seq, args.batch, bi, "keras")}
+        if not args.no_jit_baseline:
+            candidates["fast_nojit"] = keras_step(cell, units, seq, args.batch, bi, "fast", jit=False)
         if use_torch:
             candidates["torch"] = torch_step(cell, units, seq, args.batch, bi)
         steps = {name: (lambda fn=fn: [fn() for _ in range(args.steps)]) for name, fn in candidates.items()}

@@ -16,10 +16,10 @@ from common.fast_rnn import FastGRU, FastLSTM
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 # Same weights, config and results as CELLS (tests/test_fast_rnn.py); saved models load
-# with any implementation. "auto" takes the fast layer only where it measured faster than
-# the stock one on a CPU (docs/benchmarks.md): GRU yes, LSTM not yet.
+# with any implementation. "auto" takes the fast layer where it measured faster than the
+# stock one on a CPU (docs/benchmarks.md): with XLA time loops, LSTM and GRU both.
 FAST_CELLS = {**CELLS, "lstm": FastLSTM, "gru": FastGRU}
-IMPLEMENTATIONS = {"auto": {**CELLS, "gru": FastGRU}, "fast": FAST_CELLS, "keras": CELLS}
+IMPLEMENTATIONS = {"auto": FAST_CELLS, "fast": FAST_CELLS, "keras": CELLS}
 
 
 @dataclass
@@ -34,7 +34,7 @@ class RNNConfig:
     layer_norm: bool = option(False, "Layer normalization between stacked layers.")
     implementation: str = option("auto", "LSTM/GRU implementation: 'fast' (hoisted input projection, "
                                  "hand-written gradient; same numbers), 'keras' (the stock layers) or "
-                                 "'auto' (fast where it measured faster: GRU).",
+                                 "'auto' (fast where it measured faster: LSTM and GRU).",
                                  choices=list(IMPLEMENTATIONS))
 
     def block_kwargs(self) -> dict:

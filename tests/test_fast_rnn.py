@@ -161,3 +161,20 @@ def test_weights_saved_with_the_stock_block_load_into_the_fast_block(cell, tmp_p
     fast.load_weights(tmp_path / "stock.weights.h5")
     x, _ = _inputs(False)
     np.testing.assert_allclose(fast.predict(x, verbose=0), stock.predict(x, verbose=0), atol=TOL)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_xla_time_loops_match_the_plain_loops_on_a_length_that_needs_padding(cell):
+    # 6 steps are padded to the 8-step bucket inside the XLA loops and cut back afterwards.
+    xla, _ = _pair(cell, True, return_sequences=True, return_state=True)
+    plain, _ = _pair(cell, True, return_sequences=True, return_state=True)
+    for direction in (plain.forward_layer, plain.backward_layer):
+        direction.jit_recurrence = False
+    x, mask = _inputs(with_mask=True)
+    for a, b in zip(sum(_run(xla, x, mask, compiled=True), []), sum(_run(plain, x, mask, compiled=True), [])):
+        np.testing.assert_allclose(a, b, atol=TOL, rtol=TOL)
+
+
+def test_jit_recurrence_survives_get_config():
+    layer = FastGRU(4, jit_recurrence=False)
+    assert FastGRU.from_config(layer.get_config()).jit_recurrence is False
