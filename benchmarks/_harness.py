@@ -24,8 +24,8 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__,
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}

@@ -25,9 +25,10 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--json", default="benchmarks/results/decoding.json")
     args = p.parse_args(argv)
+    from pathlib import Path
+
     import numpy as np
     import tensorflow as tf
-    from pathlib import Path
     if args.sentences:
         lines = [l.strip() for l in Path(args.sentences).read_text(encoding="utf-8").splitlines() if l.strip()]
         example = {"source": np.array(lines, dtype=str)}

@@ -24,7 +24,7 @@ def keras_step(cell, units, seq, batch, bidirectional, implementation, jit=True)
     import keras
     import numpy as np
 
-    from common.layers import RecurrentBlock
+    from common.layers.recurrent import RecurrentBlock
     keras.utils.set_random_seed(0)
     inputs = keras.Input((seq,), dtype="int32")
     x = keras.layers.Embedding(VOCAB, EMBED)(inputs)
@@ -73,6 +73,7 @@ def torch_step(cell, units, seq, batch, bidirectional):
 def have_torch() -> bool:
     try:
         import torch  # noqa: F401
+
         # Load TorchDynamo (which the optimizers import lazily) before TensorFlow's XLA has
         # loaded its LLVM: importing it afterwards crashes the process (torch 2.14, TF 2.21).
         import torch._dynamo  # noqa: F401

@@ -52,8 +52,9 @@ def main(argv=None):
     p.add_argument("--batch-calls", type=int, default=10, help="timed calls at --batch")
     p.add_argument("--json", default=None, help="default: benchmarks/results/serving_<task>.json")
     args = p.parse_args(argv)
-    import tensorflow as tf
     from pathlib import Path
+
+    import tensorflow as tf
     export = Path(args.run_dir) / "export"
     if not (export / "saved_model.pb").exists():
         raise SystemExit(f"{export} has no SavedModel; run `python -m tasks.{args.task} export --run-dir "

@@ -63,7 +63,7 @@ def build_parser(task) -> argparse.ArgumentParser:
         run_dir_required=True)
     p = add("predict", "Batch predictions from the exported SavedModel.", config=False, run_dir_required=True)
     p.add_argument("--input", required=True, metavar="FILE",
-                   help=getattr(task, "predict_input_help", "Input file (format: see the README)."))
+                   help=task.predict_input_help)
     p.add_argument("--output", required=True, metavar="FILE", help="Where to write the predictions.")
     p = add("serve", "Serve the exported SavedModel over HTTP with TensorFlow Serving's REST API "
                      "(POST /v1/models/<name>:predict with {\"instances\": [...]}).", config=False,

@@ -44,6 +44,20 @@ class BaseDataConfig:
     val: str | None = option(None, "Validation file.")
     test: str | None = option(None, "Test file.")
 
+    def validate(self):
+        """``path`` alone (the task carves every split), ``path`` with ``val``/``test`` (those splits
+        come from their files, the rest is carved), or all of ``train``/``val``/``test``.
+        Subclasses extend this (and call ``super().validate()``)."""
+        if self.path is not None and self.train is not None:
+            raise ConfigError("config data: set data.path (one file the task splits) or data.train, not both")
+        files = {"train": self.train, "val": self.val, "test": self.test}
+        if self.path is None and not all(files.values()):
+            missing = [k for k, v in files.items() if not v]
+            if len(missing) < 3:
+                raise ConfigError(f"config data: set data.{', data.'.join(missing)} too, or use data.path")
+            raise ConfigError("config data: set data.path (one file to split) or data.train, data.val "
+                              "and data.test")
+
 
 @dataclass
 class TrainConfig:
@@ -182,9 +196,13 @@ def from_dict(cls, data, prefix=""):
         raise ConfigError(f"{label}: expected a mapping of keys, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    renamed = getattr(cls, "RENAMED", {})
     for key in data:
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key in renamed:
+            new = f"{prefix}.{renamed[key]}" if prefix else renamed[key]
+            raise ConfigError(f"config key '{full}' was renamed to '{new}'; use {new}")
         if key not in fields:
-            full = f"{prefix}.{key}" if prefix else str(key)
             close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"unknown config key '{full}'{hint} Allowed keys here: "
@@ -298,8 +316,12 @@ def describe(cls, prefix="") -> list[tuple[str, str, str]]:
     return rows
 
 
-def run_config_class(task_name: str, data_cls, model_cls, default_monitor: str = "val_loss"):
-    """The full config type of a task: its data/model sections plus the shared ones."""
+def run_config_class(task_name: str, data_cls, model_cls, default_monitor: str = "val_loss",
+                     check=None):
+    """The full config type of a task: its data/model sections plus the shared ones.
+
+    ``check(config)`` runs after every section validated itself, for rules that span
+    sections (the task's `check_config`)."""
     train_cls = TrainConfig
     fields = [
         ("task", str, option(task_name, "Task this config belongs to.", choices=[task_name])),
@@ -310,6 +332,8 @@ def run_config_class(task_name: str, data_cls, model_cls, default_monitor: str =
         ("train", train_cls, section(train_cls, "Training loop.")),
         ("tuner", TunerConfig, section(TunerConfig, "Hyperparameter search.")),
     ]
-    cls = dataclasses.make_dataclass(f"{task_name.title().replace('_', '')}Config", fields)
+    namespace = {"validate": (lambda self: check(self))} if check is not None else {}
+    cls = dataclasses.make_dataclass(f"{task_name.title().replace('_', '')}Config", fields,
+                                     namespace=namespace)
     cls.default_monitor = default_monitor
     return cls

@@ -19,3 +19,10 @@ class DataError(UserError):
 def where(path, line=None):
     """Format a file (and line) location for error messages."""
     return f"{path}:{line}" if line is not None else str(path)
+
+
+def warn(message: str) -> None:
+    """One ``warning:`` line on stderr for something the run repaired or skipped (stdout stays for results)."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr)

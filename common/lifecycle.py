@@ -22,7 +22,7 @@ from common.run import RunFolder
 from common.training import compile_model, fit, seed_everything, split_cpu, strategy_for
 
 
-def load_config(task, path=None, overrides=(), run_dir=None):
+def load_config(task, path=None, overrides=()):
     """Read a YAML config (or the task's demo config), apply ``--set`` overrides and validate."""
     raw = cfg.load_yaml(path) if path is not None else {}
     raw.setdefault("task", task.name)
@@ -32,19 +32,7 @@ def load_config(task, path=None, overrides=(), run_dir=None):
     for item in overrides:
         keys, value = cfg.parse_override(item)
         cfg.apply_override(raw, keys, value)
-    config = cfg.from_dict(task.config_class, raw)
-    check_data_keys(config)
-    return config
-
-
-def check_data_keys(config) -> None:
-    data = config.data
-    files = [data.train, data.val, data.test]
-    if data.path is None and not all(files):
-        if any(files):
-            missing = [k for k, v in zip(("train", "val", "test"), files) if not v]
-            raise ConfigError(f"config data: set data.{', data.'.join(missing)} too, or use data.path alone")
-        raise ConfigError("config data: set data.path (one file to split) or data.train, data.val and data.test")
+    return cfg.from_dict(task.config_class, raw)
 
 
 def run_folder(task, config, run_dir=None) -> RunFolder:
@@ -100,10 +88,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
 
 
 def _export_with_card(task, model, config, prepared, run):
-    try:
-        example = task.serving_example(config, prepared)
-    except NotImplementedError:
-        example = None
+    example = task.serving_example(config, prepared)
     write_export(task, model, config, prepared, run.export_dir,
                  add_files=lambda folder, signatures: write_model_card(folder, run, task, config, prepared,
                                                                        signatures, example))

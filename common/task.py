@@ -14,7 +14,6 @@ with Viterbi decoding): ``build_model`` returns what ``fit`` trains, while
 from __future__ import annotations
 
 import abc
-import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,24 +22,46 @@ from typing import Any, Callable
 from common.config import BaseDataConfig, run_config_class
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Prepared:
     """Data ready for Keras plus the preprocessing state fitted on the training split.
 
     ``state`` must be JSON-serialisable: it is saved as ``state.json`` in the run
     folder and handed back to ``Task.prepare`` by evaluate/export/tune so that
-    scalers and vocabularies are never refitted on other data.
+    scalers and vocabularies are never refitted on other data. ``info`` holds the
+    facts the report shows (sizes, columns, vocabulary); ``prepare`` writes it and
+    no later hook changes it. What a task's later hooks need besides the batched
+    splits (raw texts for the metrics, scaled arrays for the baselines...) goes in
+    typed fields of the task's own subclass, e.g.::
+
+        @dataclass(kw_only=True)
+        class SentimentPrepared(Prepared):
+            texts: dict[str, list[str]]
     """
 
     train: Any  # tf.data.Dataset of (inputs, targets), batched
     val: Any
     test: Any
     state: dict = field(default_factory=dict)
-    info: dict = field(default_factory=dict)  # human-readable facts for the report (sizes, columns...)
-    extra: dict = field(default_factory=dict)  # task-private in-memory data (raw arrays, texts...)
+    info: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # TRANSITIONAL: removed when every task has its subclass
 
     def split(self, name: str):
         return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """How the main job and the conformance checks exercise a task on data the project generates.
+
+    ``make_data(folder, seed)`` writes a small synthetic dataset and returns the
+    ``--set`` overrides (dotted key -> value) that point the demo config at it;
+    ``predict_input(config, folder)`` writes a file in the format ``predict`` reads.
+    Both live in the task's ``demo_data.py``, away from the hooks a real run uses.
+    """
+
+    make_data: Callable[[Path, int], dict]
+    predict_input: Callable[[Any, Path], Path]
 
 
 @dataclass
@@ -63,10 +84,17 @@ class Task(abc.ABC):
     model_config: type = object
     default_monitor: str = "val_loss"
     description: str = ""
+    demo: Demo  # every task ships demo data (the main job and the conformance checks use it)
+    predict_input_help: str = "Input file (format: see the README)."  # --input's help for `predict`
 
     @cached_property
     def config_class(self):
-        return run_config_class(self.name, self.data_config, self.model_config, self.default_monitor)
+        return run_config_class(self.name, self.data_config, self.model_config, self.default_monitor,
+                                self.check_config)
+
+    def check_config(self, config) -> None:
+        """Cross-section rules (e.g. the model's segment length must divide the data's lookback),
+        checked once when the config is loaded; raise `ConfigError` naming the keys."""
 
     @property
     def demo_config_path(self) -> Path:
@@ -77,11 +105,6 @@ class Task(abc.ABC):
     def prepare(self, config, state: dict | None = None) -> Prepared:
         """Load and validate the data, fit preprocessing on train (unless ``state`` is given),
         and return batched tf.data splits. Raise `DataError` naming file, line and fix."""
-
-    @abc.abstractmethod
-    def make_demo_data(self, folder: Path, seed: int = 0) -> dict:
-        """Write a small synthetic dataset into ``folder``; return the ``--set`` overrides
-        (dotted key -> value) that point a config at it."""
 
     # ---- model ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -116,20 +139,13 @@ class Task(abc.ABC):
         """Functions to export; ``serving_default`` is required. They must work on raw inputs
         (original units, raw strings) so the SavedModel needs no project code."""
 
-    def serving_example(self, config, prepared: Prepared) -> dict:
-        """A small batch of numpy inputs for ``serving_default`` (used by tests and the model card)."""
-        raise NotImplementedError
+    def serving_example(self, config, prepared: Prepared) -> dict | None:
+        """A small batch of numpy inputs for ``serving_default``: the model card shows it as an example
+        request and the conformance checks replay it in a fresh process (None: no example)."""
+        return None
 
     @abc.abstractmethod
     def predict_file(self, serve: Callable, config, state: dict, input_path: Path,
                      output_path: Path) -> dict:
         """Run the exported ``serving_default`` (``serve(**tensors) -> dict``) over a user file and
         write the results; return a short summary for the CLI table."""
-
-    @abc.abstractmethod
-    def demo_predict_input(self, config, folder: Path) -> Path:
-        """Write a file in the format ``predict`` accepts, for the demo and the tests."""
-
-
-def replace_config(config, **sections):
-    return dataclasses.replace(config, **sections)

@@ -29,7 +29,12 @@ from common.io import atomic_write_text
 from common.plots import save_bar
 from common.report import fmt, table
 from common.run import RunFolder
-from common.training import compile_model, keras_verbosity, monitor_mode, seed_everything
+from common.training import (
+    compile_model,
+    keras_verbosity,
+    monitor_mode,
+    seed_everything,
+)
 
 SPEC_KEYS = {"values", "min", "max", "step", "sampling"}
 

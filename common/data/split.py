@@ -1,0 +1,85 @@
+"""Carving train / validation / test splits out of one file, and seeded subsets.
+
+Every text task accepts ``data.path`` (one file the task splits) with optional
+``data.val`` / ``data.test`` files that then take the place of the carved
+split; these helpers make that split the same way for all of them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from common.errors import ConfigError, DataError
+
+SPLITS = ("train", "val", "test")
+
+
+def carve(items: list, named: dict, val_fraction: float, test_fraction: float, seed: int,
+          source: str) -> dict[str, list]:
+    """Split ``items`` by a seeded shuffle: test first, then validation, the rest is training.
+
+    A split given in ``named`` (read from its own file) is taken as is and nothing
+    is carved for it. ``source`` names the file in the error for an empty split.
+    """
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_test = 0 if "test" in named else int(round(len(items) * test_fraction))
+    n_val = 0 if "val" in named else int(round(len(items) * val_fraction))
+    picked = [items[i] for i in order]
+    splits = {"test": named.get("test", picked[:n_test]),
+              "val": named.get("val", picked[n_test:n_test + n_val]),
+              "train": picked[n_test + n_val:]}
+    for split in SPLITS:
+        if not len(splits[split]):
+            raise ConfigError(f"config data: the {split} split of {source} is empty; give data.{split} "
+                              f"or a larger data.{split}_fraction")
+    return {split: splits[split] for split in SPLITS}
+
+
+def seeded_subset(n: int, max_examples: int | None, seed: int) -> np.ndarray:
+    """Indices of at most ``max_examples`` of ``n`` items, a seeded random choice kept in file order."""
+    if max_examples is None or n <= max_examples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_examples, replace=False))
+
+
+def stratified_split(labels, val_fraction: float, test_fraction: float, seed: int):
+    """Index arrays (train, val, test) with each split keeping the class proportions.
+
+    Uses scikit-learn's stratified ``train_test_split`` twice; a fraction of 0 gives an empty split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    indices = np.arange(len(labels))
+    if val_fraction + test_fraction >= 1.0:
+        raise DataError(f"val and test fractions ({val_fraction} + {test_fraction}) leave no training data; "
+                        "make them sum to less than 1")
+
+    def cut(idx, fraction, seed_offset):
+        if fraction <= 0:
+            return idx, idx[:0]
+        try:
+            return train_test_split(idx, test_size=fraction, random_state=seed + seed_offset,
+                                    stratify=labels[idx])
+        except ValueError as exc:
+            raise DataError(f"cannot make a stratified split of {len(idx)} examples ({exc}); "
+                            "give every class at least 2 examples or use separate val/test files") from None
+
+    rest, test = cut(indices, test_fraction, 0)
+    train, val = cut(rest, val_fraction / (1.0 - test_fraction) if test_fraction else val_fraction, 1)
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def stratified_fold(labels, folds: int, fold: int, seed: int):
+    """Index arrays (rest, test) for fold ``fold`` of a stratified ``folds``-fold cross-validation."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if not 0 <= fold < folds:
+        raise DataError(f"fold {fold} does not exist; use 0..{folds - 1}")
+    labels = np.asarray(labels)
+    try:
+        splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+                      .split(np.zeros(len(labels)), labels))
+    except ValueError as exc:
+        raise DataError(f"cannot make {folds} stratified folds: {exc}") from None
+    rest, test = splits[fold]
+    return np.sort(rest), np.sort(test)

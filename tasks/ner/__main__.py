@@ -1,0 +1,4 @@
+from common.cli import main
+from tasks.ner import TASK
+
+main(TASK)

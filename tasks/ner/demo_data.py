@@ -1,0 +1,85 @@
+"""Demo data for the ner task: a small synthetic dataset the project generates, and a predict input.
+
+The main job (`tasks/demo.py`), the demo config and the conformance checks use these; real runs never do.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tasks.ner.tags import OUTSIDE
+
+
+def make_data(folder: Path, seed: int = 0) -> dict:
+    """Newswire-like sentences from templates; the test split uses names never seen in training,
+    so the character features have to do the work there."""
+    rng = np.random.default_rng(seed)
+    first = ["John", "Maria", "Ahmed", "Li", "Olga", "Pedro", "Anna", "Kofi", "Yuki", "Sven", "Ines",
+             "Tomasz", "Chloe", "Ravi", "Nadia", "Jorge"]
+    last = ["Smith", "Garcia", "Khan", "Wei", "Petrova", "Silva", "Berg", "Mensah", "Tanaka", "Larsen",
+            "Moreau", "Kowalski", "Dubois", "Patel", "Haddad", "Ortega"]
+    places = ["Paris", "Lagos", "Osaka", "Lima", "Oslo", "Cairo", "Dublin", "Quito", "Hanoi", "Perth",
+              "New York", "Buenos Aires", "Cape Town", "Kuala Lumpur"]
+    orgs = ["Acme Corp", "Globex", "Initech", "Umbrella Group", "Vandelay Industries", "Stark Bank",
+            "Wayne Holdings", "Tyrell Systems", "Cyberdyne", "Soylent Foods"]
+    misc = ["French", "Nigerian", "Japanese", "Peruvian", "Norwegian", "Egyptian", "Irish", "Olympic"]
+    templates = [
+        "{PER} visited {LOC} on Monday .",
+        "{ORG} said {PER} would lead its {MISC} unit .",
+        "Shares of {ORG} rose 3 percent in {LOC} trading .",
+        "{PER} , a {MISC} citizen , joined {ORG} in 1996 .",
+        "The {MISC} team beat {LOC} 2-1 .",
+        "{LOC} police arrested {PER} after the match .",
+        "{PER} told reporters in {LOC} that {ORG} was for sale .",
+        "It was a quiet day .",
+    ]
+
+    def sentence(names):
+        template = templates[rng.integers(len(templates))]
+        tokens, tags = [], []
+        for word in template.split():
+            if word.startswith("{") and word.endswith("}"):
+                kind = word[1:-1]
+                entity = (f"{rng.choice(names['first'])} {rng.choice(names['last'])}" if kind == "PER"
+                          else rng.choice(names[kind]))
+                parts = entity.split()
+                tokens += parts
+                tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(parts) - 1)
+            else:
+                tokens.append(word)
+                tags.append(OUTSIDE)
+        return [[t, "-", "-", g] for t, g in zip(tokens, tags)]
+
+    def pools(part):
+        def cut(names):
+            k = max(2, len(names) * 3 // 4)
+            return names[:k] if part == "seen" else names[k:]
+        return {"first": cut(first), "last": cut(last), "LOC": cut(places), "ORG": cut(orgs),
+                "MISC": cut(misc)}
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    seen, unseen = pools("seen"), pools("unseen")
+    sizes = {"train": 500, "valid": 100, "test": 100}
+    paths = {}
+    for split, n in sizes.items():
+        rows = [sentence(seen if split != "test" or i % 2 else unseen) for i in range(n)]
+        path = folder / f"ner_{split}.txt"  # prefixed: the demo shares one folder between tasks
+        text = "-DOCSTART- -X- -X- O\n\n" + "\n\n".join("\n".join(" ".join(r) for r in s) for s in rows)
+        path.write_text(text + "\n", encoding="utf-8")
+        paths[split] = str(path)
+    return {"data.train": paths["train"], "data.val": paths["valid"], "data.test": paths["test"]}
+
+
+def predict_input(config, folder: Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ner_sentences.txt"
+    lines = ["Maria Garcia visited Paris on Monday .",
+             "Shares of Globex rose 3 percent in Lima trading .",
+             "",
+             "Zoë Åberg , a Peruvian citizen , joined Initech in 1996 .",
+             " ".join(["It was a quiet day ."] * 40)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,273 @@
+"""Reading labelled text files (CSV, TSV, JSON Lines, one-file-per-label) and splitting them.
+
+Text classification data comes in a handful of layouts; every reader here
+returns the same `LabelledTexts` (texts, string labels and the line each came
+from) so that tasks never care which one the user has, and every problem
+(missing column, empty file, ragged row, bad JSON) fails with one `DataError`
+naming the file, the line and the fix. Files are decoded by `common.data.text`,
+so BOMs, CRLF endings and wrong encodings are handled in one place.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common.data.text import read_lines, read_text
+from common.errors import DataError
+
+FORMATS = ("auto", "csv", "tsv", "jsonl", "lines")
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                   ".json": "jsonl", ".txt": "lines"}
+
+
+@dataclass
+class LabelledTexts:
+    """Parallel lists: ``texts[i]`` has label ``labels[i]`` and came from ``sources[i]`` (``file:line``)."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.texts)
+
+    def subset(self, indices) -> "LabelledTexts":
+        return LabelledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices],
+                             [self.sources[i] for i in indices])
+
+    def extend(self, other: "LabelledTexts") -> "LabelledTexts":
+        return LabelledTexts(self.texts + other.texts, self.labels + other.labels,
+                             self.sources + other.sources)
+
+    def without_empty_texts(self) -> tuple["LabelledTexts", int]:
+        """Drop examples whose text is blank (they carry no signal); return how many were dropped."""
+        keep = [i for i, text in enumerate(self.texts) if text.strip()]
+        return self.subset(keep), len(self) - len(keep)
+
+
+def detect_format(path, fmt: str = "auto") -> str:
+    """The file's layout: ``fmt`` itself, or guessed from the suffix (``.csv.gz`` counts as ``.csv``)."""
+    if fmt != "auto":
+        if fmt not in FORMATS:
+            raise DataError(f"unknown data format {fmt!r}; use one of {', '.join(FORMATS)}")
+        return fmt
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    guess = _SUFFIX_FORMATS.get(suffixes[-1]) if suffixes else None
+    if guess is None:
+        raise DataError(f"{path}: cannot tell the format from the file name; set data.format to "
+                        "csv, tsv, jsonl or lines")
+    return guess
+
+
+def label_text(value) -> str:
+    """Labels are kept as strings: ``1`` from JSON and ``"1"`` from CSV are the same class."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _column_index(header: list[str], name: str, role: str, path) -> int:
+    if name not in header:
+        shown = ", ".join(repr(h) for h in header)
+        raise DataError(f"{path}:1: no {role} column {name!r}; the header has {shown}; "
+                        f"set data.{role}_column to one of them")
+    return header.index(name)
+
+
+def _read_delimited(path, text_column, label_column, delimiter, encoding) -> LabelledTexts:
+    """CSV (RFC 4180 quoting) or TSV (no quoting at all, as in GLUE and the IANA TSV definition)."""
+    text = read_text(path, encoding)
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(text.split("\n"), delimiter=delimiter, quoting=quoting)
+    try:
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):
+            header = next(reader, None)  # leading blank lines
+        if header is None:
+            raise DataError(f"{path}: the file is empty; it needs a header row with "
+                            f"'{text_column}' and '{label_column}' columns and at least one example")
+        header = [h.strip() for h in header]
+        text_at = _column_index(header, text_column, "text", path)
+        label_at = _column_index(header, label_column, "label", path) if label_column else None
+        out = LabelledTexts()
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                sep = "tab" if delimiter == "\t" else repr(delimiter)
+                raise DataError(f"{path}:{line}: {len(row)} fields but the header has {len(header)} "
+                                f"({sep}-separated); quote fields that contain the separator, or check "
+                                "data.format")
+            out.texts.append(row[text_at])
+            out.labels.append(_require_label(row[label_at], path, line) if label_at is not None else "")
+            out.sources.append(f"{path}:{line}")
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc}); check the quoting") from None
+    return out
+
+
+def _require_label(value, path, line) -> str:
+    label = label_text(value)
+    if not label:
+        raise DataError(f"{path}:{line}: the label is empty; every example needs a label "
+                        "(remove the row or fill it in)")
+    return label
+
+
+def _read_jsonl(path, text_column, label_column, encoding) -> LabelledTexts:
+    out = LabelledTexts()
+    for line, raw in read_lines(path, encoding):
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{line}: not valid JSON ({exc.msg}); JSON Lines needs one object "
+                            "per line") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{line}: expected a JSON object like "
+                            f'{{"{text_column}": "...", "{label_column}": ...}}, got {type(record).__name__}')
+        for key, role in ((text_column, "text"), (label_column, "label")):
+            if key and key not in record:
+                raise DataError(f"{path}:{line}: no {role} key {key!r} (keys: "
+                                f"{', '.join(map(repr, record))}); set data.{role}_column")
+        text = record[text_column]
+        if not isinstance(text, str):
+            raise DataError(f"{path}:{line}: '{text_column}' must be a string, got {text!r}")
+        out.texts.append(text)
+        out.labels.append(_require_label(record[label_column], path, line) if label_column else "")
+        out.sources.append(f"{path}:{line}")
+    return out
+
+
+def read_labelled(path, text_column="text", label_column="label", fmt="auto",
+                  encoding="utf-8") -> LabelledTexts:
+    """Texts and labels from a CSV, TSV or JSON Lines file; raises `DataError` on any problem."""
+    path = Path(path)
+    kind = detect_format(path, fmt)
+    if kind == "lines":
+        raise DataError(f"{path}: a plain text file has no label column; use CSV, TSV or JSON Lines, "
+                        "or data.label_files (one file of texts per label)")
+    if kind == "jsonl":
+        data = _read_jsonl(path, text_column, label_column, encoding)
+    else:
+        data = _read_delimited(path, text_column, label_column, "," if kind == "csv" else "\t", encoding)
+    if not len(data):
+        raise DataError(f"{path}: no examples (only a header or blank lines); add labelled rows")
+    return data
+
+
+def read_label_files(files: dict, encoding="utf-8") -> LabelledTexts:
+    """One plain-text file per label, one text per line (e.g. rt-polarity's ``.pos`` / ``.neg``).
+
+    ``files`` maps label -> path. Blank lines are skipped.
+    """
+    if len(files) < 2:
+        raise DataError("data.label_files needs at least two labels, e.g. "
+                        "{positive: reviews.pos, negative: reviews.neg}")
+    out = LabelledTexts()
+    for label, path in files.items():
+        lines = read_lines(path, encoding)
+        if not lines:
+            raise DataError(f"{path}: the file is empty; it should hold the texts labelled {label!r}, "
+                            "one per line")
+        for line, text in lines:
+            out.texts.append(text)
+            out.labels.append(label_text(label))
+            out.sources.append(f"{path}:{line}")
+    return out
+
+
+def read_texts(path, text_column="text", fmt="auto", encoding="utf-8") -> list[str]:
+    """Unlabelled texts for prediction: one per line in a plain file, or a column of CSV/TSV/JSONL.
+
+    Blank lines of a plain file are kept as empty texts, so output rows line up with input lines.
+    """
+    path = Path(path)
+    try:
+        kind = detect_format(path, fmt)
+    except DataError:
+        kind = "lines"  # no telling suffix: a plain file of texts
+    if kind == "lines":
+        text = read_text(path, encoding)
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if not lines:
+            raise DataError(f"{path}: the file is empty; write one text per line")
+        return [line.rstrip() for line in lines]
+    if kind == "jsonl":
+        data = _read_jsonl(path, text_column, None, encoding)
+    else:
+        data = _read_delimited(path, text_column, None, "," if kind == "csv" else "\t", encoding)
+    if not len(data):
+        raise DataError(f"{path}: no texts (only a header or blank lines)")
+    return data.texts
+
+
+def sorted_labels(labels) -> list[str]:
+    """The label set in a stable order: numerically when every label is an integer, else alphabetically."""
+    unique = set(labels)
+    if all(re.fullmatch(r"-?\d+", label) for label in unique):
+        return sorted(unique, key=int)
+    return sorted(unique)
+
+
+def check_known_labels(data: LabelledTexts, known: list[str], split: str) -> None:
+    """Fail on the first label that training never saw (the model has no output for it)."""
+    known_set = set(known)
+    for label, source in zip(data.labels, data.sources):
+        if label not in known_set:
+            raise DataError(f"{source}: label {label!r} in the {split} data never occurs in the training "
+                            f"data (known: {', '.join(known)}); fix the label or add training examples")
+
+
+def stratified_split(labels, val_fraction: float, test_fraction: float, seed: int):
+    """Index arrays (train, val, test) with each split keeping the class proportions.
+
+    Uses scikit-learn's stratified ``train_test_split`` twice; a fraction of 0 gives an empty split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    indices = np.arange(len(labels))
+    if val_fraction + test_fraction >= 1.0:
+        raise DataError(f"val and test fractions ({val_fraction} + {test_fraction}) leave no training data; "
+                        "make them sum to less than 1")
+
+    def cut(idx, fraction, seed_offset):
+        if fraction <= 0:
+            return idx, idx[:0]
+        try:
+            return train_test_split(idx, test_size=fraction, random_state=seed + seed_offset,
+                                    stratify=labels[idx])
+        except ValueError as exc:
+            raise DataError(f"cannot make a stratified split of {len(idx)} examples ({exc}); "
+                            "give every class at least 2 examples or use separate val/test files") from None
+
+    rest, test = cut(indices, test_fraction, 0)
+    train, val = cut(rest, val_fraction / (1.0 - test_fraction) if test_fraction else val_fraction, 1)
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def stratified_fold(labels, folds: int, fold: int, seed: int):
+    """Index arrays (rest, test) for fold ``fold`` of a stratified ``folds``-fold cross-validation."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if not 0 <= fold < folds:
+        raise DataError(f"fold {fold} does not exist; use 0..{folds - 1}")
+    labels = np.asarray(labels)
+    try:
+        splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+                      .split(np.zeros(len(labels)), labels))
+    except ValueError as exc:
+        raise DataError(f"cannot make {folds} stratified folds: {exc}") from None
+    rest, test = splits[fold]
+    return np.sort(rest), np.sort(test)

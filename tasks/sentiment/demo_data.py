@@ -1,0 +1,55 @@
+"""Demo data for the sentiment task: a small synthetic dataset the project generates, and a predict input.
+
+The main job (`tasks/demo.py`), the demo config and the conformance checks use these; real runs never do.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from common.io import atomic_path
+
+
+def make_data(folder: Path, seed: int = 0) -> dict:
+    """Short synthetic reviews whose polarity depends on word choice *and* on negation
+    ("was not dull" is positive), so single words alone do not decide it."""
+    rng = np.random.default_rng(seed)
+    positive = ["great", "wonderful", "moving", "funny", "brilliant", "charming", "superb", "delightful"]
+    negative = ["boring", "awful", "dull", "clumsy", "terrible", "tedious", "bland", "painful"]
+    subjects = ["the film", "this movie", "the plot", "the acting", "the script", "the ending",
+                "the soundtrack", "every scene"]
+    fillers = ["honestly", "frankly", "overall", "in the end", "to be fair", "for me"]
+    rows = []
+    for _ in range(1200):
+        good = bool(rng.integers(2))
+        negated = rng.random() < 0.3
+        adjective = rng.choice(positive if good != negated else negative)
+        verb = "was not" if negated else "was"
+        text = f"{rng.choice(subjects)} {verb} {adjective}"
+        if rng.random() < 0.5:
+            text = f"{rng.choice(fillers)}, {text}"
+        if rng.random() < 0.3:
+            text += f" and {rng.choice(subjects)} was {rng.choice(positive if good else negative)}"
+        rows.append((text + rng.choice([".", "!", ""]), "positive" if good else "negative"))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "reviews.csv"
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return {"data.path": str(path)}
+
+
+def predict_input(config, folder: Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "texts.txt"
+    lines = ["the film was wonderful and the ending was superb",
+             "honestly, the plot was not charming",
+             "",
+             "the acting was tedious " + "and the script was dull " * 120]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,4 @@
+from common.cli import main
+from tasks.translation import TASK
+
+main(TASK)

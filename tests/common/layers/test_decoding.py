@@ -1,0 +1,116 @@
+"""Greedy and beam search on tiny hand-built "models" whose best outputs are known."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.layers.decoding import beam_search, greedy_search, length_penalty
+
+PAD, START, END, A, B = range(5)
+
+
+def markov_step(table):
+    """A decoder whose next-token distribution depends only on the previous token.
+
+    ``table[prev] = probabilities over the 5 tokens``; the state counts steps (unused by
+    the search, but it must be carried and reordered like a real RNN state).
+    """
+    log_table = tf.math.log(tf.constant(table, tf.float32) + 1e-12)
+
+    def step(tokens, state, constants):
+        return tf.gather(log_table, tokens), state + 1
+
+    return step
+
+
+def start_state(batch):
+    return tf.zeros([batch, 1], tf.float32)
+
+
+# From START: A is likelier (0.6) than B (0.4); but A continues with nothing above 0.35,
+# while B ends at once with 0.9, so "B" (0.36) beats every sequence starting with A (<= 0.21).
+GARDEN_PATH = [
+    [0, 0, 1.0, 0, 0],        # PAD  -> END
+    [0, 0, 0.0, 0.6, 0.4],    # START
+    [0, 0, 1.0, 0, 0],        # END  -> END
+    [0, 0, 0.3, 0.35, 0.35],  # A
+    [0, 0, 0.9, 0.05, 0.05],  # B
+]
+
+
+def test_greedy_follows_the_locally_best_token():
+    out = greedy_search(markov_step(GARDEN_PATH), start_state(1), start_id=START, end_id=END,
+                        max_length=3)
+    assert out.tokens.numpy().tolist() == [[A, A, A]]
+    assert out.lengths.numpy().tolist() == [3]  # hit max_length without an end token
+
+
+def test_beam_search_finds_the_known_best_sequence():
+    out = beam_search(markov_step(GARDEN_PATH), start_state(1), start_id=START, end_id=END,
+                      max_length=5, beam_width=2)
+    assert out.tokens.numpy().tolist() == [[B]]
+    assert out.lengths.numpy().tolist() == [1]
+    np.testing.assert_allclose(out.scores.numpy(), [np.log(0.4 * 0.9)], rtol=1e-5)
+
+
+def test_beam_width_one_equals_greedy():
+    rng = np.random.default_rng(0)
+    table = rng.dirichlet(np.ones(5), size=5)
+    step = markov_step(table)
+    greedy = greedy_search(step, start_state(3), start_id=START, end_id=END, max_length=6)
+    beam = beam_search(step, start_state(3), start_id=START, end_id=END, max_length=6, beam_width=1,
+                       alpha=0.6)
+    np.testing.assert_array_equal(beam.tokens.numpy(), greedy.tokens.numpy())
+    np.testing.assert_array_equal(beam.lengths.numpy(), greedy.lengths.numpy())
+    np.testing.assert_allclose(beam.scores.numpy(), greedy.scores.numpy(), rtol=1e-5)
+
+
+def test_length_penalty_favours_longer_outputs():
+    # START -> END at once (0.5), or A (0.5) then END (1.0): equal probability 0.5, lengths 1 vs 2.
+    table = [[0, 0, 1, 0, 0], [0, 0, 0.5, 0.5, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0]]
+    step = markov_step(table)
+    kwargs = dict(start_id=START, end_id=END, max_length=4, beam_width=2)
+    short = beam_search(step, start_state(1), alpha=0.0, **kwargs)
+    long = beam_search(step, start_state(1), alpha=1.0, **kwargs)
+    assert short.lengths.numpy().tolist() == [0]  # tie broken towards the first-found hypothesis
+    assert long.tokens.numpy().tolist() == [[A]]
+    assert length_penalty(tf.constant([1]), 0.0).numpy().tolist() == [1.0]
+
+
+def test_batches_decode_independently_and_pad_after_the_end():
+    step = markov_step(GARDEN_PATH)
+    out = beam_search(step, start_state(2), start_id=START, end_id=END, max_length=5, beam_width=2)
+    assert out.tokens.numpy().tolist() == [[B], [B]]
+    table = [[0, 0, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 1, 0, 0]]
+    out = greedy_search(markov_step(table), start_state(2), start_id=START, end_id=END, max_length=9)
+    assert out.tokens.numpy().tolist() == [[A, B], [A, B]]  # START -> A -> B -> END
+
+
+@pytest.mark.parametrize("search", [greedy_search, beam_search])
+def test_runs_inside_tf_function_with_unknown_batch(search):
+    step = markov_step(GARDEN_PATH)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32)])
+    def decode(state):
+        return search(step, state, start_id=START, end_id=END, max_length=4).tokens
+
+    assert decode(start_state(2)).shape[0] == 2
+    assert decode(start_state(0)).shape[0] == 0
+
+
+def test_constants_reach_every_step_for_every_beam():
+    seen = []
+
+    def step(tokens, state, constants):
+        seen.append(constants["offset"].shape[0])
+        logits = tf.one_hot(tf.fill(tf.shape(tokens), END), 5) * 10.0 + constants["offset"]
+        return logits, state
+
+    beam_search(step, start_state(2), {"offset": tf.zeros([2, 5])}, start_id=START, end_id=END,
+                max_length=2, beam_width=3)
+    assert seen and set(seen) == {6}  # 2 sentences x 3 beams
+
+
+def test_bad_beam_width_is_rejected():
+    with pytest.raises(ValueError, match="beam_width must be >= 1"):
+        beam_search(markov_step(GARDEN_PATH), start_state(1), start_id=START, end_id=END,
+                    max_length=2, beam_width=0)

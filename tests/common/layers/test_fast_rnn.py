@@ -1,0 +1,180 @@
+"""The fast CPU LSTM/GRU compute exactly what the stock Keras layers compute.
+
+For equal weights, outputs, final states and gradients (inputs and every weight) must
+match ``keras.layers.LSTM``/``GRU`` within 1e-5, with and without masks, forwards,
+backwards and bidirectional; the layers serialize like any Keras layer.
+"""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.layers.fast_rnn import FastGRU, FastLSTM
+
+FAST = {"lstm": FastLSTM, "gru": FastGRU}
+STOCK = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+TOL = 1e-5
+
+
+def _inputs(with_mask):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 6, 4)).astype(np.float32)
+    if not with_mask:
+        return x, None
+    # right padding, left padding and a hole: every masking branch is exercised
+    mask = np.array([[1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1], [1, 0, 1, 1, 1, 0]], bool)
+    return x, mask
+
+
+def _pair(cell, bidirectional, **kwargs):
+    """The same layer, fast and stock, with identical (non-trivial) weights."""
+    layers = []
+    for cls in (FAST[cell], STOCK[cell]):
+        layer = cls(5, **kwargs)
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer)
+        layer.build((None, None, 4))
+        layers.append(layer)
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in layers[1].get_weights()]
+    for layer in layers:
+        layer.set_weights(weights)
+    return layers
+
+
+def _run(layer, x, mask, compiled=False, training=True):
+    """Outputs and the gradients of a weighted sum of every output w.r.t. input and weights.
+
+    ``training=True`` (as in ``fit``) takes the hand-written gradient; inference takes
+    TensorFlow's own differentiation of the forward loop."""
+    fn = tf.function(_outputs_and_grads) if compiled else _outputs_and_grads
+    outputs, grads = fn(layer, x, mask, training)
+    return [o.numpy() for o in outputs], [g.numpy() for g in grads]
+
+
+def _outputs_and_grads(layer, x, mask, training):
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = layer(x, mask=None if mask is None else tf.convert_to_tensor(mask), training=training)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        # distinct weights per element, so every output position's gradient is checked
+        loss = sum(tf.reduce_sum(o * tf.reshape(tf.cos(tf.range(tf.size(o), dtype=tf.float32) * 0.37),
+                                                tf.shape(o)))
+                   for o in outputs)
+    return list(outputs), tape.gradient(loss, [x] + layer.trainable_weights)
+
+
+def _assert_same(fast, stock, x, mask, training=True):
+    fast_out, fast_grads = _run(fast, x, mask, training=training)
+    stock_out, stock_grads = _run(stock, x, mask)
+    assert len(fast_out) == len(stock_out)
+    for a, b in zip(fast_out + fast_grads, stock_out + stock_grads):
+        np.testing.assert_allclose(a, b, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("with_mask", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_outputs_states_and_gradients_match_the_stock_layer(cell, with_mask, return_sequences):
+    fast, stock = _pair(cell, False, return_sequences=return_sequences, return_state=True)
+    _assert_same(fast, stock, *_inputs(with_mask))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_backwards_layer_matches_the_stock_layer(cell, with_mask):
+    fast, stock = _pair(cell, False, return_sequences=True, go_backwards=True)
+    _assert_same(fast, stock, *_inputs(with_mask))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("with_mask", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_bidirectional_matches_the_stock_layer(cell, with_mask, return_sequences):
+    fast, stock = _pair(cell, True, return_sequences=return_sequences)
+    _assert_same(fast, stock, *_inputs(with_mask))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_inference_mode_matches_the_stock_layer(cell):
+    fast, stock = _pair(cell, True, return_sequences=True)
+    _assert_same(fast, stock, *_inputs(True), training=False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_compiled_graph_matches_the_stock_layer(cell):
+    """Training runs in a tf.function (graph mode): the hand-written gradient holds there too."""
+    fast, stock = _pair(cell, True, return_sequences=False)
+    x, mask = _inputs(True)
+    fast_out, fast_grads = _run(fast, x, mask, compiled=True)
+    stock_out, stock_grads = _run(stock, x, mask)
+    for a, b in zip(fast_out + fast_grads, stock_out + stock_grads):
+        np.testing.assert_allclose(a, b, atol=TOL, rtol=TOL)
+
+
+def test_weights_have_the_stock_layout():
+    fast, stock = _pair("gru", False)
+    assert [w.shape for w in fast.weights] == [w.shape for w in stock.weights] == [(4, 15), (5, 15), (2, 15)]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_config_round_trip(cell):
+    layer = FAST[cell](7, return_sequences=True, go_backwards=True, dropout=0.25)
+    clone = FAST[cell].from_config(layer.get_config())
+    assert type(clone) is FAST[cell]
+    assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_model_reloads_from_keras_file(cell, tmp_path):
+    inputs = keras.Input((None, 4))
+    masked = keras.layers.Masking()(inputs)
+    model = keras.Model(inputs, keras.layers.Bidirectional(FAST[cell](3))(masked))
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    x, _ = _inputs(False)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_unsupported_configurations_fall_back_to_the_stock_loop():
+    """Recurrent dropout (and other activations) are not on the fast path but still work."""
+    layer = FastLSTM(3, recurrent_dropout=0.5)
+    layer.build((None, None, 4))
+    assert not layer._fast_path_applies()
+    x, _ = _inputs(False)
+    assert tuple(layer(x, training=True).shape) == (3, 3)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weights_saved_with_the_stock_block_load_into_the_fast_block(cell, tmp_path):
+    """Runs trained before the fast layers existed keep loading (same weight paths)."""
+    from common.layers.recurrent import RecurrentBlock
+
+    def model(implementation):
+        inputs = keras.Input((None, 4))
+        block = RecurrentBlock(cell=cell, units=3, num_layers=2, bidirectional=True,
+                               implementation=implementation)
+        return keras.Model(inputs, block(inputs))
+    stock, fast = model("keras"), model("fast")
+    stock.save_weights(tmp_path / "stock.weights.h5")
+    fast.load_weights(tmp_path / "stock.weights.h5")
+    x, _ = _inputs(False)
+    np.testing.assert_allclose(fast.predict(x, verbose=0), stock.predict(x, verbose=0), atol=TOL)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_xla_time_loops_match_the_plain_loops_on_a_length_that_needs_padding(cell):
+    # 6 steps are padded to the 8-step bucket inside the XLA loops and cut back afterwards.
+    xla, _ = _pair(cell, True, return_sequences=True, return_state=True)
+    plain, _ = _pair(cell, True, return_sequences=True, return_state=True)
+    for direction in (plain.forward_layer, plain.backward_layer):
+        direction.jit_recurrence = False
+    x, mask = _inputs(with_mask=True)
+    for a, b in zip(sum(_run(xla, x, mask, compiled=True), []), sum(_run(plain, x, mask, compiled=True), [])):
+        np.testing.assert_allclose(a, b, atol=TOL, rtol=TOL)
+
+
+def test_jit_recurrence_survives_get_config():
+    layer = FastGRU(4, jit_recurrence=False)
+    assert FastGRU.from_config(layer.get_config()).jit_recurrence is False

@@ -1,0 +1,62 @@
+"""Pooling layers: padding never reaches the pooled vector, and empty rows stay finite."""
+import numpy as np
+import pytest
+from keras import ops
+
+from common.layers.pooling import AttentionPooling, SequencePooling, pooling_layer
+
+# batch of 2, 4 steps, 2 features; row 0 has 2 valid steps, row 1 none (an empty text)
+X = np.array([[[1.0, -5.0], [3.0, -1.0], [100.0, 100.0], [100.0, 100.0]],
+              [[7.0, 7.0], [7.0, 7.0], [7.0, 7.0], [7.0, 7.0]]], dtype="float32")
+MASK = np.array([[True, True, False, False], [False, False, False, False]])
+
+
+def pool(mode, x=X, mask=MASK):
+    return ops.convert_to_numpy(SequencePooling(mode)(x, mask=mask))
+
+
+def test_mean_averages_valid_steps_only():
+    np.testing.assert_allclose(pool("mean")[0], [2.0, -3.0])
+
+
+def test_max_ignores_padding_even_when_padding_is_larger():
+    np.testing.assert_allclose(pool("max")[0], [3.0, -1.0])
+
+
+def test_last_takes_the_last_valid_step():
+    np.testing.assert_allclose(pool("last")[0], [3.0, -1.0])
+
+
+@pytest.mark.parametrize("mode", ["last", "max", "mean"])
+def test_a_row_without_valid_steps_pools_to_zeros(mode):
+    np.testing.assert_allclose(pool(mode)[1], [0.0, 0.0])
+
+
+def test_without_a_mask_every_step_counts():
+    np.testing.assert_allclose(pool("mean", mask=None)[0], [51.0, 48.5])
+
+
+def test_attention_weights_sum_to_one_over_valid_steps_and_are_zero_on_padding():
+    layer = AttentionPooling(8, return_weights=True)
+    pooled, weights = layer(X, mask=MASK)
+    weights = ops.convert_to_numpy(weights)
+    assert weights[0, :2].sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.all(weights[0, 2:] == 0.0)
+    assert np.all(np.isfinite(ops.convert_to_numpy(pooled)))
+    np.testing.assert_allclose(ops.convert_to_numpy(pooled)[1], [0.0, 0.0])  # empty row
+
+
+def test_attention_pooled_vector_is_a_convex_combination_of_valid_steps():
+    pooled = ops.convert_to_numpy(AttentionPooling(4)(X, mask=MASK))[0]
+    assert 1.0 <= pooled[0] <= 3.0 and -5.0 <= pooled[1] <= -1.0
+
+
+def test_layers_round_trip_through_their_config():
+    for layer in (SequencePooling("max"), AttentionPooling(16, return_weights=True)):
+        clone = type(layer).from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
+
+
+def test_unknown_mode_is_rejected_with_the_allowed_ones():
+    with pytest.raises(ValueError, match="last, max, mean, attention"):
+        pooling_layer("median")

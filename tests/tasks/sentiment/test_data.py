@@ -1,0 +1,136 @@
+"""Loading labelled text: formats, label handling, splits, and one clear message per bad input."""
+import json
+
+import numpy as np
+import pytest
+
+from common.errors import DataError
+from tasks.sentiment import data as td
+
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+# ---- formats ---------------------------------------------------------------------------------
+
+def test_csv_with_quoted_commas_bom_and_crlf(tmp_path):
+    path = write(tmp_path / "d.csv", '\ufefftext,label\r\n"good, really",pos\r\nbad,neg\r\n')
+    data = td.read_labelled(path)
+    assert data.texts == ["good, really", "bad"] and data.labels == ["pos", "neg"]
+    assert data.sources[1].endswith("d.csv:3")
+
+
+def test_tsv_takes_quotes_literally_like_glue(tmp_path):
+    path = write(tmp_path / "d.tsv", 'sentence\tlabel\n"quoted" start \t1\n')
+    data = td.read_labelled(path, "sentence", "label")
+    assert data.texts == ['"quoted" start '] and data.labels == ["1"]
+
+
+def test_jsonl_integer_and_string_labels_are_the_same_class(tmp_path):
+    path = write(tmp_path / "d.jsonl", '{"text": "a", "label": 1}\n\n{"text": "b", "label": "1"}\n')
+    assert td.read_labelled(path).labels == ["1", "1"]
+
+
+def test_label_files_give_each_line_the_files_label(tmp_path):
+    pos = tmp_path / "r.pos"
+    pos.write_bytes(b"fine film \nsuperb\x85 ending\n")  # 0x85 is an ellipsis in cp1252
+    neg = write(tmp_path / "r.neg", "dull\n\n")
+    data = td.read_label_files({"pos": pos, "neg": neg}, encoding="cp1252")
+    assert data.labels == ["pos", "pos", "neg"]
+    assert data.texts[1] == "superb\u2026 ending"
+
+
+def test_plain_text_prediction_input_keeps_blank_lines_aligned(tmp_path):
+    assert td.read_texts(write(tmp_path / "in.txt", "a\n\nb\n")) == ["a", "", "b"]
+
+
+def test_prediction_input_may_be_a_csv_column(tmp_path):
+    assert td.read_texts(write(tmp_path / "in.csv", "id,text\n1,hello\n"), "text") == ["hello"]
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+def test_missing_column_lists_the_header_and_the_key_to_set(tmp_path):
+    path = write(tmp_path / "d.csv", "review,stars\nok,1\n")
+    with pytest.raises(DataError, match=r"d.csv:1: no text column 'text'; the header has 'review', "
+                                         r"'stars'; set data.text_column"):
+        td.read_labelled(path)
+
+
+def test_empty_file_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"d.csv: the file is empty"):
+        td.read_labelled(write(tmp_path / "d.csv", ""))
+
+
+def test_header_only_file_has_no_examples(tmp_path):
+    with pytest.raises(DataError, match=r"d.csv: no examples"):
+        td.read_labelled(write(tmp_path / "d.csv", "text,label\n"))
+
+
+def test_ragged_row_names_its_line(tmp_path):
+    with pytest.raises(DataError, match=r"d.csv:3: 3 fields but the header has 2"):
+        td.read_labelled(write(tmp_path / "d.csv", "text,label\nok,1\nnot ok, really,0\n"))
+
+
+def test_empty_label_names_its_line(tmp_path):
+    with pytest.raises(DataError, match=r"d.csv:2: the label is empty"):
+        td.read_labelled(write(tmp_path / "d.csv", "text,label\nok,\n"))
+
+
+def test_undecodable_bytes_point_to_data_encoding(tmp_path):
+    path = write(tmp_path / "d.csv", "text,label\ncaf\xe9,1\n", encoding="cp1252")
+    with pytest.raises(DataError, match=r"d.csv:2: not valid utf-8 .* set data.encoding"):
+        td.read_labelled(path)
+
+
+def test_bad_json_line_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"d.jsonl:2: not valid JSON"):
+        td.read_labelled(write(tmp_path / "d.jsonl", json.dumps({"text": "a", "label": 0}) + "\n{oops\n"))
+
+
+def test_unknown_suffix_asks_for_data_format(tmp_path):
+    with pytest.raises(DataError, match="set data.format"):
+        td.read_labelled(write(tmp_path / "d.dat", "x"))
+
+
+def test_a_label_training_never_saw_is_named_with_its_line(tmp_path):
+    data = td.read_labelled(write(tmp_path / "t.csv", "text,label\na,pos\nb,meh\n"))
+    with pytest.raises(DataError, match=r"t.csv:3: label 'meh' in the test data never occurs in the "
+                                         r"training data \(known: neg, pos\)"):
+        td.check_known_labels(data, ["neg", "pos"], "test")
+
+
+def test_empty_texts_are_dropped_and_counted():
+    data = td.LabelledTexts(["a", "  ", ""], ["x", "y", "y"], ["f:1", "f:2", "f:3"])
+    kept, dropped = data.without_empty_texts()
+    assert kept.texts == ["a"] and dropped == 2
+
+
+# ---- labels and splits -----------------------------------------------------------------------
+
+def test_integer_labels_sort_numerically_others_alphabetically():
+    assert td.sorted_labels(["10", "2", "1"]) == ["1", "2", "10"]
+    assert td.sorted_labels(["pos", "neg"]) == ["neg", "pos"]
+
+
+def test_stratified_split_keeps_class_shares_and_is_seeded():
+    labels = ["a"] * 80 + ["b"] * 20
+    train, val, test = td.stratified_split(labels, 0.1, 0.2, seed=3)
+    assert (len(train), len(val), len(test)) == (70, 10, 20)
+    assert sum(labels[i] == "b" for i in test) == 4
+    assert not set(train) & set(val) and not set(train) & set(test) and not set(val) & set(test)
+    again = td.stratified_split(labels, 0.1, 0.2, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip((train, val, test), again))
+
+
+def test_stratified_split_of_a_singleton_class_is_a_clear_error():
+    with pytest.raises(DataError, match="give every class at least 2 examples"):
+        td.stratified_split(["a"] * 9 + ["b"], 0.0, 0.5, seed=0)
+
+
+def test_folds_partition_the_data():
+    labels = ["a", "b"] * 10
+    tests = [td.stratified_fold(labels, 5, k, seed=0)[1] for k in range(5)]
+    assert sorted(np.concatenate(tests).tolist()) == list(range(20))
