@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,10 +22,12 @@ import yaml
 
 from common.errors import ConfigError
 
+RUN_NAME = r"[A-Za-z0-9_][A-Za-z0-9._-]*"  # a plain file name: `name` becomes a folder under runs/<task>/
 
-def option(default, help, *, choices=None, min=None, max=None, positive=False):
-    """A config field with its help text and validation rules."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "positive": positive}
+
+def option(default, help, *, choices=None, min=None, max=None, positive=False, pattern=None):
+    """A config field with its help text and validation rules (``pattern``: a regex the whole string matches)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "positive": positive, "pattern": pattern}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -147,13 +151,18 @@ def _coerce(value, tp, key):
         if isinstance(value, bool):
             return value
     elif tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads "1e-3" as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML reads "1e-3" as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):  # `nan <= 0` is False: range rules alone would let it through
+                raise ConfigError(f"config key '{key}': must be a finite number, got {value!r}")
+            return number
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -175,6 +184,10 @@ def _check_rules(value, meta, key):
             if v not in choices:
                 raise ConfigError(f"config key '{key}': {v!r} is not allowed; "
                                   f"choose one of {', '.join(map(str, choices))}")
+    pattern = meta.get("pattern")
+    if pattern is not None and isinstance(value, str) and not re.fullmatch(pattern, value):
+        raise ConfigError(f"config key '{key}': {value!r} is not a plain name; use letters, digits, '.', '_' "
+                          "and '-' only (no '/' or '..')")
     numbers = value if isinstance(value, list) else [value]
     for v in numbers:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
@@ -255,13 +268,32 @@ def apply_override(tree: dict, path: list[str], value) -> None:
     node[path[-1]] = value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not "last one wins"."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class reports unhashable keys
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first at line {seen[key] + 1}); keep one of them",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
         text = path.read_text(encoding="utf-8-sig")
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                           "save the config as UTF-8") from None
@@ -325,7 +357,8 @@ def run_config_class(task_name: str, data_cls, model_cls, default_monitor: str =
     train_cls = TrainConfig
     fields = [
         ("task", str, option(task_name, "Task this config belongs to.", choices=[task_name])),
-        ("name", str, option("default", "Run name: the run folder is runs/<task>/<name>.")),
+        ("name", str, option("default", "Run name: the run folder is runs/<task>/<name> (letters, digits, "
+                                        "'.', '_' and '-').", pattern=RUN_NAME)),
         ("seed", int, option(42, "Random seed for weights, shuffling and splits.", min=0)),
         ("data", data_cls, section(data_cls, "Where the data is and how to read it.")),
         ("model", model_cls, section(model_cls, "Model architecture.")),

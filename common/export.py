@@ -56,7 +56,3 @@ def load_serving(export_dir, signature="serving_default"):
     fn._rnnsuite_loaded = loaded  # keep the loaded object (and its variables) alive
     return fn
 
-
-def signature_inputs(fn) -> dict:
-    """Input name -> TensorSpec of a loaded signature."""
-    return dict(fn.structured_input_signature[1])

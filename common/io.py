@@ -9,22 +9,31 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; move it into place only on success."""
+    """Yield a path inside a private temporary folder beside ``path``; move it into place only on success.
+
+    The folder is created by ``mkdtemp`` (unique, owner-only), so no other process can
+    take or swap the temporary name; the rename is atomic because it stays on one file
+    system. Whatever the caller wrote keeps the user's normal permissions.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
+    private = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = private / path.name
     try:
-        yield Path(tmp)
+        yield tmp
+        if tmp.is_dir():
+            os.chmod(tmp, 0o777 & ~_umask())
         os.replace(tmp, path)
     finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif os.path.exists(tmp):
-            os.unlink(tmp)
+        shutil.rmtree(private, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -35,6 +44,7 @@ def atomic_dir(path):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it owner-only; a served export must be readable
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -67,4 +77,11 @@ def _json_default(value):
 
 
 def read_json(path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON artifact of a run; a damaged one (truncated, not JSON) is reported, never trusted."""
+    from common.errors import UserError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is damaged ({exc.__class__.__name__}: {exc}); restore it, or rerun the "
+                        "command that writes it (train --overwrite for state.json)") from None

@@ -5,7 +5,7 @@ gets the run folder, resumption, atomic artifacts and reports by registering.
 """
 from __future__ import annotations
 
-import shutil
+import math
 import time
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import keras
 from common import config as cfg
 from common.errors import ConfigError, UserError
 from common.export import load_serving, write_export
-from common.io import atomic_path, atomic_write_json, read_json
+from common.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 from common.model_card import write_model_card
 from common.plots import save_learning_curves
 from common.report import write_report
@@ -50,41 +50,64 @@ def load_run(task, run_dir):
 
 
 def train(task, config, run_dir=None, overwrite=False, log=print):
-    """Fit, evaluate on the test split, export; resumes an interrupted run in the same folder."""
+    """Fit, evaluate on the test split, export; a rerun in the same folder picks up where a run stopped.
+
+    The data is read and validated before anything is written, so a bad file leaves no
+    half-made run folder. An interrupted fit resumes from its backup; a run killed after
+    its model was saved goes straight to evaluation and export.
+    """
     run = run_folder(task, config, run_dir)
+    run.check_is_folder()
     resuming = run.is_interrupted()
-    if run.is_finished() and not resuming:
-        if not overwrite:
-            raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
-                            "or --run-dir for a new folder")
-        shutil.rmtree(run.path)
-    if not resuming and run.path.exists():
-        # Leftovers of a run that died before its first epoch ended: start clean.
-        for stale in (run.history_path, run.best_weights_path):
-            stale.unlink(missing_ok=True)
-    run.create()
-    if resuming:
-        log(f"Resuming the interrupted run in {run.path}")
-    cfg.save_yaml(cfg.to_dict(config), run.config_path)
+    if run.is_finished() and not overwrite:
+        raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
+                        "or --run-dir for a new folder")
     split_cpu(config.train.cpu_replicas)
     strategy = strategy_for(config.train.distribution)  # before any op: multi-worker needs a fresh runtime
     seed_everything(config.seed, config.train.deterministic)
     started = time.time()
     prepared = task.prepare(config, None)
+    trained_before = (not overwrite and not resuming and run.model_path.exists() and run.config_path.exists()
+                      and load_config(task, run.config_path) == config)
+    if run.is_finished() or (run.path.exists() and not resuming and not trained_before):
+        run.clear()  # a finished run being replaced, or leftovers of one that died before its first epoch
+    run.create()
+    run.failed_path.unlink(missing_ok=True)
+    cfg.save_yaml(cfg.to_dict(config), run.config_path)
     atomic_write_json(run.state_path, prepared.state)
-    with strategy.scope():
-        model = task.build_model(config, prepared)
-        compile_model(task, model, config, prepared)
-    best = fit(task, model, config, prepared, run)
-    train_seconds = time.time() - started
-    with atomic_path(run.model_path) as tmp:
-        model.save(str(tmp))
-    training = {"best_epoch": (best.best_epoch + 1) if best.best_epoch is not None else None,
-                "best_" + best.monitor: best.best, "train_seconds": round(train_seconds, 1),
-                "parameters": int(model.count_params()), "replicas": int(strategy.num_replicas_in_sync)}
+    if trained_before:
+        log(f"Training in {run.path} had finished; evaluating and exporting")
+        model = keras.saving.load_model(str(run.model_path), compile=False)
+        training = read_json(run.training_path)
+    else:
+        if resuming:
+            log(f"Resuming the interrupted run in {run.path}")
+        with strategy.scope():
+            model = task.build_model(config, prepared)
+            compile_model(task, model, config, prepared)
+        best, history = fit(task, model, config, prepared, run)
+        _stop_if_diverged(run, history)
+        training = {"best_epoch": (best.best_epoch + 1) if best.best_epoch is not None else None,
+                    "best_" + best.monitor: best.best, "train_seconds": round(time.time() - started, 1),
+                    "parameters": int(model.count_params()), "replicas": int(strategy.num_replicas_in_sync)}
+        atomic_write_json(run.training_path, training)
+        with atomic_path(run.model_path) as tmp:
+            model.save(str(tmp))
     metrics = _evaluate_and_report(task, model, config, prepared, run, "test", training=training)
     _export_with_card(task, model, config, prepared, run)
     return run, metrics
+
+
+def _stop_if_diverged(run, history) -> None:
+    """A loss that became NaN/inf ends the run with one line and a FAILED note in its folder."""
+    losses = history.history.get("loss", [])
+    bad = next((i for i, value in enumerate(losses) if not math.isfinite(value)), None)
+    if bad is None:
+        return
+    message = (f"training diverged: the loss became {losses[bad]} in epoch {bad + 1}; lower "
+               "train.learning_rate or set train.clipnorm (e.g. 1.0), then rerun")
+    atomic_write_text(run.failed_path, message + "\n")
+    raise UserError(message)
 
 
 def _export_with_card(task, model, config, prepared, run):
@@ -124,11 +147,17 @@ def export(task, run_dir):
 
 def predict(task, run_dir, input_path, output_path):
     run = RunFolder(run_dir)
-    run.require(run.config_path, run.state_path, run.export_dir)
+    run.require(run.config_path, run.state_path)
+    run.require(run.export_dir / "saved_model.pb", hint=f"export it first: python -m tasks.{task.name} export "
+                                                        f"--run-dir {run.path}")
+    output_path = Path(output_path)
+    if output_path.is_dir():
+        raise UserError(f"--output {output_path} is a folder; give a file name, e.g. {output_path / 'predictions.csv'}")
     config = load_config(task, run.config_path)
     state = read_json(run.state_path)
     serve = load_serving(run.export_dir)
     input_path = Path(input_path)
-    if not input_path.exists():
-        raise UserError(f"input file not found: {input_path}")
-    return task.predict_file(serve, config, state, input_path, Path(output_path))
+    if not input_path.is_file():
+        raise UserError(f"input file not found: {input_path}" if not input_path.exists()
+                        else f"--input {input_path} is a folder; give the file to predict on")
+    return task.predict_file(serve, config, state, input_path, output_path)

@@ -14,6 +14,3 @@ TASK_MODULES = {
 def get_task(name: str):
     return importlib.import_module(TASK_MODULES[name]).TASK
 
-
-def all_tasks():
-    return [get_task(name) for name in TASK_MODULES]

@@ -57,7 +57,7 @@ def table(columns, rows, markdown=False) -> str:
     return "\n".join(out)
 
 
-def write_report(run, task, config, prepared_info: dict, metrics_doc: dict, extra_sections=()) -> None:
+def write_report(run, task, config, prepared_info: dict, metrics_doc: dict) -> None:
     """report.md: data, config, metrics with baselines, plots."""
     lines = [f"# {task.name} run `{config.name}`", ""]
     if task.description:
@@ -71,8 +71,6 @@ def write_report(run, task, config, prepared_info: dict, metrics_doc: dict, extr
                                     task.headline_metrics(), markdown=True)]
     if "training" in metrics_doc:
         lines += ["", "## Training", ""] + [f"- **{k}**: {fmt(v)}" for k, v in metrics_doc["training"].items()]
-    for title, body in extra_sections:
-        lines += ["", f"## {title}", "", body]
     plots = sorted(Path(run.plots_dir).glob("*.png")) if Path(run.plots_dir).exists() else []
     if plots:
         lines += ["", "## Plots", ""]

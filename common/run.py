@@ -5,6 +5,7 @@ plots/, checkpoints/, logs/, model.keras, export/ and report.md.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from common.errors import UserError
@@ -30,6 +31,20 @@ class RunFolder:
     model_path = property(lambda self: self.path / "model.keras")
     export_dir = property(lambda self: self.path / "export")
     report_path = property(lambda self: self.path / "report.md")
+    training_path = property(lambda self: self.path / "checkpoints" / "training.json")  # facts of a finished fit
+    failed_path = property(lambda self: self.path / "FAILED")  # why the last attempt stopped, if it did
+
+    def clear(self):
+        """Remove what a run writes (and nothing else: --run-dir may name a folder that holds other files)."""
+        for path in (self.config_path, self.state_path, self.metrics_path, self.history_path, self.model_path,
+                     self.report_path, self.failed_path):
+            path.unlink(missing_ok=True)
+        for folder in (self.plots_dir, self.checkpoints_dir, self.logs_dir, self.export_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def check_is_folder(self):
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"--run-dir {self.path} is a file; give a folder (it is created if missing)")
 
     def create(self):
         for folder in (self.path, self.plots_dir, self.checkpoints_dir):
@@ -38,6 +53,7 @@ class RunFolder:
 
     def require(self, *paths, hint="train it first"):
         """Fail with one clear message when a trained artifact is missing."""
+        self.check_is_folder()
         if not self.path.is_dir():
             raise UserError(f"run folder not found: {self.path} ({hint})")
         for path in paths:
@@ -48,4 +64,5 @@ class RunFolder:
         return self.backup_dir.is_dir() and any(self.backup_dir.iterdir())
 
     def is_finished(self) -> bool:
-        return self.model_path.exists() and self.metrics_path.exists()
+        """Trained, evaluated and exported: every step of `train` completed."""
+        return all(p.exists() for p in (self.model_path, self.metrics_path, self.export_dir / "saved_model.pb"))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from common.config import BaseDataConfig, run_config_class
+from common.errors import UserError
 
 
 @dataclass(kw_only=True)
@@ -105,6 +106,24 @@ class Task(abc.ABC):
     def prepare(self, config, state: dict | None = None) -> Prepared:
         """Load and validate the data, fit preprocessing on train (unless ``state`` is given),
         and return batched tf.data splits. Raise `DataError` naming file, line and fix."""
+
+    def write_data(self, table, stem: Path) -> Path:
+        """Write an in-memory table handed to the Python API (`common.api`) as a file this task reads,
+        at ``stem`` plus a suffix; return the path. This default writes a pandas DataFrame as CSV and a
+        list of dicts as JSON Lines; a task whose reader wants another layout overrides it."""
+        import json
+
+        if hasattr(table, "to_csv"):
+            path = stem.with_suffix(".csv")
+            table.to_csv(path, index=False)
+            return path
+        if isinstance(table, (list, tuple)) and table and all(isinstance(row, dict) for row in table):
+            path = stem.with_suffix(".jsonl")
+            path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table),
+                            encoding="utf-8")
+            return path
+        raise UserError(f"the {self.name} task takes data as a file path, a pandas DataFrame or a list of "
+                        f"dicts, not {type(table).__name__}")
 
     # ---- model ------------------------------------------------------------------------
     @abc.abstractmethod

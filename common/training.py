@@ -1,10 +1,11 @@
-"""The Keras training loop every task shares.
+"""The Keras training loop every task shares, in `train` and in every `tune` trial alike.
 
-``fit`` with early stopping on a validation metric, an atomically written best
-checkpoint, ``BackupAndRestore`` so a killed run resumes where it stopped, CSV
-and TensorBoard logs, an optional learning-rate schedule, gradient clipping and
-seeding. Early stopping and the best checkpoint re-read ``history.csv`` when a
-run resumes, so an interruption does not reset their memory of the best epoch.
+``fit`` with early stopping on a validation metric, an optional learning-rate
+schedule, gradient clipping and seeding; in a run folder also an atomically
+written best checkpoint, ``BackupAndRestore`` so a killed run resumes where it
+stopped, and CSV and TensorBoard logs. Early stopping and the best checkpoint
+re-read ``history.csv`` when a run resumes, so an interruption does not reset
+their memory of the best epoch.
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def compile_model(task, model, config, prepared) -> None:
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Early stopping plus an atomically written best-weights file, both resumable.
+    """Early stopping plus an atomically written best-weights file (when ``path`` is given), resumable.
 
     On resume the best value and the epochs-without-improvement count are
     rebuilt from the rows already in ``history.csv``.
@@ -112,7 +113,7 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, path, monitor, mode, patience, history_csv=None):
         super().__init__()
-        self.path = str(path)
+        self.path = str(path) if path is not None else None
         self.monitor = monitor
         self.mode = mode
         self.patience = patience
@@ -125,7 +126,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         return value < self.best if self.mode == "min" else value > self.best
 
     def on_train_begin(self, logs=None):
-        if self.history_csv and os.path.exists(self.history_csv) and os.path.exists(self.path):
+        if self.path and self.history_csv and os.path.exists(self.history_csv) and os.path.exists(self.path):
             with open(self.history_csv, newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
                     try:
@@ -148,36 +149,44 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         if self._better(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
-            tmp = self.path.replace(".weights.h5", ".partial.weights.h5")
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.path)  # atomic: a crash never leaves a half-written best checkpoint
+            if self.path:
+                tmp = self.path.replace(".weights.h5", ".partial.weights.h5")
+                self.model.save_weights(tmp)
+                os.replace(tmp, self.path)  # atomic: a crash never leaves a half-written best checkpoint
         else:
             self.wait += 1
             if self.patience and self.wait >= self.patience:
                 self.model.stop_training = True
 
 
-def fit(task, model, config, prepared, run, extra_callbacks=()):
-    """Train ``model`` in ``run``; returns the `BestCheckpoint` (best value and epoch)."""
+def fit(task, model, config, prepared, run=None, *, callbacks=(), epochs=None, initial_epoch=0):
+    """Train ``model``: the one loop behind `train` (``run`` given) and each `tune` trial (``run`` None).
+
+    Both get the same early stopping, schedules, clipping (in the optimizer),
+    NaN stop and task callbacks; a run folder adds the best checkpoint (loaded
+    back at the end), ``BackupAndRestore``, the CSV history and TensorBoard.
+    ``callbacks`` come after the task's, which may add metrics (``val_f1``)
+    that they read. Returns the `BestCheckpoint` (best value and epoch) and
+    Keras' ``History``.
+    """
     monitor = config.train.monitor or task.default_monitor
     mode = monitor_mode(monitor, config.train.monitor_mode)
-    best = BestCheckpoint(run.best_weights_path, monitor, mode, config.train.early_stopping_patience,
-                          run.history_path)
-    callbacks = list(task.callbacks(model, config, prepared)) + list(extra_callbacks)
-    callbacks += [
-        best,
-        keras.callbacks.CSVLogger(str(run.history_path), append=True),
-        keras.callbacks.BackupAndRestore(str(run.backup_dir)),
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    best = BestCheckpoint(run.best_weights_path if run else None, monitor, mode,
+                          config.train.early_stopping_patience, run.history_path if run else None)
+    every = list(task.callbacks(model, config, prepared)) + list(callbacks) + [best,
+                                                                              keras.callbacks.TerminateOnNaN()]
+    if run is not None:
+        every += [keras.callbacks.CSVLogger(str(run.history_path), append=True),
+                  keras.callbacks.BackupAndRestore(str(run.backup_dir))]
+        if config.train.tensorboard:
+            every.append(keras.callbacks.TensorBoard(log_dir=str(run.logs_dir), write_graph=False))
     if config.train.lr_schedule == "reduce_on_plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode,
-                                                           factor=config.train.lr_decay_rate,
-                                                           patience=max(1, config.train.early_stopping_patience // 2)))
-    if config.train.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.logs_dir), write_graph=False))
-    model.fit(prepared.train, validation_data=prepared.val, epochs=config.train.epochs,
-              callbacks=callbacks, shuffle=False, verbose=keras_verbosity(config.train.verbose))
-    if os.path.exists(run.best_weights_path):
+        every.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, mode=mode, factor=config.train.lr_decay_rate,
+            patience=max(1, config.train.early_stopping_patience // 2)))
+    history = model.fit(prepared.train, validation_data=prepared.val, epochs=epochs or config.train.epochs,
+                        initial_epoch=initial_epoch, callbacks=every, shuffle=False,
+                        verbose=keras_verbosity(config.train.verbose))
+    if run is not None and os.path.exists(run.best_weights_path):
         model.load_weights(str(run.best_weights_path))
-    return best
+    return best, history

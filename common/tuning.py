@@ -19,7 +19,6 @@ import os
 import shutil
 from pathlib import Path
 
-import keras
 import keras_tuner as kt
 import yaml
 
@@ -29,12 +28,7 @@ from common.io import atomic_write_text
 from common.plots import save_bar
 from common.report import fmt, table
 from common.run import RunFolder
-from common.training import (
-    compile_model,
-    keras_verbosity,
-    monitor_mode,
-    seed_everything,
-)
+from common.training import compile_model, fit, monitor_mode, seed_everything
 
 SPEC_KEYS = {"values", "min", "max", "step", "sampling"}
 
@@ -86,7 +80,7 @@ def hp_value(hp, key: str, spec: dict):
 class ConfigHyperModel(kt.HyperModel):
     """Builds and fits one trial: the base config with the trial's values, through the task hooks."""
 
-    def __init__(self, task, base_config, space, state=None):
+    def __init__(self, task, base_config, space):
         super().__init__(name=task.name)
         self.task, self.base, self.space = task, base_config, space
         self._cache_key, self._prepared = None, None
@@ -111,19 +105,12 @@ class ConfigHyperModel(kt.HyperModel):
         return model
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, **kwargs):
+        """The same loop as `train` (`common.training.fit`), with KerasTuner's callbacks added."""
         config = self.config_for(hp)
-        prepared = self.prepared_for(config)
-        monitor = config.train.monitor or self.task.default_monitor
-        stop = []
-        if config.train.early_stopping_patience:
-            stop = [keras.callbacks.EarlyStopping(monitor=monitor, mode=monitor_mode(monitor, config.train.monitor_mode),
-                                                  patience=config.train.early_stopping_patience)]
-        return model.fit(prepared.train, validation_data=prepared.val, shuffle=False,
+        _, history = fit(self.task, model, config, self.prepared_for(config), callbacks=callbacks,
                          epochs=epochs or config.tuner.epochs or config.train.epochs,
-                         initial_epoch=kwargs.get("initial_epoch", 0),
-                         # Task callbacks first: they add metrics (val_f1...) that KerasTuner's own read.
-                         callbacks=list(self.task.callbacks(model, config, prepared)) + list(callbacks) + stop,
-                         verbose=keras_verbosity(config.train.verbose))
+                         initial_epoch=kwargs.get("initial_epoch", 0))
+        return history
 
 
 def _pruning(base_cls, keep: int, prune_during_search: bool):

@@ -82,3 +82,47 @@ def run_layer_test(layer_cls, init_kwargs: dict, inputs, tmp_path, *, expected_o
         for a, b in zip(_flatten(model(inputs)), _flatten(loaded(inputs))):
             np.testing.assert_allclose(_numpy(a), _numpy(b), atol=atol)
     return outputs
+
+
+def serve_in_fresh_process(export_dir, inputs: dict, tmp_path, signature: str = "serving_default") -> dict:
+    """Outputs of an exported signature called in a new Python process that imports only TensorFlow.
+
+    This is how a deployment sees the SavedModel: if the graph needed any of this
+    project's code (a custom op, a Python-side vocabulary), loading or calling it
+    here fails, and the script also asserts that no project module got imported.
+    String outputs come back as ``str`` arrays.
+    """
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    np.savez(tmp_path / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, tensorflow as tf
+        fn = tf.saved_model.load({str(export_dir)!r}).signatures[{signature!r}]
+        inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))
+        out = {{k: v.numpy() for k, v in fn(**{{k: tf.constant(v) for k, v in inputs.items()}}).items()}}
+        out = {{k: np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])(v) if v.dtype == object else v
+               for k, v in out.items()}}
+        assert not [m for m in sys.modules if m.split(".")[0] in ("common", "tasks")]
+        np.savez({str(tmp_path / 'outputs.npz')!r}, **out)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return dict(np.load(tmp_path / "outputs.npz"))
+
+
+def assert_outputs_equal(actual: dict, expected: dict, rtol: float = 1e-4, atol: float = 1e-4) -> None:
+    """Same output names; strings equal, numbers close (bytes and str compare as text)."""
+    assert set(actual) == set(expected)
+    for key, value in expected.items():
+        value, got = np.asarray(value), np.asarray(actual[key])
+        if value.dtype.kind in "SUO":
+            decode = np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else str(b), otypes=[str])
+            assert decode(got).tolist() == decode(value).tolist(), key
+        else:
+            np.testing.assert_allclose(got, value, rtol=rtol, atol=atol, err_msg=key)

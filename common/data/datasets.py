@@ -4,13 +4,17 @@ A config names a file as an absolute path, a path relative to the working
 directory, or a path inside the benchmark layout (``ett/ETTh1.csv``). Layout
 paths are looked up in ``$RNNSUITE_DATA`` first and then in the cache folder
 (``$RNNSUITE_CACHE`` or ``~/.cache/rnnsuite/datasets``); a known file missing
-from both is downloaded into the cache and its sha256 checked before use.
+from both is downloaded into the cache and its sha256 checked before use; a
+cached file whose size or modification time changed since it was checked is
+checked again, so a damaged or replaced file is never trusted.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import urllib.request
+import shutil
+import tempfile
 from pathlib import Path
 
 from common.errors import DataError
@@ -63,7 +67,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("RNNSUITE_CACHE", Path.home() / ".cache" / "rnnsuite" / "datasets")).expanduser()
 
 
-def sha256(path: Path) -> str:
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -71,26 +75,54 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _fingerprint(path: Path) -> dict:
+    info = path.stat()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
 def download(layout_path: str, dest: Path) -> Path:
-    """Fetch a known benchmark file into the cache, verifying its sha256 (atomic)."""
+    """Fetch a known benchmark file into the cache with `keras.utils.get_file`, which checks the sha256.
+
+    The download lands in a private temporary folder beside ``dest`` and is renamed
+    into place only once its hash matched, so concurrent or interrupted downloads
+    never leave a partial file under the real name.
+    """
+    import keras
+
     url, expected = KNOWN_FILES[layout_path]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
+    private = Path(tempfile.mkdtemp(prefix=".download-", dir=dest.parent))
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        fetched = keras.utils.get_file(fname=dest.name, origin=url, file_hash=expected, hash_algorithm="sha256",
+                                       cache_dir=str(private), cache_subdir="")
+        os.replace(fetched, dest)
+    except Exception as exc:  # noqa: BLE001 - network, HTTP and hash errors all mean "not available"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{layout_path} is not in $RNNSUITE_DATA or {cache_root()} and could not be "
-                        f"downloaded ({exc}); set RNNSUITE_DATA to a folder that has it") from None
-    got = sha256(tmp)
-    if got != expected:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"downloaded {layout_path} has sha256 {got[:12]}..., expected {expected[:12]}...; "
-                        "the source changed, fetch it by hand into $RNNSUITE_DATA")
-    os.replace(tmp, dest)
+                        f"downloaded ({reason}); set RNNSUITE_DATA to a folder that has it") from None
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    _stamp(dest).write_text(json.dumps(_fingerprint(dest)))
     return dest
+
+
+def _verified(layout_path: str, path: Path) -> Path:
+    """A cached known file, re-hashed when it changed since the last check (else downloaded again)."""
+    stamp = _stamp(path)
+    try:
+        unchanged = json.loads(stamp.read_text()) == _fingerprint(path)
+    except (OSError, ValueError):
+        unchanged = False
+    if unchanged:
+        return path
+    if _sha256(path) == KNOWN_FILES[layout_path][1]:
+        stamp.write_text(json.dumps(_fingerprint(path)))
+        return path
+    return download(layout_path, path)
 
 
 def resolve(path: str | os.PathLike, base: Path | None = None) -> Path:
@@ -102,14 +134,14 @@ def resolve(path: str | os.PathLike, base: Path | None = None) -> Path:
             return candidate
         raise DataError(f"data file not found: {candidate}")
     tried = []
+    key = candidate.as_posix()
     for folder in [Path.cwd(), base, data_root(), cache_root()]:
         if folder is None:
             continue
         full = folder / candidate
         tried.append(str(full))
         if full.exists():
-            return full
-    key = candidate.as_posix()
+            return _verified(key, full) if folder == cache_root() and key in KNOWN_FILES else full
     if key in KNOWN_FILES:
         return download(key, cache_root() / candidate)
     hint = "" if data_root() else " (RNNSUITE_DATA is not set)"

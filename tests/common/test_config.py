@@ -64,3 +64,38 @@ def test_resolved_config_round_trips_through_yaml(tmp_path):
     config = load(tmp_path, "data: {path: x.csv}\nseed: 7\n")
     cfg.save_yaml(cfg.to_dict(config), tmp_path / "saved.yaml")
     assert lifecycle.load_config(TASK, tmp_path / "saved.yaml") == config
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "nan"])
+def test_non_finite_numbers_are_refused(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"config key 'train.learning_rate': must be a finite number"):
+        load(tmp_path, "data: {path: x.csv}\n", [f"train.learning_rate={value}"])
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    with pytest.raises(ConfigError, match=r"c.yaml:4: invalid YAML \(key 'train' appears twice \(first at line 2\)"):
+        load(tmp_path, "data: {path: x.csv}\ntrain: {epochs: 2}\nseed: 1\ntrain: {epochs: 3}\n")
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", ".hidden", ""])
+def test_a_run_name_must_be_a_plain_name(tmp_path, name):
+    with pytest.raises(ConfigError, match="config key 'name'"):
+        load(tmp_path, "data: {path: x.csv}\n", [f"name={name}"])
+
+
+def test_path_and_train_together_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="set data.path .* or data.train, not both"):
+        load(tmp_path, "data: {path: x.csv, train: a.csv, val: b.csv, test: c.csv}\n")
+
+
+def test_a_renamed_key_names_its_new_name():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    @dataclass
+    class Section:
+        RENAMED: ClassVar[dict] = {"old_width": "width"}
+        width: int = cfg.option(3, "Width.")
+
+    with pytest.raises(ConfigError, match="config key 'model.old_width' was renamed to 'model.width'"):
+        cfg.from_dict(Section, {"old_width": 4}, prefix="model")

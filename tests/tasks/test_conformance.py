@@ -1,45 +1,85 @@
-"""Every registered task goes through the same lifecycle and gets the same guarantees.
+"""The task contract, checked on every registered task: one named check per guarantee.
 
-tiny train -> run folder -> reload -> export -> SavedModel in a fresh process with
-only TensorFlow imported -> predict -> evaluate again -> bad config.
+Like scikit-learn's ``check_estimator``, these checks are the definition of "a
+task": a new task that registers itself is run through all of them. Each task
+trains once (its demo config, one epoch, on its own demo data); the checks then
+look at that run from every side a user or a deployment would.
 """
 import json
 import os
 import subprocess
 import sys
-import textwrap
+import threading
+import urllib.error
+import urllib.request
 
-import keras
 import numpy as np
 import pytest
 
 from common import config as cfg
 from common import lifecycle, registry
-from common.errors import ConfigError
+from common.errors import ConfigError, UserError
 from common.export import build_archive
 from common.io import read_json
+from common.task import Demo
 from tests.conftest import REPO
+from tests.harness import assert_outputs_equal, serve_in_fresh_process
 
 TINY = {"train.epochs": 1, "train.tensorboard": False, "train.verbose": "none"}
+TASKS = sorted(registry.TASK_MODULES)
 
 
-@pytest.fixture(scope="module", params=sorted(registry.TASK_MODULES))
+def tiny_config(task, folder, seed=0):
+    overrides = task.demo.make_data(folder, seed=seed)
+    return cfg.with_values(lifecycle.load_config(task, task.demo_config_path), {**overrides, **TINY})
+
+
+@pytest.fixture(scope="module", params=TASKS)
 def trained(request, tmp_path_factory):
     task = registry.get_task(request.param)
     folder = tmp_path_factory.mktemp(task.name)
-    overrides = task.demo.make_data(folder / "data", seed=0)
-    config = cfg.with_values(lifecycle.load_config(task, task.demo_config_path), {**overrides, **TINY})
+    config = tiny_config(task, folder / "data")
     run, doc = lifecycle.train(task, config, folder / "run", log=lambda *_: None)
     return task, config, run, doc, folder
 
 
+def expected_serving(task, run):
+    """serving_default's outputs on the task's example, computed in this process from the reloaded run."""
+    _, config, state, model = lifecycle.load_run(task, run.path)
+    prepared = task.prepare(config, state)
+    example = task.serving_example(config, prepared)
+    _, signatures = build_archive(task, model, config, prepared)
+    return example, {k: np.asarray(v) for k, v in signatures["serving_default"].fn(**example).items()}
+
+
+# ---- the contract itself ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", TASKS)
+def test_task_declares_the_whole_contract(name):
+    task = registry.get_task(name)
+    assert task.name == name and task.description
+    assert isinstance(task.demo, Demo)
+    assert task.demo_config_path.is_file()
+    assert isinstance(task.predict_input_help, str) and task.predict_input_help
+    assert task.config_class.default_monitor == task.default_monitor
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_cli_help_explains_every_command(name):
+    result = subprocess.run([sys.executable, "-m", f"tasks.{name}", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "evaluate", "tune", "export", "predict", "serve", "config"):
+        assert command in result.stdout
+
+
+# ---- training and the run folder --------------------------------------------------------------------
 def test_train_writes_the_whole_run_folder(trained):
-    _, _, run, doc, _ = trained
+    _, _, run, _, _ = trained
     for path in (run.config_path, run.state_path, run.metrics_path, run.history_path, run.model_path,
                  run.report_path, run.export_dir / "saved_model.pb", run.plots_dir / "learning_curves.png"):
         assert path.exists(), path
     metrics = read_json(run.metrics_path)
-    assert metrics["test"] and metrics["training"]["best_epoch"] == 1
+    assert metrics["test"] and metrics["training"]["best_epoch"] == 1 and "baselines" in metrics
     assert all(np.isfinite(v) for v in metrics["test"].values() if isinstance(v, float))
 
 
@@ -48,50 +88,34 @@ def test_saved_config_reloads_to_the_same_config(trained):
     assert lifecycle.load_config(task, run.config_path) == config
 
 
-def test_model_keras_reloads_with_identical_weights(trained):
-    _, _, run, _, _ = trained
-    _, _, _, model = lifecycle.load_run(trained[0], run.path)
-    reloaded = keras.saving.load_model(str(run.model_path), compile=False)
-    for a, b in zip(model.get_weights(), reloaded.get_weights()):
-        np.testing.assert_array_equal(a, b)
+def test_reloaded_model_keras_reproduces_the_test_metrics(trained):
+    task, _, run, doc, _ = trained
+    _, again = lifecycle.evaluate(task, run.path, "test")  # model.keras + state.json, in this process
+    assert again["test"] == doc["test"]
 
 
-def test_export_serves_in_a_fresh_process_with_only_tensorflow(trained, tmp_path):
-    task, _, run, _, _ = trained
-    run_, config, state, model = lifecycle.load_run(task, run.path)
-    prepared = task.prepare(config, state)
-    example = task.serving_example(config, prepared)
-    _, signatures = build_archive(task, model, config, prepared)
-    expected = {k: np.asarray(v) for k, v in signatures["serving_default"].fn(**example).items()}
-    np.savez(tmp_path / "inputs.npz", **example)
-    script = textwrap.dedent(f"""
-        import sys, numpy as np, tensorflow as tf
-        fn = tf.saved_model.load({str(run.export_dir)!r}).signatures["serving_default"]
-        inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))
-        out = {{k: v.numpy() for k, v in fn(**{{k: tf.constant(v) for k, v in inputs.items()}}).items()}}
-        out = {{k: v.astype(str) if v.dtype == object else v for k, v in out.items()}}
-        assert not [m for m in sys.modules if m.split(".")[0] in ("common", "tasks")]
-        np.savez({str(tmp_path / 'outputs.npz')!r}, **out)
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    served = dict(np.load(tmp_path / "outputs.npz"))
-    assert set(served) == set(expected)
-    for key, value in expected.items():
-        if value.dtype.kind in "SUO":
-            assert served[key].astype(str).tolist() == value.astype(str).tolist(), key
-        else:
-            np.testing.assert_allclose(served[key], value, rtol=1e-4, atol=1e-4, err_msg=key)
+def test_state_is_reused_not_refitted_on_other_data(trained):
+    task, _, run, _, folder = trained
+    other = tiny_config(task, folder / "other_data", seed=1)  # different texts / values, same layout
+    state = read_json(run.state_path)
+    assert task.prepare(other, state).state == state
 
 
-def test_predict_reads_a_user_file_through_the_export(trained):
-    task, config, run, _, folder = trained
-    source = task.demo.predict_input(config, folder)
-    out = folder / "predictions.out"
-    summary = lifecycle.predict(task, run.path, source, out)
-    assert summary and out.exists() and out.stat().st_size > 0
+def test_same_seed_gives_the_same_metrics(trained, tmp_path):
+    task, config, _, doc, _ = trained
+    _, again = lifecycle.train(task, config, tmp_path / "again", log=lambda *_: None)
+    assert again["test"] == doc["test"]
+
+
+def test_bad_data_raises_the_projects_error_in_one_line(trained, tmp_path):
+    task, config, _, _, _ = trained
+    empty = tmp_path / ("empty" + os.path.splitext(config.data.path or config.data.train)[1])
+    empty.write_text("")
+    key = "data.path" if config.data.path else "data.train"
+    broken = cfg.with_values(config, {key: str(empty)})
+    with pytest.raises(UserError) as error:
+        task.prepare(broken, None)
+    assert "\n" not in str(error.value) and str(empty) in str(error.value)
 
 
 def test_evaluate_adds_the_val_split_to_metrics(trained):
@@ -117,17 +141,35 @@ def test_cli_reports_bad_config_in_one_line_without_traceback(trained):
     assert result.stderr.strip() == "error: config key 'train.epochs': must be >= 1, got 0"
 
 
-def test_metrics_json_is_valid_json_with_baselines_key(trained):
+# ---- export and predict -----------------------------------------------------------------------------
+def test_export_serves_in_a_fresh_process_with_only_tensorflow(trained, tmp_path):
+    task, _, run, _, _ = trained
+    example, expected = expected_serving(task, run)
+    assert_outputs_equal(serve_in_fresh_process(run.export_dir, example, tmp_path), expected)
+
+
+def test_predict_reads_a_user_file_through_the_export(trained):
+    task, config, run, _, folder = trained
+    source = task.demo.predict_input(config, folder)
+    out = folder / "predictions.out"
+    summary = lifecycle.predict(task, run.path, source, out)
+    assert summary and out.exists() and out.stat().st_size > 0
+
+
+def test_export_has_a_model_card_and_passes_saved_model_cli(trained):
     _, _, run, _, _ = trained
-    doc = json.loads(run.metrics_path.read_text())
-    assert "baselines" in doc
+    card = (run.export_dir / "model_card.md").read_text()
+    assert "## Signatures" in card and "serving_default" in card and "## Limitations" in card
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run([cli, "show", "--all", "--dir", str(run.export_dir)], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "signature_def['serving_default']" in result.stdout
 
 
-# ---- deployment ------------------------------------------------------------------------------
+# ---- the REST server --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(trained):
-    import threading
-
     from common.serving import make_server
 
     task, _, run, _, _ = trained
@@ -140,9 +182,6 @@ def server(trained):
 
 
 def post(url, payload, raw=None):
-    import urllib.error
-    import urllib.request
-
     data = raw if raw is not None else json.dumps(payload).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
@@ -162,21 +201,14 @@ def _instances(example):
 
 def test_rest_predict_speaks_tensorflow_serving_format(trained, server):
     task, _, run, _, _ = trained
-    _, config, state, model = lifecycle.load_run(task, run.path)
-    prepared = task.prepare(config, state)
-    example = task.serving_example(config, prepared)
+    example, expected = expected_serving(task, run)
     status, body = post(f"{server}:predict", {"instances": _instances(example)})
     assert status == 200, body
-    _, signatures = build_archive(task, model, config, prepared)
-    expected = {k: np.asarray(v) for k, v in signatures["serving_default"].fn(**example).items()}
     predictions = body["predictions"]
     assert len(predictions) == len(next(iter(example.values())))
     first = predictions[0] if len(expected) > 1 else {next(iter(expected)): predictions[0]}
-    for key, value in expected.items():
-        if value.dtype.kind in "SUO":
-            assert first[key] == np.vectorize(lambda b: b.decode() if isinstance(b, bytes) else b)(value[0]).tolist()
-        else:
-            np.testing.assert_allclose(first[key], value[0], rtol=1e-4, atol=1e-4)
+    assert_outputs_equal({k: np.asarray(v) for k, v in first.items()},
+                         {k: np.asarray(v)[0] for k, v in expected.items()})
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -189,23 +221,11 @@ def test_malformed_requests_get_400_and_the_server_survives(server, payload, mes
     status, body = post(f"{server}:predict", payload)
     assert status == 400 and message in body["error"]
     assert post(f"{server}:predict", None, raw=b"{not json")[0] == 400
-    import urllib.request
-
     with urllib.request.urlopen(server, timeout=30) as response:  # still up
         assert json.loads(response.read())["model_version_status"][0]["state"] == "AVAILABLE"
 
 
-def test_export_has_a_model_card_and_passes_saved_model_cli(trained):
-    _, _, run, _, _ = trained
-    card = (run.export_dir / "model_card.md").read_text()
-    assert "## Signatures" in card and "serving_default" in card and "## Limitations" in card
-    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    result = subprocess.run([cli, "show", "--all", "--dir", str(run.export_dir)], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "signature_def['serving_default']" in result.stdout
-
-
+# ---- tuning -----------------------------------------------------------------------------------------
 def test_tune_with_a_tiny_budget_writes_a_config_train_accepts(trained, tmp_path):
     from common.tuning import tune
 
@@ -214,5 +234,6 @@ def test_tune_with_a_tiny_budget_writes_a_config_train_accepts(trained, tmp_path
     run, best = tune(task, small, tmp_path / "tune")
     best_config = lifecycle.load_config(task, run.path / "best.yaml")
     assert best_config.name == f"{config.name}-best"
-    assert all(cfg.get_path(best_config, key) == value for key, value in best.items() if key in small.tuner.search_space)
+    assert all(cfg.get_path(best_config, key) == value for key, value in best.items()
+               if key in small.tuner.search_space)
     assert (run.path / "trials.csv").read_text().count("\n") == 3
