@@ -1,4 +1,4 @@
-"""Reading labelled text files (CSV, TSV, JSON Lines, one-file-per-label) and splitting them.
+"""Reading labelled text files (CSV, TSV, JSON Lines, one-file-per-label) and unlabelled prediction input.
 
 Text classification data comes in a handful of layouts; every reader here
 returns the same `LabelledTexts` (texts, string labels and the line each came
@@ -14,8 +14,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from common.data.text import read_lines, read_text
 from common.errors import DataError
@@ -39,10 +37,6 @@ class LabelledTexts:
     def subset(self, indices) -> "LabelledTexts":
         return LabelledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices],
                              [self.sources[i] for i in indices])
-
-    def extend(self, other: "LabelledTexts") -> "LabelledTexts":
-        return LabelledTexts(self.texts + other.texts, self.labels + other.labels,
-                             self.sources + other.sources)
 
     def without_empty_texts(self) -> tuple["LabelledTexts", int]:
         """Drop examples whose text is blank (they carry no signal); return how many were dropped."""
@@ -227,47 +221,3 @@ def check_known_labels(data: LabelledTexts, known: list[str], split: str) -> Non
         if label not in known_set:
             raise DataError(f"{source}: label {label!r} in the {split} data never occurs in the training "
                             f"data (known: {', '.join(known)}); fix the label or add training examples")
-
-
-def stratified_split(labels, val_fraction: float, test_fraction: float, seed: int):
-    """Index arrays (train, val, test) with each split keeping the class proportions.
-
-    Uses scikit-learn's stratified ``train_test_split`` twice; a fraction of 0 gives an empty split.
-    """
-    from sklearn.model_selection import train_test_split
-
-    labels = np.asarray(labels)
-    indices = np.arange(len(labels))
-    if val_fraction + test_fraction >= 1.0:
-        raise DataError(f"val and test fractions ({val_fraction} + {test_fraction}) leave no training data; "
-                        "make them sum to less than 1")
-
-    def cut(idx, fraction, seed_offset):
-        if fraction <= 0:
-            return idx, idx[:0]
-        try:
-            return train_test_split(idx, test_size=fraction, random_state=seed + seed_offset,
-                                    stratify=labels[idx])
-        except ValueError as exc:
-            raise DataError(f"cannot make a stratified split of {len(idx)} examples ({exc}); "
-                            "give every class at least 2 examples or use separate val/test files") from None
-
-    rest, test = cut(indices, test_fraction, 0)
-    train, val = cut(rest, val_fraction / (1.0 - test_fraction) if test_fraction else val_fraction, 1)
-    return np.sort(train), np.sort(val), np.sort(test)
-
-
-def stratified_fold(labels, folds: int, fold: int, seed: int):
-    """Index arrays (rest, test) for fold ``fold`` of a stratified ``folds``-fold cross-validation."""
-    from sklearn.model_selection import StratifiedKFold
-
-    if not 0 <= fold < folds:
-        raise DataError(f"fold {fold} does not exist; use 0..{folds - 1}")
-    labels = np.asarray(labels)
-    try:
-        splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-                      .split(np.zeros(len(labels)), labels))
-    except ValueError as exc:
-        raise DataError(f"cannot make {folds} stratified folds: {exc}") from None
-    rest, test = splits[fold]
-    return np.sort(rest), np.sort(test)

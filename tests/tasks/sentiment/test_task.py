@@ -12,25 +12,10 @@ import pytest
 
 from common import config as cfg
 from common import lifecycle
-from common.errors import ConfigError, DataError
 from common.io import read_json
 from tasks.sentiment import TASK
-
-TINY = {"train.epochs": 1, "train.verbose": "none", "train.tensorboard": False,
-        "model.rnn.units": 8, "model.embedding_dim": 8, "model.attention_units": 8}
-LONG_TEXT = ("the acting was tedious" + " and the script was dull" * 400)
-
-
-def load(overrides=None, **values):
-    """The demo config with dotted-key values applied (validated like the CLI does)."""
-    config = lifecycle.load_config(TASK, TASK.demo_config_path, [f"{k}={v}" for k, v in (overrides or {}).items()])
-    return cfg.with_values(config, values) if values else config
-
-
-def write_csv(path, rows, header=("text", "label")):
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([header, *rows])
-    return str(path)
+from tasks.sentiment.model import predict_probabilities
+from tests.tasks.sentiment.helpers import LONG_TEXT, TINY, load, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +54,8 @@ def test_model_keras_reloads_and_predicts_the_same(trained):
     _, _, state, model = lifecycle.load_run(TASK, run.path)
     reloaded = keras.saving.load_model(str(run.model_path), compile=False)
     texts = ["the film was great", "", LONG_TEXT]
-    np.testing.assert_allclose(TASK.predict_probabilities(model, texts),
-                               TASK.predict_probabilities(reloaded, texts), atol=1e-6)
+    np.testing.assert_allclose(predict_probabilities(model, texts),
+                               predict_probabilities(reloaded, texts), atol=1e-6)
 
 
 def test_export_serves_raw_strings_with_only_tensorflow_imported(trained, tmp_path):
@@ -86,8 +71,9 @@ def test_export_serves_raw_strings_with_only_tensorflow_imported(trained, tmp_pa
                           "dtypes": [out[k].dtype.name for k in ("label", "label_id", "probabilities")]}}))
     """)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                            capture_output=True, text=True)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["dtypes"] == ["string", "int32", "float32"]
@@ -117,89 +103,6 @@ def test_predict_reads_the_text_column_of_a_csv(trained):
     assert (folder / "out2.csv").read_text(encoding="utf-8").count("\n") == 2
 
 
-# ---- model options (built, not trained) ------------------------------------------------------
-
-def tiny_prepared(tmp_path, **values):
-    path = write_csv(tmp_path / "d.csv", [[f"good film {i}", "pos"] for i in range(10)] +
-                     [[f"bad film {i}", "neg"] for i in range(10)])
-    config = load(**{"data.path": path, **TINY, **values})
-    return config, TASK.prepare(config)
-
-
-@pytest.mark.parametrize("pooling", ["last", "max", "mean", "attention"])
-def test_every_pooling_builds_and_handles_empty_and_long_strings(tmp_path, pooling):
-    config, prepared = tiny_prepared(tmp_path, **{"model.pooling": pooling})
-    model = TASK.build_model(config, prepared)
-    probs = TASK.predict_probabilities(model, ["", "", LONG_TEXT])
-    assert probs.shape == (3, 2) and np.all(np.isfinite(probs))
-
-
-def test_pretrained_vectors_initialise_the_embedding_and_can_be_frozen(tmp_path):
-    vectors = tmp_path / "glove.txt"
-    vectors.write_text("good 1 2 3 4 5 6 7 8\nfilm 8 7 6 5 4 3 2 1\n", encoding="utf-8")
-    config, prepared = tiny_prepared(tmp_path, **{"model.pretrained_vectors": str(vectors),
-                                                  "model.trainable_embeddings": False})
-    model = TASK.build_model(config, prepared)
-    embedding = model.get_layer("embedding")
-    row = prepared.state["vocabulary"].index("good")
-    np.testing.assert_allclose(embedding.get_weights()[0][row], [1, 2, 3, 4, 5, 6, 7, 8])
-    assert not embedding.trainable
-    assert "2 of" in prepared.info["pretrained vectors"]
-
-
-def test_balanced_class_weights_reach_the_training_batches(tmp_path):
-    path = write_csv(tmp_path / "d.csv", [["good", "pos"]] * 30 + [["bad", "neg"]] * 10)
-    config = load(**{"data.path": path, "model.class_weights": "balanced", "data.val_fraction": 0.25,
-                     "data.test_fraction": 0.25})
-    texts, ids, weights = next(iter(TASK.prepare(config).train.unbatch().batch(100)))
-    weights, ids = weights.numpy(), ids.numpy()
-    assert weights[ids == 0][0] == pytest.approx(3 * weights[ids == 1][0])  # neg is 3x rarer
-
-
-# ---- bad input -------------------------------------------------------------------------------
-
-def test_a_test_label_unseen_in_training_is_named(tmp_path):
-    train = write_csv(tmp_path / "train.csv", [["good", "pos"], ["bad", "neg"]] * 5)
-    test = write_csv(tmp_path / "test.csv", [["meh", "neutral"]])
-    config = load(**{"data.path": train, "data.test": test, "data.val_fraction": 0.2})
-    with pytest.raises(DataError, match=r"test.csv:2: label 'neutral' in the test data never occurs in "
-                                        r"the training data \(known: neg, pos\)"):
-        TASK.prepare(config)
-
-
-def test_empty_texts_are_dropped_with_a_counted_warning(tmp_path, capsys):
-    path = write_csv(tmp_path / "d.csv", [["good", "pos"], ["bad", "neg"]] * 10 + [["", "pos"]] * 3)
-    prepared = TASK.prepare(load(**{"data.path": path, "data.val_fraction": 0.2, "data.test_fraction": 0.2}))
-    assert "dropped" in capsys.readouterr().err
-    assert sum(prepared.extra["arrays"][s][0].__len__() for s in ("train", "val", "test")) == 20
-
-
-def test_empty_texts_can_be_an_error_instead(tmp_path):
-    path = write_csv(tmp_path / "d.csv", [["good", "pos"], ["bad", "neg"]] * 10 + [["  ", "pos"]])
-    config = load(**{"data.path": path, "data.empty_texts": "error"})
-    with pytest.raises(DataError, match=r"d.csv:22: empty text in the \w+ data \(1 in all\)"):
-        TASK.prepare(config)
-
-
-def test_a_single_training_label_is_refused(tmp_path):
-    path = write_csv(tmp_path / "d.csv", [["good", "pos"]] * 10)
-    with pytest.raises(DataError, match="a single label"):
-        TASK.prepare(load(**{"data.path": path}))
-
-
-@pytest.mark.parametrize("overrides, message", [
-    ({"data.format": "label_files", "data.path": "r.{label}"}, "data.label_names': format label_files"),
-    ({"data.format": "label_files", "data.label_names": "[a, b]", "data.path": "r.pos"},
-     "must contain {label}"),
-    ({"data.folds": 5, "data.fold": 5}, "data.fold': must be < data.folds"),
-    ({"model.pooling": "median"}, "'median' is not allowed; choose one of last, max, mean, attention"),
-])
-def test_bad_config_is_refused_with_the_key_named(overrides, message):
-    with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")
-                       .replace("(", r"\(").replace("[", r"\[")):
-        load(overrides)
-
-
 # ---- real data (skips when the benchmark folder is absent) -----------------------------------
 
 def test_rt_polarity_cp1252_label_files_train_end_to_end(shared_data, tmp_path, monkeypatch):
@@ -211,13 +114,3 @@ def test_rt_polarity_cp1252_label_files_train_end_to_end(shared_data, tmp_path, 
     _, doc = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
     assert 0.0 <= doc["test"]["accuracy"] <= 1.0 and doc["test"]["examples"] == 200
 
-
-def test_sst2_layout_uses_dev_as_test_and_carves_val_from_train(shared_data, monkeypatch):
-    monkeypatch.setenv("RNNSUITE_DATA", str(shared_data))
-    config = lifecycle.load_config(TASK, TASK.demo_config_path.parent / "sentiment_sst2.yaml",
-                                   ["data.max_examples=2000"])
-    prepared = TASK.prepare(config)
-    assert prepared.state["labels"] == ["0", "1"]
-    test_texts = prepared.extra["arrays"]["test"][0]
-    assert test_texts[0].startswith("it 's a charming and often affecting journey")  # dev.tsv's first row
-    assert len(prepared.extra["arrays"]["val"][0]) == 2000  # 5% of 67,349 train rows, capped

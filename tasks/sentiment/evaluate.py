@@ -1,0 +1,71 @@
+"""Scoring a trained classifier on a split: metrics, confusion matrix, attention heatmaps, a predictions
+CSV, and the scikit-learn baselines it is compared with."""
+from __future__ import annotations
+
+import csv
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.io import atomic_path
+from common.metrics.classification import classification_metrics, confusion_array, majority_baseline
+from common.plots import save_attention_heatmap, save_confusion_matrix
+from tasks.sentiment.dataset import SentimentPrepared
+from tasks.sentiment.model import predict_probabilities
+
+
+def evaluate_split(model, config, prepared: SentimentPrepared, split: str, run) -> dict:
+    texts, ids = prepared.texts[split], prepared.label_ids[split]
+    labels = prepared.state["labels"]
+    probabilities = predict_probabilities(model, texts, config.train.batch_size)
+    predicted = probabilities.argmax(axis=1)
+    metrics = classification_metrics(ids, predicted, labels, probabilities)
+    metrics["examples"] = len(texts)
+    save_confusion_matrix(confusion_array(metrics["confusion_matrix"], labels), labels,
+                          run.plots_dir / f"confusion_matrix_{split}.png",
+                          title=f"Confusion matrix ({split})")
+    if config.model.pooling == "attention":
+        plot_attention(model, prepared.state["vocabulary"], texts, run.plots_dir, split)
+    with atomic_path(run.path / f"predictions_{split}.csv") as tmp, \
+            open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "predicted", "probability"])
+        for text, true, guess, probs in zip(texts, ids, predicted, probabilities):
+            writer.writerow([text, labels[true], labels[guess], f"{probs[guess]:.4f}"])
+    return metrics
+
+
+def plot_attention(model, vocabulary, texts, folder, split, examples=3):
+    """Heatmaps of the attention pooling weights over the tokens of a few short texts."""
+    pooling = model.get_layer("pooling")
+    features = keras.Model(model.input, [model.get_layer("recurrent").output, model.get_layer("clip").output])
+    chosen = [t for t in texts if 3 <= len(t.split()) <= 25][:examples]
+    for i, text in enumerate(chosen):
+        states, ids = features(tf.constant([text]), training=False)
+        ids = keras.ops.convert_to_numpy(ids)[0]
+        weights = keras.ops.convert_to_numpy(pooling.attention_weights(states, ids[None, :] != 0))[0]
+        valid = ids != 0
+        save_attention_heatmap(weights[valid][None, :], [vocabulary[j] for j in ids[valid]], ["weight"],
+                               folder / f"attention_{split}_{i}.png", title="Attention pooling weights")
+
+
+def baselines(prepared: SentimentPrepared, split: str) -> dict:
+    """Majority class, and a TF-IDF (uni+bigram) logistic regression, both from scikit-learn."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    labels = prepared.state["labels"]
+    train_texts, train_ids = prepared.texts["train"], prepared.label_ids["train"]
+    texts, ids = prepared.texts[split], prepared.label_ids[split]
+
+    def scalars(scores):
+        return {k: v for k, v in scores.items() if isinstance(v, float)}
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    classifier = LogisticRegression(max_iter=1000, C=4.0)
+    classifier.fit(vectorizer.fit_transform(train_texts), train_ids)
+    probs = np.zeros((len(texts), len(labels)))
+    probs[:, classifier.classes_] = classifier.predict_proba(vectorizer.transform(texts))
+    return {"majority": scalars(majority_baseline(train_ids, ids, labels)),
+            "tfidf_logreg": scalars(classification_metrics(ids, probs.argmax(1), labels, probs))}

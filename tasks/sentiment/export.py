@@ -1,0 +1,57 @@
+"""Serving raw strings from the SavedModel, and predicting labels for a user's file through it."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from common.io import atomic_path
+from common.task import Signature
+from tasks.sentiment import data as td
+from tasks.sentiment.dataset import SentimentPrepared, tokenize_fn
+
+PREDICT_BATCH = 256
+
+
+def serving_functions(model, labels: list[str]) -> dict:
+    label_table = tf.constant(labels)
+
+    def serve(text):
+        probabilities = tf.cast(model(text, training=False), tf.float32)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {"label": tf.gather(label_table, label_id), "label_id": label_id,
+                "probabilities": probabilities}
+
+    return {"serving_default": Signature(serve, [tf.TensorSpec([None], tf.string, name="text")])}
+
+
+def serving_example(prepared: SentimentPrepared) -> dict:
+    """Three test texts, an empty one and one longer than any max_length default."""
+    long_text = "what a " + "truly " * 80 + "great film"
+    texts = list(prepared.texts["test"][:3]) + ["", long_text]
+    return {"text": np.array(texts, dtype=str)}  # unicode, not object: savez/JSON-able
+
+
+def predict_file(serve, config, labels: list[str], input_path, output_path) -> dict:
+    """One text per line (``.txt`` or no suffix), or the text column of a CSV/TSV/JSONL file."""
+    fmt = config.data.format if config.data.format in ("csv", "tsv", "jsonl") else "auto"
+    texts = td.read_texts(input_path, config.data.text_column, fmt, config.data.encoding)
+    tokenize = tokenize_fn(config.data.tokenizer)
+    model_texts = [tokenize(t) for t in texts] if tokenize else texts
+    rows, counts = [], {label: 0 for label in labels}
+    for start in range(0, len(texts), PREDICT_BATCH):
+        out = serve(text=tf.constant(model_texts[start:start + PREDICT_BATCH], dtype=tf.string))
+        probs = out["probabilities"].numpy()
+        for i, label in enumerate(out["label"].numpy()):
+            label = label.decode("utf-8")
+            counts[label] += 1
+            rows.append([texts[start + i], label, f"{probs[i].max():.4f}"] + [f"{p:.4f}" for p in probs[i]])
+    with atomic_path(Path(output_path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "probability"] + [f"p_{label}" for label in labels])
+        writer.writerows(rows)
+    summary = {"texts": len(texts), "empty texts": sum(1 for t in texts if not t.strip())}
+    summary.update({f"predicted {label}": n for label, n in counts.items()})
+    return summary
