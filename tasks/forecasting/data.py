@@ -84,6 +84,8 @@ def future_channels(model_config, n_features: int, n_targets: int) -> list[int] 
 
 
 def prepare(config, state: dict | None = None) -> ForecastingPrepared:
+    """Read and split the series, scale it with ``state`` (fitted on train when None) and window it:
+    shuffled training windows every data.stride steps, every val/test window in order."""
     d = config.data
     parts, targets, covariates = load_splits(d)
     features = targets + covariates
