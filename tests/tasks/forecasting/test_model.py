@@ -10,9 +10,10 @@ HISTORY = np.random.default_rng(0).normal(size=(2, 8, 3)).astype("float32")
 
 
 @pytest.mark.parametrize("options", [
-    dict(kind="direct", rnn={"cell": "gru", "units": 6}, patch_len=4, d_model=5, head_dropout=0.1),
-    dict(kind="seq2seq", rnn={"cell": "lstm", "units": 6}, channel_independent=False, instance_norm=False),
-    dict(kind="seq2seq", rnn={"cell": "gru", "units": 6, "bidirectional": True}, patch_len=2),
+    {"kind": "direct", "rnn": {"cell": "gru", "units": 6}, "patch_len": 4, "d_model": 5, "head_dropout": 0.1},
+    {"kind": "seq2seq", "rnn": {"cell": "lstm", "units": 6}, "channel_independent": False,
+     "instance_norm": False},
+    {"kind": "seq2seq", "rnn": {"cell": "gru", "units": 6, "bidirectional": True}, "patch_len": 2},
 ])
 def test_forecaster_passes_the_layer_harness(tmp_path, options):
     init = dict(lookback=8, horizon=3, n_features=3, target_indices=[0, 2], **options)
