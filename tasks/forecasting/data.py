@@ -1,164 +1,115 @@
-"""Reading and checking time-series CSV files, chronological splits and tf.data windows.
+"""From the config's CSV files to scaled, windowed splits: the forecasting task's ``prepare``.
 
-Every problem in a user's file (missing column, unparsable time, unsorted or
-duplicate timestamps, gaps, NaN, text in a numeric column) gets one message
-with the file, the line and the fix, or is repaired by the fill policy the
-config chooses.
+The split is chronological and the scaler is fitted on the training rows only;
+its mean and scale are the saved ``state``, so evaluate/export/predict reuse them.
 """
 from __future__ import annotations
 
-import io
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
+from sklearn.preprocessing import StandardScaler
 
-from common.data.text import read_text
+from common.data import datasets
 from common.errors import DataError
+from common.metrics.forecasting import mase_scale
+from common.task import Prepared
+from tasks.forecasting.series import header, read_series
+from tasks.forecasting.windows import count_windows, split_bounds, window_dataset
+
+SPLITS = ("train", "val", "test")
 
 
-def read_series(path: Path, time_column: str, columns: list[str], encoding="utf-8", fill="error",
-                frequency: str | None = None, sort: bool = False) -> pd.DataFrame:
-    """A frame indexed by time with the requested numeric ``columns``, checked and optionally filled."""
-    text = read_text(path, encoding)
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty; it needs a header line and rows of data")
-    try:
-        frame = pd.read_csv(io.StringIO(text), skip_blank_lines=False, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a valid CSV file ({str(exc).strip()})") from None
-    frame.index = np.arange(2, len(frame) + 2)  # file line numbers (line 1 is the header)
-    frame = frame[~(frame == "").all(axis=1)]  # stray blank lines
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in [time_column, *columns] if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: column(s) {', '.join(map(repr, missing))} not found; the file has "
-                        f"{', '.join(map(repr, frame.columns))}. Set data.time_column / data.target_columns / "
-                        "data.covariate_columns to existing columns")
-    if frame.empty:
-        raise DataError(f"{path}: no data rows after the header")
-    times = pd.to_datetime(frame[time_column].str.strip(), errors="coerce")
-    bad = times.isna()
-    if bad.any():
-        line = frame.index[bad.argmax()]
-        raise DataError(f"{path}:{line}: cannot read {frame.loc[line, time_column]!r} in column "
-                        f"'{time_column}' as a date/time; fix the value or the data.time_column setting")
-    values = {}
-    for column in columns:
-        raw = frame[column].str.strip()
-        numbers = pd.to_numeric(raw.replace({"": "nan", "NA": "nan", "NaN": "nan", "nan": "nan"}),
-                                errors="coerce")
-        wrong = numbers.isna() & ~raw.str.lower().isin(["", "na", "nan"])
-        if wrong.any():
-            line = frame.index[wrong.argmax()]
-            raise DataError(f"{path}:{line}: column '{column}' holds {raw[line]!r}, not a number; "
-                            "fix or remove that row")
-        values[column] = numbers.to_numpy(dtype=np.float64)
-    data = pd.DataFrame(values, index=pd.DatetimeIndex(times.to_numpy(), name=time_column))
-    lines = frame.index.to_numpy()
-    if not data.index.is_monotonic_increasing:
-        if not sort:
-            pos = int(np.argmax((data.index[1:] - data.index[:-1]) < pd.Timedelta(0))) + 1
-            raise DataError(f"{path}:{lines[pos]}: timestamp {data.index[pos]} comes before the previous "
-                            "row's; sort the file by time or set data.sort: true")
-        order = np.argsort(data.index.to_numpy(), kind="stable")
-        data, lines = data.iloc[order], lines[order]
-    duplicated = data.index.duplicated()
-    if duplicated.any():
-        pos = int(np.argmax(duplicated))
-        raise DataError(f"{path}:{lines[pos]}: duplicate timestamp {data.index[pos]}; remove the repeated row")
-    freq = pd.tseries.frequencies.to_offset(frequency) if frequency else _infer_step(data.index, path)
-    full = pd.date_range(data.index[0], data.index[-1], freq=freq)
-    if len(full) != len(data) or not full.equals(data.index):
-        if fill == "error":
-            gap = _first_gap(data.index, freq)
-            raise DataError(f"{path}: gap in the series after {gap} (expected a row every {freq.freqstr}); "
-                            "set data.fill: ffill or interpolate to fill gaps, or data.frequency if the step "
-                            "is not what the data mostly uses")
-        data = data.reindex(full)
-        data.index.name = time_column
-    if data.isna().any().any():
-        if fill == "error":
-            column = data.columns[data.isna().any()].tolist()[0]
-            pos = int(np.argmax(data[column].isna().to_numpy()))
-            where = f"{path}:{lines[pos]}" if len(lines) == len(data) else f"{path} (at {data.index[pos]})"
-            raise DataError(f"{where}: missing value (NaN) in column '{column}'; fill it in the file or "
-                            "set data.fill: ffill or interpolate")
-        data = data.ffill() if fill == "ffill" else data.interpolate(method="time")
-        data = data.bfill()  # leading gaps have nothing before them
-    data.attrs["freq"] = freq.freqstr
-    return data
+@dataclass(kw_only=True)
+class ForecastingPrepared(Prepared):
+    """``scaled[split]``: that split's rows ``[rows, features]`` (targets first, then covariates),
+    standardized with the training scaler; evaluation and the baselines window them with numpy."""
+
+    scaled: dict[str, np.ndarray]
 
 
-def _infer_step(index: pd.DatetimeIndex, path) -> pd.DateOffset:
-    if len(index) < 2:
-        raise DataError(f"{path}: a single row is not a series")
-    steps = pd.Series(index[1:] - index[:-1])
-    return pd.tseries.frequencies.to_offset(steps.mode().iloc[0])
+def columns(data_config, path) -> tuple[list[str], list[str]]:
+    """Target and covariate columns; no data.target_columns means every column but time and covariates."""
+    if data_config.target_columns:
+        return list(data_config.target_columns), list(data_config.covariate_columns)
+    skip = {data_config.time_column, *data_config.covariate_columns}
+    return [c for c in header(path, data_config.encoding) if c not in skip], list(data_config.covariate_columns)
 
 
-def _first_gap(index, freq):
-    expected = index[:-1] + freq
-    pos = int(np.argmax(index[1:] != expected))
-    return index[pos]
+def read(data_config, path, names: list[str]) -> pd.DataFrame:
+    """The series of ``names`` in ``path``, read and checked as the data config says."""
+    d = data_config
+    return read_series(path, d.time_column, names, d.encoding, d.fill, d.frequency, d.sort)
 
 
-def split_bounds(n_rows: int, method: str, ratios, rows, dates, index, lookback: int, path) -> dict:
-    """Row ranges of train/val/test. Val and test start ``lookback`` rows early so their first
-    forecast lands inside the split (the Informer/Autoformer protocol)."""
-    if method == "ratio":
-        n_train, n_val = int(n_rows * ratios[0]), int(n_rows * ratios[1])
-        n_test = n_rows - n_train - n_val if abs(sum(ratios) - 1) < 1e-9 else int(n_rows * ratios[2])
-    elif method == "rows":
-        n_train, n_val, n_test = rows
-        if n_train + n_val + n_test > n_rows:
-            raise DataError(f"{path}: data.split_rows {rows} needs {sum(rows)} rows but the file has {n_rows}")
+def load_splits(data_config) -> tuple[dict[str, pd.DataFrame], list[str], list[str]]:
+    """The train/val/test frames (cut from data.path, or read from three files), targets and covariates."""
+    d = data_config
+    if d.path is not None:
+        path = datasets.resolve(d.path)
+        targets, covariates = columns(d, path)
+        frame = read(d, path, targets + covariates)
+        bounds = split_bounds(len(frame), d.split, d.split_ratios, d.split_rows, d.split_dates,
+                              frame.index, d.lookback, path)
+        parts = {name: frame.iloc[a:b] for name, (a, b) in bounds.items()}
+        sources = {name: path for name in parts}
     else:
-        val_start, test_start = (pd.Timestamp(d) for d in dates)
-        n_train = int(index.searchsorted(val_start))
-        n_val = int(index.searchsorted(test_start)) - n_train
-        n_test = n_rows - n_train - n_val
-    train = (0, n_train)
-    val = (max(0, n_train - lookback), n_train + n_val)
-    test = (max(0, n_train + n_val - lookback), n_train + n_val + n_test)
-    return {"train": train, "val": val, "test": test}
+        sources = {name: datasets.resolve(getattr(d, name)) for name in SPLITS}
+        targets, covariates = columns(d, sources["train"])
+        parts = {name: read(d, p, targets + covariates) for name, p in sources.items()}
+    for name, part in parts.items():
+        if count_windows(len(part), d.lookback, d.horizon) < 1:
+            raise DataError(f"{sources[name]}: the {name} split has {len(part)} rows, fewer than "
+                            f"lookback + horizon = {d.lookback + d.horizon}; use more data, a smaller "
+                            "data.lookback/data.horizon or other split sizes")
+    return parts, targets, covariates
 
 
-def count_windows(n_rows: int, lookback: int, horizon: int, stride: int = 1) -> int:
-    return max(0, (n_rows - lookback - horizon) // stride + 1)
+def fit_state(config, train: pd.DataFrame, features: list[str], targets: list[str]) -> dict:
+    """The scaler (zero-variance columns get scale 1), the time step and MASE's scale, from training rows."""
+    scaler = StandardScaler().fit(train[features].to_numpy())
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    return {"features": features, "targets": targets, "mean": scaler.mean_.tolist(), "scale": scale.tolist(),
+            "freq": train.attrs.get("freq"),
+            "mase_scale": mase_scale(train[targets].to_numpy(), config.data.seasonal_period).tolist()}
 
 
-def window_dataset(series: np.ndarray, lookback: int, horizon: int, target_idx, future_idx=None, stride=1,
-                   batch_size=64, shuffle=False, seed=0) -> tf.data.Dataset:
-    """Sliding windows ``({"history": x[t:t+L], "future": ...}, y[t+L:t+L+H, targets])`` with tf.data.
-
-    The series is stored once; windows are sliced by index, so memory stays
-    linear in the series length. Every window is kept (no dropped last batch).
-    """
-    n = count_windows(len(series), lookback, horizon, stride)
-    data = tf.constant(series, dtype=tf.float32)
-    targets = tf.constant(list(target_idx), dtype=tf.int32)
-    future = tf.constant(list(future_idx), dtype=tf.int32) if future_idx is not None else None
-
-    def window(i):
-        start = i * stride
-        inputs = {"history": data[start:start + lookback]}
-        ahead = data[start + lookback:start + lookback + horizon]
-        if future is not None:
-            inputs["future"] = tf.gather(ahead, future, axis=1)
-        return inputs, tf.gather(ahead, targets, axis=1)
-
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return ds.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size).prefetch(
-        tf.data.AUTOTUNE)
+def future_channels(model_config, n_features: int, n_targets: int) -> list[int] | None:
+    """Feature columns fed to the seq2seq decoder for teacher forcing (None for the direct model):
+    every channel when channel independent, else the targets (the layer's `future_channels`)."""
+    if model_config.kind != "seq2seq":
+        return None
+    return list(range(n_features if model_config.channel_independent else n_targets))
 
 
-def window_arrays(series: np.ndarray, lookback: int, horizon: int, target_idx):
-    """All stride-1 windows as numpy arrays ``(history [N, L, F], future targets [N, H, T])``."""
-    n = count_windows(len(series), lookback, horizon)
-    view = np.lib.stride_tricks.sliding_window_view(series, lookback + horizon, axis=0)[:n]
-    view = np.moveaxis(view, -1, 1)  # [N, L+H, F]
-    return view[:, :lookback], view[:, lookback:][:, :, list(target_idx)]
+def prepare(config, state: dict | None = None) -> ForecastingPrepared:
+    """Read and split the series, scale it with ``state`` (fitted on train when None) and window it:
+    shuffled training windows every data.stride steps, every val/test window in order."""
+    d = config.data
+    parts, targets, covariates = load_splits(d)
+    features = targets + covariates
+    if state is None:
+        state = fit_state(config, parts["train"], features, targets)
+    if state["features"] != features:
+        raise DataError(f"the data's columns {features} differ from the trained model's {state['features']}")
+    mean, scale = np.array(state["mean"]), np.array(state["scale"])
+    scaled = {name: ((part[features].to_numpy() - mean) / scale).astype(np.float32)
+              for name, part in parts.items()}
+    target_idx = list(range(len(targets)))
+    future_idx = future_channels(config.model, len(features), len(targets))
+    bs = config.train.batch_size
+    splits = {
+        "train": window_dataset(scaled["train"], d.lookback, d.horizon, target_idx, future_idx, d.stride,
+                                bs, shuffle=True, seed=config.seed),
+        "val": window_dataset(scaled["val"], d.lookback, d.horizon, target_idx, future_idx, 1, bs),
+        "test": window_dataset(scaled["test"], d.lookback, d.horizon, target_idx, future_idx, 1, bs),
+    }
+    info = {"targets": ", ".join(targets), "covariates": ", ".join(covariates) or "none",
+            "rows (train/val/test)": " / ".join(str(len(parts[s])) for s in SPLITS),
+            "windows (train/val/test)": " / ".join(
+                str(count_windows(len(parts[s]), d.lookback, d.horizon, d.stride if s == "train" else 1))
+                for s in SPLITS),
+            "lookback / horizon": f"{d.lookback} / {d.horizon}", "time step": state.get("freq")}
+    return ForecastingPrepared(train=splits["train"], val=splits["val"], test=splits["test"], state=state,
+                               info=info, scaled=scaled)

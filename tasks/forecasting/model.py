@@ -161,4 +161,25 @@ class RecurrentForecaster(keras.layers.Layer):
         return config
 
 
+def build_forecaster(config, state: dict) -> keras.Model:
+    """The Keras model ``fit`` trains: scaled ``history`` (plus ``future`` targets for seq2seq's teacher
+    forcing) in, the scaled forecast out; the layer is named ``forecaster`` for the export and predict code."""
+    d, m = config.data, config.model
+    features = state["features"]
+    layer = RecurrentForecaster(
+        lookback=d.lookback, horizon=d.horizon, n_features=len(features),
+        target_indices=[features.index(t) for t in state["targets"]], kind=m.kind, rnn=m.rnn.block_kwargs(),
+        channel_independent=m.channel_independent, patch_len=m.patch_len, d_model=m.d_model,
+        instance_norm=m.instance_norm, head_dropout=m.head_dropout, name="forecaster")
+    history = keras.Input((d.lookback, len(features)), name="history")
+    inputs = {"history": history}
+    if m.kind == "seq2seq":
+        future = keras.Input((d.horizon, len(layer.future_channels())), name="future")
+        inputs["future"] = future
+        outputs = layer(history, future)
+    else:
+        outputs = layer(history)
+    return keras.Model(inputs, outputs, name="forecaster_model")
+
+
 assert set(DECODER_CELLS) == set(CELLS)

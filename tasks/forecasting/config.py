@@ -1,0 +1,70 @@
+"""The forecasting task's ``data`` and ``model`` config sections."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import BaseDataConfig, option, section
+from common.errors import ConfigError
+from common.layers.recurrent import RNNConfig
+
+
+@dataclass
+class ForecastingDataConfig(BaseDataConfig):
+    time_column: str = option("date", "Column with the timestamps.")
+    target_columns: list[str] = option([], "Columns to forecast (empty: every column except the time "
+                                       "column and the covariates).")
+    covariate_columns: list[str] = option([], "Extra input columns that are not forecast.")
+    split: str = option("ratio", "How data.path is split chronologically.", choices=["ratio", "rows", "dates"])
+    split_ratios: list[float] = option([0.7, 0.1, 0.2], "Train/val/test fractions (split: ratio).",
+                                       min=0.0, max=1.0)
+    split_rows: list[int] = option([], "Train/val/test row counts from the start (split: rows).", min=1)
+    split_dates: list[str] = option([], "First timestamp of val and of test (split: dates).")
+    lookback: int = option(96, "Input window length (time steps).", min=1)
+    horizon: int = option(24, "Forecast length (time steps).", min=1)
+    stride: int = option(1, "Step between training windows (val/test always use every window).", min=1)
+    seasonal_period: int = option(24, "Season length for the seasonal-naive baseline and MASE.", min=1)
+    fill: str = option("error", "Gaps and NaN: stop with an error, forward-fill, or interpolate in time.",
+                       choices=["error", "ffill", "interpolate"])
+    frequency: str | None = option(None, "Expected time step as a pandas offset (e.g. 1h, 15min); "
+                                   "null: the most common step in the file.")
+    sort: bool = option(False, "Sort rows by time instead of stopping on unsorted timestamps.")
+    encoding: str = option("utf-8", "Text encoding of the CSV files.")
+
+    def validate(self):
+        super().validate()
+        # The shared rule lets data.val/data.test replace carved splits; a series is cut in time by
+        # data.split instead, so such files would be silently ignored.
+        if self.path is not None and (self.val is not None or self.test is not None):
+            raise ConfigError("config data: forecasting splits data.path in time (data.split), so it takes no "
+                              "data.val/data.test; drop them, or give data.train, data.val and data.test "
+                              "instead of data.path")
+        if self.split == "ratio" and (len(self.split_ratios) != 3 or sum(self.split_ratios) > 1 + 1e-9):
+            raise ConfigError("config key 'data.split_ratios': give three fractions (train, val, test) "
+                              f"that sum to at most 1, got {self.split_ratios}")
+        if self.split == "rows" and len(self.split_rows) != 3:
+            raise ConfigError("config key 'data.split_rows': give three row counts (train, val, test), "
+                              f"got {self.split_rows}")
+        if self.split == "dates" and len(self.split_dates) != 2:
+            raise ConfigError("config key 'data.split_dates': give two dates (val start, test start), "
+                              f"got {self.split_dates}")
+        overlap = set(self.target_columns) & set(self.covariate_columns)
+        if overlap:
+            raise ConfigError(f"config keys 'data.target_columns' and 'data.covariate_columns' share "
+                              f"{sorted(overlap)}; a column is either forecast or a covariate")
+
+
+@dataclass
+class ForecastingModelConfig:
+    kind: str = option("direct", "direct: one dense head emits every horizon step; seq2seq: an "
+                       "autoregressive decoder trained with teacher forcing.", choices=["direct", "seq2seq"])
+    rnn: RNNConfig = section(RNNConfig, "Recurrent encoder.")
+    channel_independent: bool = option(True, "Forecast every variable as its own series with one shared "
+                                       "network (PatchTST/SegRNN style).")
+    patch_len: int = option(1, "Feed the RNN segments of this many steps (SegRNN); must divide lookback.",
+                            min=1)
+    d_model: int = option(0, "Width of the segment embedding (0: feed raw segments).", min=0)
+    instance_norm: bool = option(True, "Reversible instance normalization (RevIN) of every window.")
+    head_dropout: float = option(0.0, "Dropout before the output head.", min=0.0, max=0.95)
+    loss: str = option("mse", "Training loss on the standardized scale (SegRNN trains with mae).",
+                       choices=["mse", "mae", "huber"])
+

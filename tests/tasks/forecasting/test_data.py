@@ -1,0 +1,73 @@
+"""prepare: chronological splits, the scaler fitted on training rows, typed prepared data."""
+import numpy as np
+import pytest
+
+from common.errors import DataError
+from tasks.forecasting import TASK
+from tasks.forecasting.data import ForecastingPrepared
+from tests.tasks.forecasting.helpers import config_for, hourly, write_csv
+
+
+def test_scaler_is_fitted_on_training_rows_only(tmp_path):
+    path = write_csv(tmp_path / "s.csv", hourly(100))
+    prepared = TASK.prepare(config_for(path))
+    train_rows = 60
+    assert prepared.state["mean"][0] == pytest.approx(np.arange(train_rows).mean())
+    assert prepared.state["scale"][0] == pytest.approx(np.arange(train_rows).std())
+
+
+def test_prepared_holds_each_splits_scaled_rows_targets_first(tmp_path):
+    path = write_csv(tmp_path / "s.csv", hourly(100), header="date,b,a")
+    prepared = TASK.prepare(config_for(path))
+    assert isinstance(prepared, ForecastingPrepared) and prepared.state["features"] == ["a", "b"]
+    assert {name: len(rows) for name, rows in prepared.scaled.items()} == {"train": 60, "val": 28, "test": 28}
+    mean, scale = np.array(prepared.state["mean"]), np.array(prepared.state["scale"])
+    np.testing.assert_allclose(prepared.scaled["test"][-1] * scale + mean, [99 * 2, 99], rtol=1e-5)
+
+
+def test_a_given_state_is_reused_not_refitted(tmp_path):
+    first = TASK.prepare(config_for(write_csv(tmp_path / "s.csv", hourly(100))))
+    other = write_csv(tmp_path / "t.csv", hourly(100, start="2025-01-01"), header="date,b,a")
+    again = TASK.prepare(config_for(other), first.state)
+    assert again.state == first.state
+
+
+def test_targets_default_to_every_column_but_time_and_covariates(tmp_path):
+    path = write_csv(tmp_path / "s.csv", [r + ",1" for r in hourly(100)], header="date,a,b,c")
+    prepared = TASK.prepare(config_for(path, **{"data.target_columns": []}))
+    assert prepared.state["targets"] == ["a", "c"] and prepared.state["features"] == ["a", "c", "b"]
+
+
+def test_three_files_give_the_three_splits(tmp_path):
+    files = {name: str(write_csv(tmp_path / f"{name}.csv", hourly(n))) for name, n in
+             [("train", 40), ("val", 20), ("test", 12)]}
+    prepared = TASK.prepare(config_for(None, **{f"data.{k}": v for k, v in files.items()}))
+    assert prepared.info["rows (train/val/test)"] == "40 / 20 / 12"
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(DataError, match="data file not found: nowhere.csv"):
+        TASK.prepare(config_for("nowhere.csv"))
+
+
+def test_a_series_too_short_for_the_windows_says_so(tmp_path):
+    path = write_csv(tmp_path / "s.csv", hourly(12))
+    with pytest.raises(DataError, match=r"fewer than lookback \+ horizon = 10"):
+        TASK.prepare(config_for(path))
+
+
+def test_bom_crlf_and_blank_lines_are_accepted(tmp_path):
+    path = tmp_path / "s.csv"
+    body = "\r\n".join(["date,a,b"] + hourly(50)[:25] + [""] + hourly(50)[25:]) + "\r\n\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    prepared = TASK.prepare(config_for(path))
+    assert prepared.info["rows (train/val/test)"] == "30 / 18 / 18"
+
+
+def test_fill_policy_repairs_gaps_and_nan(tmp_path):
+    rows = hourly(60)
+    rows = rows[:10] + rows[11:]
+    rows[20] = rows[20].split(",")[0] + ",,0"
+    path = write_csv(tmp_path / "s.csv", rows)
+    prepared = TASK.prepare(config_for(path, **{"data.fill": "interpolate"}))
+    assert prepared.info["rows (train/val/test)"] == "36 / 20 / 20"
