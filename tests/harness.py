@@ -1,16 +1,32 @@
 """A shared test harness for custom Keras layers (after keras-hub's ``run_layer_test``).
 
 Every custom layer of the suite goes through the same checks, so a layer cannot
-ship without them: its config survives a ``get_config`` / ``from_config`` round
-trip and Keras' registered serialization; it produces the documented output
-shapes; a model holding it saves to ``.keras`` and loads back with identical
-outputs; and, where it takes part in masking, it passes on the documented mask.
+ship without them (tests/common/layers/test_layer_coverage.py enforces one test
+per registered layer of common/layers):
+
+* it is registered under the "rnnsuite" package, so a saved model finds it again
+  whatever module the class lives in;
+* its config holds every constructor argument, is JSON-able and survives a
+  ``get_config`` / ``from_config`` round trip and Keras' registered serialization;
+* it produces the documented output shapes, eagerly and symbolically (a functional
+  model whose inputs have unknown lengths, as the tasks build them);
+* where it takes part in masking, ``compute_mask`` returns the documented mask and
+  the eager outputs carry it (which needs ``supports_masking``);
+* a model holding it gives the eager outputs, saves to ``.keras`` and loads back
+  with the same config and the same outputs.
 """
 from __future__ import annotations
+
+import inspect
+import json
 
 import keras
 import numpy as np
 from keras import ops
+from keras.src.backend import get_keras_mask  # the mask Keras attaches to a layer's outputs
+
+# ``expected_mask=NO_MASK``: the layer passes on no mask (``compute_mask`` gives None, or None per output).
+NO_MASK = "no mask"
 
 
 def _tree_map(fn, tree):
@@ -33,54 +49,120 @@ def _numpy(tensor):
     return np.asarray(ops.convert_to_numpy(tensor))
 
 
-def _symbolic(array, name):
-    array = np.asarray(array)
+def _is_array(value):
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _symbolize(tree, prefix, feeds):
+    """Replace every array of ``tree`` by a named ``keras.Input``; record name -> array in ``feeds``.
+
+    Lengths are unknown (``None``) as in the tasks' models; only the feature width of a
+    floating-point input stays fixed, because weights are built from it.
+    """
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_symbolize(t, f"{prefix}_{i}", feeds) for i, t in enumerate(tree))
+    if isinstance(tree, dict):
+        return {k: _symbolize(v, f"{prefix}_{k}", feeds) for k, v in tree.items()}
+    if not _is_array(tree):
+        return tree  # a plain Python argument (a flag, a size): a constant of the model
+    array = np.asarray(tree)
     dtype = "string" if array.dtype.kind in "OUS" else str(array.dtype)
-    return keras.Input(shape=array.shape[1:], dtype=dtype, name=name)
+    shape = [None] * (array.ndim - 1)
+    if array.dtype.kind == "f" and shape:
+        shape[-1] = array.shape[-1]
+    feeds[prefix] = array
+    return keras.Input(shape=tuple(shape), dtype=dtype, name=prefix)
+
+
+def _assert_masks(actual, expected, where):
+    if expected is NO_MASK:
+        assert all(m is None for m in _flatten(actual)), f"{where}: expected no mask, got {actual}"
+        return
+    actual, expected = _flatten(actual), _flatten(expected)
+    assert len(actual) == len(expected), f"{where}: {len(actual)} masks, expected {len(expected)}"
+    for got, want in zip(actual, expected):
+        if want is None:
+            assert got is None, f"{where}: expected no mask on this output, got {got}"
+        else:
+            assert got is not None, f"{where}: expected a mask, got none"
+            np.testing.assert_array_equal(_numpy(got), np.asarray(want), err_msg=where)
 
 
 def run_layer_test(layer_cls, init_kwargs: dict, inputs, tmp_path, *, expected_output_shape=None,
                    call_kwargs: dict | None = None, input_mask=None, expected_mask=None,
                    atol: float = 1e-6):
-    """Run the layer checks on ``layer_cls(**init_kwargs)`` called on ``inputs`` (arrays or a list).
+    """Run the layer checks on ``layer_cls(**init_kwargs)`` called as ``layer(inputs, **call_kwargs)``.
 
-    ``expected_output_shape``: the shape (or a list of shapes) the call returns.
-    ``input_mask`` / ``expected_mask``: the mask passed in and the mask ``compute_mask`` must
-    return (``expected_mask=None`` skips the masking check). Returns the eager outputs.
+    ``inputs``: an array, or a list of arrays for a layer that takes a list. Arrays among
+    ``call_kwargs`` (nested lists included, e.g. ``initial_state``) become inputs of the saved
+    model too; other values are passed as they are.
+    ``expected_output_shape``: the shape (or a list of shapes, in output order) the call returns.
+    ``input_mask``: passed as ``mask=``. ``expected_mask``: what ``compute_mask`` must return and
+    the outputs must carry: an array (or a list per output, ``None`` for an output without one),
+    `NO_MASK`, or ``None`` to skip the masking check. Returns the eager outputs.
     """
     call_kwargs = dict(call_kwargs or {})
+    if input_mask is not None:
+        call_kwargs["mask"] = input_mask
     layer = layer_cls(**init_kwargs)
 
-    # get_config round trip, directly and through the registered name.
+    # Registered under the suite's package, so saved models find the class wherever it lives.
+    registered = keras.saving.get_registered_name(layer_cls)
+    assert registered == f"rnnsuite>{layer_cls.__name__}", registered
+    assert keras.saving.get_registered_object(registered) is layer_cls
+
+    # get_config round trip, directly and through the registered name; the config must be JSON
+    # and hold every constructor argument (a missing one silently reverts to its default on load).
     config = layer.get_config()
+    arguments = [p.name for p in list(inspect.signature(layer_cls.__init__).parameters.values())[1:]
+                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    missing = [name for name in arguments if name not in config]
+    assert not missing, f"{layer_cls.__name__}.get_config() misses constructor argument(s) {missing}"
     assert layer_cls.from_config(config).get_config() == config
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    serialized = keras.saving.serialize_keras_object(layer)
+    json.dumps(serialized)
+    restored = keras.saving.deserialize_keras_object(serialized)
     assert type(restored) is layer_cls and restored.get_config() == config
 
     # Output shapes.
-    if input_mask is not None:
-        call_kwargs["mask"] = input_mask
     outputs = layer(inputs, **call_kwargs)
+    shapes = [tuple(_numpy(o).shape) for o in _flatten(outputs)]
     if expected_output_shape is not None:
-        shapes = [tuple(_numpy(o).shape) for o in _flatten(outputs)]
-        expected = expected_output_shape if isinstance(expected_output_shape, list) else [expected_output_shape]
+        expected = (expected_output_shape if isinstance(expected_output_shape, list)
+                    else [expected_output_shape])
         assert shapes == [tuple(s) for s in expected], (shapes, expected)
 
-    # Masking.
+    # Masking: what compute_mask says, and what Keras attached to the eager outputs.
     if expected_mask is not None:
-        mask = layer.compute_mask(inputs, input_mask)
-        np.testing.assert_array_equal(_numpy(mask), np.asarray(expected_mask))
+        _assert_masks(layer.compute_mask(inputs, input_mask), expected_mask, "compute_mask")
+        _assert_masks([get_keras_mask(o) for o in _flatten(outputs)],
+                      NO_MASK if expected_mask is NO_MASK else expected_mask, "the outputs' mask")
 
-    # A model holding the layer saves and loads back with the same outputs.
-    if input_mask is None:
-        symbolic = (_tree_map(lambda a: _symbolic(a, None), inputs) if isinstance(inputs, (list, tuple))
-                    else _symbolic(inputs, None))
-        model = keras.Model(symbolic, layer_cls(**init_kwargs)(symbolic, **call_kwargs))
-        path = tmp_path / f"{layer_cls.__name__}.keras"
-        model.save(path)
-        loaded = keras.saving.load_model(path, compile=False)
-        for a, b in zip(_flatten(model(inputs)), _flatten(loaded(inputs))):
-            np.testing.assert_allclose(_numpy(a), _numpy(b), atol=atol)
+    # A functional model holding the same layer: symbolic shapes agree with the eager ones, and the
+    # model computes the eager outputs, before and after a round trip through a .keras file.
+    feeds = {}
+    symbolic_inputs = _symbolize(inputs, "inputs", feeds)
+    symbolic_kwargs = {k: _symbolize(v, k, feeds) for k, v in call_kwargs.items()}
+    symbolic_outputs = layer(symbolic_inputs, **symbolic_kwargs)
+    symbolic_shapes = [tuple(o.shape) for o in _flatten(symbolic_outputs)]
+    assert len(symbolic_shapes) == len(shapes), (symbolic_shapes, shapes)
+    for sym, eager in zip(symbolic_shapes, shapes):
+        assert len(sym) == len(eager) and all(s is None or s == e for s, e in zip(sym, eager)), (sym, eager)
+
+    symbolic_feeds = _flatten([symbolic_inputs, symbolic_kwargs])
+    model = keras.Model({t.name: t for t in symbolic_feeds if isinstance(t, keras.KerasTensor)},
+                        symbolic_outputs)
+    path = tmp_path / f"{layer_cls.__name__}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    reloaded_layer = loaded.get_layer(layer.name)
+    assert type(reloaded_layer) is layer_cls and reloaded_layer.get_config() == layer.get_config()
+    eager = _flatten(outputs)
+    for name, model_outputs in (("model", model(feeds)), ("reloaded model", loaded(feeds))):
+        model_outputs = _flatten(model_outputs)
+        assert len(model_outputs) == len(eager), name
+        for got, want in zip(model_outputs, eager):
+            np.testing.assert_allclose(_numpy(got), _numpy(want), atol=atol, err_msg=name)
     return outputs
 
 

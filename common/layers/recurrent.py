@@ -103,18 +103,22 @@ class RecurrentBlock(keras.layers.Layer):
                 x = self.norms[i](x)
         return x
 
+    def _num_states(self):
+        return (2 if self.cell == "lstm" else 1) * (2 if self.bidirectional else 1)
+
     def compute_mask(self, inputs, mask=None):
-        if self.return_sequences and not self.return_state:
-            return mask
-        return None
+        # As Keras' RNN layers: the output sequence keeps the mask, a final state has none.
+        output_mask = mask if self.return_sequences else None
+        if not self.return_state:
+            return output_mask
+        return [output_mask] + [None] * self._num_states()
 
     def compute_output_shape(self, input_shape):
         width = self.units * (2 if self.bidirectional else 1)
         out = (input_shape[0], input_shape[1], width) if self.return_sequences else (input_shape[0], width)
         if not self.return_state:
             return out
-        n_states = (2 if self.cell == "lstm" else 1) * (2 if self.bidirectional else 1)
-        return [out] + [(input_shape[0], self.units)] * n_states
+        return [out] + [(input_shape[0], self.units)] * self._num_states()
 
     def get_config(self):
         config = super().get_config()

@@ -1,13 +1,11 @@
-"""Pretrained word vectors (GloVe / word2vec text) into an embedding matrix, and ClipSequence."""
+"""Pretrained word vectors (GloVe / word2vec text) into an embedding matrix."""
 import gzip
 
 import numpy as np
 import pytest
-from keras import ops
 
 from common.data.vectors import load_vectors
 from common.errors import DataError
-from common.layers.clip_sequence import ClipSequence
 
 VOCAB = ["", "[UNK]", "good", "Bad", "film"]
 
@@ -78,9 +76,3 @@ def test_missing_file_and_no_shared_words_are_clear_errors(tmp_path):
         load_vectors(tmp_path / "nope.txt", VOCAB, 3)
     with pytest.raises(DataError, match="none of the 5 vocabulary words has a vector"):
         load_vectors(write(tmp_path, "other 1 2 3\n"), VOCAB, 3)
-
-
-def test_clip_sequence_truncates_long_and_keeps_one_step_for_empty_batches():
-    assert tuple(ops.shape(ClipSequence(3)(np.ones((2, 7), "int64")))) == (2, 3)
-    empty = ops.convert_to_numpy(ClipSequence(3)(np.zeros((2, 0), "int64")))
-    assert empty.shape == (2, 1) and not empty.any()

@@ -1,9 +1,9 @@
 """Attention layers: shapes, masking of source padding, one-step use, serialization."""
-import keras
 import numpy as np
 import pytest
 
 from common.layers.attention import BahdanauAttention, LuongAttention, make_attention
+from tests.harness import NO_MASK, run_layer_test
 
 KINDS = ["bahdanau", "luong_dot", "luong_general"]
 rng = np.random.default_rng(0)
@@ -56,13 +56,21 @@ def test_unknown_attention_type_names_the_choices():
         make_attention("cosine")
 
 
-def test_reloads_from_keras_file(tmp_path):
-    query = keras.Input((None, 8))
-    values = keras.Input((None, 8))
-    mask = keras.Input((None,), dtype="bool")
-    context, weights = BahdanauAttention(units=4)(query, values, source_mask=mask)
-    model = keras.Model([query, values, mask], [context, weights])
-    model.save(tmp_path / "m.keras")
-    again = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(np.asarray(again([QUERY, VALUES, MASK])[0]),
-                               np.asarray(model([QUERY, VALUES, MASK])[0]), atol=1e-6)
+@pytest.mark.parametrize("init_kwargs, query, expected_output_shape", [
+    ({"units": 4}, QUERY, [(2, 3, 8), (2, 3, 5)]),
+    ({"units": 4, "dropout": 0.1}, QUERY[:, 0], [(2, 8), (2, 5)]),  # one decoding step
+], ids=["sequence", "one-step"])
+def test_bahdanau_attention_passes_the_layer_harness(init_kwargs, query, expected_output_shape, tmp_path):
+    run_layer_test(BahdanauAttention, init_kwargs, query, tmp_path,
+                   call_kwargs={"values": VALUES, "source_mask": MASK},
+                   expected_output_shape=expected_output_shape, expected_mask=NO_MASK)
+
+
+@pytest.mark.parametrize("init_kwargs, query, expected_output_shape", [
+    ({"score": "dot"}, QUERY, [(2, 3, 8), (2, 3, 5)]),
+    ({"score": "general", "dropout": 0.1}, QUERY[:, 0, :6], [(2, 8), (2, 5)]),  # one step, narrower query
+], ids=["dot-sequence", "general-one-step"])
+def test_luong_attention_passes_the_layer_harness(init_kwargs, query, expected_output_shape, tmp_path):
+    run_layer_test(LuongAttention, init_kwargs, query, tmp_path,
+                   call_kwargs={"values": VALUES, "source_mask": MASK},
+                   expected_output_shape=expected_output_shape, expected_mask=NO_MASK)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from common.layers.crf import CRF, CRFTagger
+from tests.harness import run_layer_test
 
 NUM_TAGS, LENGTH = 3, 4
 
@@ -117,3 +118,12 @@ def test_a_batch_of_one_token_sentences_decodes():
         log_z, best, _ = brute_force(crf, emissions[row], 1)
         assert tuple(decode(emissions, mask).numpy()[row]) == best
         assert crf.log_partition(emissions, mask).numpy()[row] == pytest.approx(log_z, abs=1e-4)
+
+
+@pytest.mark.parametrize("allowed", [None, np.eye(NUM_TAGS + 2, dtype=int).tolist()],
+                         ids=["free", "constrained"])
+def test_crf_passes_the_layer_harness(allowed, tmp_path):
+    emissions = np.random.default_rng(13).normal(size=(2, LENGTH, NUM_TAGS)).astype("float32")
+    mask = np.array([[True, True, False, False], [True] * LENGTH])
+    run_layer_test(CRF, {"num_tags": NUM_TAGS, "allowed": allowed}, emissions, tmp_path, input_mask=mask,
+                   expected_output_shape=(2, LENGTH, NUM_TAGS), expected_mask=mask)

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from common.layers.fast_rnn import FastGRU, FastLSTM
+from tests.harness import NO_MASK, run_layer_test
 
 FAST = {"lstm": FastLSTM, "gru": FastGRU}
 STOCK = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -119,14 +120,6 @@ def test_weights_have_the_stock_layout():
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_config_round_trip(cell):
-    layer = FAST[cell](7, return_sequences=True, go_backwards=True, dropout=0.25)
-    clone = FAST[cell].from_config(layer.get_config())
-    assert type(clone) is FAST[cell]
-    assert clone.get_config() == layer.get_config()
-
-
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_model_reloads_from_keras_file(cell, tmp_path):
     inputs = keras.Input((None, 4))
     masked = keras.layers.Masking()(inputs)
@@ -175,6 +168,29 @@ def test_xla_time_loops_match_the_plain_loops_on_a_length_that_needs_padding(cel
         np.testing.assert_allclose(a, b, atol=TOL, rtol=TOL)
 
 
-def test_jit_recurrence_survives_get_config():
-    layer = FastGRU(4, jit_recurrence=False)
-    assert FastGRU.from_config(layer.get_config()).jit_recurrence is False
+HARNESS_X, HARNESS_MASK = _inputs(with_mask=True)
+# (init kwargs, output shapes, output mask) with LSTM's two states; GRU returns one state fewer.
+HARNESS_CASES = {
+    "sequences": ({"units": 4, "return_sequences": True}, (3, 6, 4), HARNESS_MASK),
+    "backwards-with-state": ({"units": 4, "return_state": True, "go_backwards": True},
+                             [(3, 4)] * 3, [None] * 3),
+    "dropout": ({"units": 7, "return_sequences": True, "go_backwards": True, "dropout": 0.25},
+                (3, 6, 7), HARNESS_MASK),
+    "no-xla": ({"units": 4, "jit_recurrence": False}, (3, 4), NO_MASK),
+}
+
+
+@pytest.mark.parametrize("case", HARNESS_CASES)
+def test_fast_lstm_passes_the_layer_harness(case, tmp_path):
+    init_kwargs, shape, mask = HARNESS_CASES[case]
+    run_layer_test(FastLSTM, init_kwargs, HARNESS_X, tmp_path, input_mask=HARNESS_MASK,
+                   expected_output_shape=shape, expected_mask=mask)
+
+
+@pytest.mark.parametrize("case", HARNESS_CASES)
+def test_fast_gru_passes_the_layer_harness(case, tmp_path):
+    init_kwargs, shape, mask = HARNESS_CASES[case]
+    if init_kwargs.get("return_state"):
+        shape, mask = shape[:2], mask[:2]
+    run_layer_test(FastGRU, init_kwargs, HARNESS_X, tmp_path, input_mask=HARNESS_MASK,
+                   expected_output_shape=shape, expected_mask=mask)

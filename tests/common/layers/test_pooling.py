@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from common.layers.pooling import AttentionPooling, SequencePooling, pooling_layer
+from tests.harness import NO_MASK, run_layer_test
 
 # batch of 2, 4 steps, 2 features; row 0 has 2 valid steps, row 1 none (an empty text)
 X = np.array([[[1.0, -5.0], [3.0, -1.0], [100.0, 100.0], [100.0, 100.0]],
@@ -51,12 +52,21 @@ def test_attention_pooled_vector_is_a_convex_combination_of_valid_steps():
     assert 1.0 <= pooled[0] <= 3.0 and -5.0 <= pooled[1] <= -1.0
 
 
-def test_layers_round_trip_through_their_config():
-    for layer in (SequencePooling("max"), AttentionPooling(16, return_weights=True)):
-        clone = type(layer).from_config(layer.get_config())
-        assert clone.get_config() == layer.get_config()
-
-
 def test_unknown_mode_is_rejected_with_the_allowed_ones():
     with pytest.raises(ValueError, match="last, max, mean, attention"):
         pooling_layer("median")
+
+
+@pytest.mark.parametrize("mode", ["last", "max", "mean"])
+def test_sequence_pooling_passes_the_layer_harness(mode, tmp_path):
+    run_layer_test(SequencePooling, {"mode": mode}, X, tmp_path, input_mask=MASK,
+                   expected_output_shape=(2, 2), expected_mask=NO_MASK)
+
+
+@pytest.mark.parametrize("init_kwargs, expected_output_shape", [
+    ({"units": 4}, (2, 2)),
+    ({"units": 16, "return_weights": True}, [(2, 2), (2, 4)]),
+], ids=["pooled", "with-weights"])
+def test_attention_pooling_passes_the_layer_harness(init_kwargs, expected_output_shape, tmp_path):
+    run_layer_test(AttentionPooling, init_kwargs, X, tmp_path, input_mask=MASK,
+                   expected_output_shape=expected_output_shape, expected_mask=NO_MASK)

@@ -4,6 +4,27 @@ import numpy as np
 import pytest
 
 from common.layers.recurrent import RecurrentBlock
+from tests.harness import NO_MASK, run_layer_test
+
+X = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
+MASK = np.array([[True, True, True, False, False], [True] * 5])
+
+
+@pytest.mark.parametrize("init_kwargs, expected_output_shape, expected_mask", [
+    ({"cell": "lstm", "units": 4, "return_sequences": True}, (2, 5, 4), MASK),
+    ({"cell": "gru", "units": 4, "num_layers": 2, "bidirectional": True, "layer_norm": True, "dropout": 0.1},
+     (2, 8), NO_MASK),
+    ({"cell": "simple_rnn", "units": 4, "num_layers": 2, "return_sequences": True}, (2, 5, 4), MASK),
+    ({"cell": "lstm", "units": 4, "bidirectional": True, "return_state": True},
+     [(2, 8)] + [(2, 4)] * 4, NO_MASK),
+    ({"cell": "gru", "units": 4, "return_sequences": True, "return_state": True, "implementation": "keras"},
+     [(2, 5, 4), (2, 4)], [MASK, None]),
+], ids=["lstm-sequences", "gru-bidirectional-stacked", "simple-rnn-stacked", "lstm-bidirectional-state",
+        "keras-gru-sequences-and-state"])
+def test_recurrent_block_passes_the_layer_harness(init_kwargs, expected_output_shape, expected_mask,
+                                                  tmp_path):
+    run_layer_test(RecurrentBlock, init_kwargs, X, tmp_path, input_mask=MASK,
+                   expected_output_shape=expected_output_shape, expected_mask=expected_mask)
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
@@ -17,11 +38,6 @@ def test_output_shapes(cell, bidirectional, return_sequences):
     assert tuple(out.shape) == ((3, 5, width) if return_sequences else (3, width))
 
 
-def test_return_state_gives_last_layer_states():
-    outputs = RecurrentBlock(cell="lstm", units=4, bidirectional=True, return_state=True)(np.zeros((2, 3, 2)))
-    assert [tuple(t.shape) for t in outputs] == [(2, 8)] + [(2, 4)] * 4
-
-
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_padding_never_reaches_the_state(cell):
     inputs = keras.Input((None, 2))
@@ -30,17 +46,6 @@ def test_padding_never_reaches_the_state(cell):
     x = np.random.default_rng(0).normal(size=(2, 3, 2)).astype(np.float32)
     padded = np.concatenate([x, np.zeros((2, 4, 2), np.float32)], axis=1)
     np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(padded, verbose=0), atol=1e-5)
-
-
-def test_model_with_the_block_reloads_from_keras_file(tmp_path):
-    inputs = keras.Input((None, 2))
-    model = keras.Model(inputs, RecurrentBlock(cell="gru", units=3, num_layers=2, dropout=0.1)(inputs))
-    path = tmp_path / "m.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    x = np.ones((1, 4, 2), np.float32)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    assert reloaded.layers[1].get_config()["num_layers"] == 2
 
 
 def test_unknown_cell_is_refused():
