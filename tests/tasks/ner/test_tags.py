@@ -5,17 +5,8 @@ import numpy as np
 import pytest
 
 from common.errors import DataError
-from common.metrics.tagging import tagging_metrics
-from tasks.ner.tags import (
-    allowed_transitions,
-    convert,
-    convert_tags_tf,
-    entities,
-    read_conll,
-    read_jsonl,
-    read_tagged,
-    to_spans,
-)
+from common.metrics.tagging import convert, tagging_metrics, to_spans
+from tasks.ner.tags import allowed_transitions, convert_tags_tf, entities, read_conll, read_jsonl, read_tagged
 
 IOB2 = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "O", "B-ORG"]
 IOB1 = ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-LOC", "O", "I-ORG"]
