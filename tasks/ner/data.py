@@ -165,7 +165,7 @@ def prepare(config, state: dict | None = None) -> NERPrepared:
     if m.pretrained_vectors:
         matrix, info["pretrained vectors"] = pretrained_embeddings(
             m.pretrained_vectors, [PAD, UNKNOWN] + state["vocabulary"], m.embedding_dim, m.vectors_encoding,
-            config.seed)
+            config.seed, specials=(PAD, UNKNOWN))
     batched = batched_splits(config, splits, state["tags"])
     return NERPrepared(train=batched["train"], val=batched["val"], test=batched["test"], state=state,
                        info=info, sentences=splits, embedding_matrix=matrix)
