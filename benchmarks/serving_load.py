@@ -14,6 +14,7 @@ noise; the table shows every round and the median per server.
     PYTHONPATH=. python benchmarks/serving_load.py --export runs/sentiment/demo/export \\
         --name sentiment --server-file /tmp/serving_before.py --server-file common/serving.py
 
+``--new-connection`` measures clients that do not keep connections alive (curl, urllib).
 Bounded: at most --requests per round and --max-seconds per round; loopback only.
 """
 from __future__ import annotations
@@ -67,8 +68,12 @@ class Server:
             self.proc.kill()
 
 
-def load(port: int, path: str, body: bytes, requests: int, concurrency: int, max_seconds: float) -> dict:
-    """Send ``requests`` POSTs from ``concurrency`` threads; latencies of the 200s, errors and rate."""
+def load(port: int, path: str, body: bytes, requests: int, concurrency: int, max_seconds: float,
+         new_connection: bool = False) -> dict:
+    """Send ``requests`` POSTs from ``concurrency`` threads; latencies of the 200s, errors and rate.
+
+    ``new_connection``: a fresh connection per request (like curl or urllib), else keep-alive
+    whenever the server allows it."""
     lock = threading.Lock()
     state = {"next": 0, "latencies": [], "errors": 0, "connections": 0, "error_kinds": {}}
     deadline = time.perf_counter() + max_seconds
@@ -92,7 +97,7 @@ def load(port: int, path: str, body: bytes, requests: int, concurrency: int, max
                 response.read()
                 ok = response.status == 200
                 kind = f"HTTP {response.status}"
-                if response.will_close:
+                if response.will_close or new_connection:
                     conn.close()
                     conn = None
             except (OSError, http.client.HTTPException) as exc:
@@ -139,6 +144,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="alternated rounds per server (default 3)")
     p.add_argument("--warmup", type=int, default=40, help="untimed requests per server first (default 40)")
     p.add_argument("--max-seconds", type=float, default=60, help="cap on one round's duration (default 60)")
+    p.add_argument("--new-connection", action="store_true",
+                   help="open a new connection for every request (as curl or urllib do); default keep-alive")
     p.add_argument("--payload", default=None, help="request body as JSON (default: one sentiment text)")
     p.add_argument("--json", default="benchmarks/results/serving_load.json")
     args = p.parse_args(argv)
@@ -159,7 +166,8 @@ def main(argv=None):
         for r in range(args.rounds):
             order = labels if r % 2 == 0 else list(reversed(labels))
             for label in order:
-                result = load(servers[label].port, path, body, args.requests, args.concurrency, args.max_seconds)
+                result = load(servers[label].port, path, body, args.requests, args.concurrency, args.max_seconds,
+                              args.new_connection)
                 rows.append({"server": label, "round": r + 1, **result})
                 print(f"round {r + 1} {label}: p50 {result['p50 ms']:.1f} ms, p99 {result['p99 ms']:.1f} ms, "
                       f"max {result['max ms']:.0f} ms, "

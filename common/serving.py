@@ -318,7 +318,7 @@ class ModelHTTPServer(ThreadingHTTPServer):
     up to a second so the reply is not lost to a reset, then closes.
     """
 
-    daemon_threads = True
+    daemon_threads = True  # daemon handler threads: stopping never waits for idle keep-alive clients
     request_queue_size = 128  # listen backlog: a burst of connections must not be dropped
 
     def __init__(self, address, handler, max_connections: int = 64):

@@ -116,6 +116,18 @@ def test_default_bind_address_is_loopback(export_dir):
         httpd.server_close()
 
 
+def test_stopping_does_not_wait_for_idle_keep_alive_clients(service):
+    httpd = ModelHTTPServer(("127.0.0.1", 0), make_handler(service, timeout=30.0))
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    conn = http.client.HTTPConnection("127.0.0.1", httpd.server_port, timeout=10)
+    assert request(httpd.server_port, "POST", PREDICT, {"instances": ["a"]}, conn=conn)[0] == 200
+    began = time.monotonic()
+    httpd.shutdown()
+    httpd.server_close()
+    assert time.monotonic() - began < 2
+    conn.close()
+
+
 def test_concurrent_requests_get_their_own_answers(start):
     port = start()
     failures = []
