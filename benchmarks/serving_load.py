@@ -10,7 +10,7 @@ Several server implementations can be compared: give ``--server-file`` more than
 own subprocess and the rounds alternate (A B B A ...) so both see the same machine
 noise; the table shows every round and the median per server.
 
-    git show main:common/serving.py > /tmp/serving_before.py
+    git show b874a3e:common/serving.py > /tmp/serving_before.py   # the server before issue #13
     PYTHONPATH=. python benchmarks/serving_load.py --export runs/sentiment/demo/export \\
         --name sentiment --server-file /tmp/serving_before.py --server-file common/serving.py
 
