@@ -32,30 +32,6 @@ def test_seq2seq_model_trains_and_exports(tmp_path, demo_path):
     assert doc["test"]["mse"] > 0 and (run.export_dir / "saved_model.pb").exists()
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, demo_path, monkeypatch):
-    config = demo_config(demo_path, **{"train.epochs": 3, "train.early_stopping_patience": 0})
-    from common import training
-
-    class Crash(Exception):
-        pass
-
-    class CrashAfterSecondEpoch(training.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise Crash()
-
-    original_fit = training.fit
-    monkeypatch.setattr(lifecycle, "fit", lambda *a, **k: original_fit(*a, extra_callbacks=[CrashAfterSecondEpoch()]))
-    with pytest.raises(Crash):
-        lifecycle.train(TASK, config, tmp_path / "run")
-    run = lifecycle.RunFolder(tmp_path / "run")
-    assert run.is_interrupted() and not run.model_path.exists()
-    monkeypatch.setattr(lifecycle, "fit", original_fit)
-    lifecycle.train(TASK, config, tmp_path / "run")
-    epochs = pd.read_csv(run.history_path)["epoch"].tolist()
-    assert epochs == [0, 1, 2] and run.is_finished() and not run.is_interrupted()
-
-
 def test_a_finished_run_is_not_overwritten_by_accident(tmp_path, demo_path):
     config = demo_config(demo_path)
     lifecycle.train(TASK, config, tmp_path / "run")
