@@ -235,10 +235,10 @@ def test_tune_with_a_tiny_budget_writes_a_config_train_accepts(trained, tmp_path
     from common.tuning import tune
 
     task, config, _, _, _ = trained
-    small = cfg.with_values(config, {"tuner.max_trials": 2, "tuner.epochs": 1, "tuner.algorithm": "random"})
+    small = cfg.with_values(config, {"tuner.max_trials": 1, "tuner.epochs": 1, "tuner.algorithm": "random"})
     run, best = tune(task, small, tmp_path / "tune")
     best_config = lifecycle.load_config(task, run.path / "best.yaml")
     assert best_config.name == f"{config.name}-best"
     assert all(cfg.get_path(best_config, key) == value for key, value in best.items()
                if key in small.tuner.search_space)
-    assert (run.path / "trials.csv").read_text().count("\n") == 3
+    assert (run.path / "trials.csv").read_text().count("\n") == 2  # header and the one trial

@@ -20,13 +20,6 @@ def demo_config(path, **values):
     return cfg.with_values(base, values)
 
 
-def test_same_seed_same_metrics(tmp_path, demo_path):
-    config = demo_config(demo_path)
-    _, first = lifecycle.train(TASK, config, tmp_path / "one")
-    _, second = lifecycle.train(TASK, config, tmp_path / "two")
-    assert first["test"] == second["test"]
-
-
 def test_seq2seq_model_trains_and_exports(tmp_path, demo_path):
     run, doc = lifecycle.train(TASK, demo_config(demo_path, **{"model.kind": "seq2seq"}), tmp_path / "s2s")
     assert doc["test"]["mse"] > 0 and (run.export_dir / "saved_model.pb").exists()
@@ -48,18 +41,6 @@ def test_predict_writes_timestamped_forecasts(tmp_path, demo_path):
     history = pd.read_csv(source)
     assert list(out.columns) == ["timestamp", "load", "solar"] and len(out) == config.data.horizon
     assert pd.Timestamp(out["timestamp"][0]) == pd.Timestamp(history["timestamp"].iloc[-1]) + pd.Timedelta("1h")
-
-
-def test_tune_writes_a_best_config_that_train_accepts(tmp_path, demo_path):
-    from common.tuning import tune
-
-    config = demo_config(demo_path, **{"tuner.max_trials": 2, "tuner.epochs": 1})
-    run, best = tune(TASK, config, tmp_path / "tune")
-    for name in ("best.yaml", "trials.csv", "trials.md", "plots/tuning.png"):
-        assert (run.path / name).exists(), name
-    best_config = lifecycle.load_config(TASK, run.path / "best.yaml")
-    assert best_config.model.rnn.cell == best["model.rnn.cell"]
-    assert len(pd.read_csv(run.path / "trials.csv")) == 2
 
 
 # ---- real data --------------------------------------------------------------------------------
