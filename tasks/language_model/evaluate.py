@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from common.errors import warn
 from tasks.language_model.data import BOUNDARY_ID, PAD_ID, LanguageModelPrepared
-from tasks.language_model.export import Generator
+from tasks.language_model.export import Generator, settings
 from tasks.language_model.layers import ResetStates
 
 # nltk.lm scores one token at a time in Python: its Kneser-Ney baseline is fitted on at most this many
@@ -66,8 +66,7 @@ def sample_text(model, config, prepared: LanguageModelPrepared, split: str) -> s
         first = prepared.ids[split][:10 if config.data.granularity == "word" else 40]
         prompt = Generator.join([vocabulary[i] for i in first], config.data.granularity)
     generator = Generator(model, vocabulary, config.data.granularity, g.beam_width)
-    out = generator.generate(tf.constant([prompt]), tf.constant([g.max_tokens]), tf.constant([g.temperature]),
-                             tf.constant([g.top_k]), tf.constant([g.top_p]), tf.constant([g.seed]))
+    out = generator.generate(tf.constant([prompt]), **{k: tf.constant(v) for k, v in settings(config, 1).items()})
     return f"{prompt} ⟶ {out['text'].numpy()[0].decode('utf-8')}"
 
 

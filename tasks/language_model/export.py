@@ -5,16 +5,17 @@ Unicode code points), look tokens up without a hash-table resource (see
 `VocabularyIndex`) and run the recurrent weights with explicit states, so the
 SavedModel needs TensorFlow only.
 
-``serving_default``: ``prompt`` string ``[batch]`` and one generation setting per
-prompt, all ``[batch]`` (``max_tokens`` int32, ``temperature`` float32, ``top_k``
-int32, ``top_p`` float32, ``seed`` int32) -> ``text`` (the continuation, without the
-prompt). A SavedModel signature has no optional inputs, and TensorFlow Serving's
-row format (``{"instances": [{...}, ...]}``) needs every input in every
-instance, so each setting is a per-prompt column rather than a scalar; the model
-card shows the configured values (``model.generation``). Temperature 0 is
-greedy decoding. ``score``: ``text`` string ``[batch]`` -> ``log_likelihood``
-(natural log, summed over the text's tokens and its closing boundary token) and
-``perplexity`` per text.
+``serving_default``: ``prompt`` string ``[batch]`` -> ``text`` (the continuation,
+without the prompt), generated with the settings of ``model.generation`` (baked
+into the graph: a SavedModel signature has no optional inputs, so the defaults
+are their own signature). ``generate``: the same with every setting as an input
+column, one value per prompt (``max_tokens`` int32, ``temperature`` float32,
+``top_k`` int32, ``top_p`` float32, ``seed`` int32, all ``[batch]``), so TensorFlow
+Serving's row format (every input in every instance) works; temperature 0 is
+greedy decoding; with ``model.generation.beam_width`` > 1 both run beam search
+and the sampling settings are not used. ``score``: ``text`` string ``[batch]`` ->
+``log_likelihood`` (natural log, summed over the text's tokens and its closing
+boundary token) and ``perplexity`` per text.
 """
 from __future__ import annotations
 
@@ -104,16 +105,24 @@ class Generator:
 
 def signatures(model, config, vocabulary: list[str]) -> dict:
     generator = Generator(model, vocabulary, config.data.granularity, config.model.generation.beam_width)
+    g = config.model.generation
     row = lambda dtype, name: tf.TensorSpec([None], dtype, name=name)  # noqa: E731
-    return {"serving_default": Signature(generator.generate,
-                                         [row(tf.string, "prompt"), row(tf.int32, "max_tokens"),
-                                          row(tf.float32, "temperature"), row(tf.int32, "top_k"),
-                                          row(tf.float32, "top_p"), row(tf.int32, "seed")]),
+
+    def configured(prompt):
+        n = tf.shape(prompt)[0]
+        return generator.generate(prompt, tf.fill([n], g.max_tokens), tf.fill([n], float(g.temperature)),
+                                  tf.fill([n], g.top_k), tf.fill([n], float(g.top_p)), tf.fill([n], g.seed))
+
+    return {"serving_default": Signature(configured, [row(tf.string, "prompt")]),
+            "generate": Signature(generator.generate,
+                                  [row(tf.string, "prompt"), row(tf.int32, "max_tokens"),
+                                   row(tf.float32, "temperature"), row(tf.int32, "top_k"),
+                                   row(tf.float32, "top_p"), row(tf.int32, "seed")]),
             "score": Signature(generator.score, [row(tf.string, "text")])}
 
 
 def settings(config, n: int) -> dict:
-    """The configured generation settings as ``[n]`` columns of the serving inputs."""
+    """The configured generation settings as ``[n]`` columns of the ``generate`` signature's inputs."""
     g = config.model.generation
     return {"max_tokens": np.full(n, g.max_tokens, "int32"), "temperature": np.full(n, g.temperature, "float32"),
             "top_k": np.full(n, g.top_k, "int32"), "top_p": np.full(n, g.top_p, "float32"),
@@ -121,14 +130,12 @@ def settings(config, n: int) -> dict:
 
 
 def serving_example(config, prepared) -> dict:
-    """Two prompts from the test text (one cut mid-way) and an empty prompt, with the configured settings."""
+    """Two prompts from the test text (one cut mid-way) and an empty prompt."""
     vocabulary = prepared.state["vocabulary"]
     first = [vocabulary[i] for i in prepared.ids["test"][:12]]
-    join = Generator.join
-    prompts = [join(first[:6], config.data.granularity), join(first[6:], config.data.granularity), ""]
-    example = {"prompt": np.array(prompts, dtype=str), **settings(config, len(prompts))}
-    example["max_tokens"] = np.minimum(example["max_tokens"], 8).astype("int32")
-    return example
+    prompts = [Generator.join(first[:6], config.data.granularity), Generator.join(first[6:], config.data.granularity),
+               ""]
+    return {"prompt": np.array(prompts, dtype=str)}
 
 
 def read_prompts(path: Path, config, vocabulary: list[str]) -> list[str]:
@@ -158,9 +165,7 @@ def predict_file(serve, config, state: dict, input_path, output_path) -> dict:
     rows = []
     for start in range(0, len(prompts), PREDICT_BATCH):
         chunk = prompts[start:start + PREDICT_BATCH]
-        inputs = {"prompt": tf.constant(chunk, tf.string),
-                  **{k: tf.constant(v) for k, v in settings(config, len(chunk)).items()}}
-        for prompt, text in zip(chunk, serve(**inputs)["text"].numpy()):
+        for prompt, text in zip(chunk, serve(prompt=tf.constant(chunk, tf.string))["text"].numpy()):
             rows.append({"prompt": prompt, "text": text.decode("utf-8")})
     with atomic_path(Path(output_path)) as tmp:
         Path(tmp).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
