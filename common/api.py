@@ -43,7 +43,7 @@ class Run:
 
     @property
     def config(self):
-        return lifecycle.load_config(self.task, self.folder.config_path)
+        return lifecycle.load_config(self.task, self.folder.config_path, saved_run=True)
 
     @property
     def metrics(self) -> dict:

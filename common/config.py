@@ -235,6 +235,20 @@ def from_dict(cls, data, prefix=""):
     return obj
 
 
+def migrate_renamed(cls, data):
+    """Give renamed keys their new names, for a run folder's own config.yaml written before the rename
+    (a user's config gets the "was renamed" error instead, so the user learns the new name)."""
+    if not isinstance(data, dict):
+        return data
+    renamed = getattr(cls, "RENAMED", {})
+    out = {renamed.get(key, key): value for key, value in data.items()}
+    hints = typing.get_type_hints(cls)
+    for name, value in out.items():
+        if name in hints and dataclasses.is_dataclass(hints[name]):
+            out[name] = migrate_renamed(hints[name], value)
+    return out
+
+
 def to_dict(obj):
     """Plain-data view of a config (for YAML)."""
     return dataclasses.asdict(obj)

@@ -22,9 +22,13 @@ from common.run import RunFolder
 from common.training import compile_model, fit, seed_everything, split_cpu, strategy_for
 
 
-def load_config(task, path=None, overrides=()):
-    """Read a YAML config (or the task's demo config), apply ``--set`` overrides and validate."""
+def load_config(task, path=None, overrides=(), saved_run=False):
+    """Read a YAML config (or the task's demo config), apply ``--set`` overrides and validate.
+
+    ``saved_run``: the config.yaml of a run folder, whose renamed keys are carried over."""
     raw = cfg.load_yaml(path) if path is not None else {}
+    if saved_run:
+        raw = cfg.migrate_renamed(task.config_class, raw)
     raw.setdefault("task", task.name)
     if raw.get("task") != task.name:
         raise ConfigError(f"{path}: this config is for task '{raw.get('task')}', not '{task.name}'; "
@@ -43,7 +47,7 @@ def load_run(task, run_dir):
     """Config, fitted state and trained model of a finished run."""
     run = RunFolder(run_dir)
     run.require(run.config_path, run.state_path, run.model_path)
-    config = load_config(task, run.config_path)
+    config = load_config(task, run.config_path, saved_run=True)
     state = read_json(run.state_path)
     model = keras.saving.load_model(str(run.model_path), compile=False)
     return run, config, state, model
@@ -68,7 +72,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     started = time.time()
     prepared = task.prepare(config, None)
     trained_before = (not overwrite and not resuming and run.model_path.exists() and run.config_path.exists()
-                      and load_config(task, run.config_path) == config)
+                      and load_config(task, run.config_path, saved_run=True) == config)
     if run.is_finished() or (run.path.exists() and not resuming and not trained_before):
         run.clear()  # a finished run being replaced, or leftovers of one that died before its first epoch
     run.create()
@@ -153,7 +157,7 @@ def predict(task, run_dir, input_path, output_path):
     output_path = Path(output_path)
     if output_path.is_dir():
         raise UserError(f"--output {output_path} is a folder; give a file name, e.g. {output_path / 'predictions.csv'}")
-    config = load_config(task, run.config_path)
+    config = load_config(task, run.config_path, saved_run=True)
     state = read_json(run.state_path)
     serve = load_serving(run.export_dir)
     input_path = Path(input_path)

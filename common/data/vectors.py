@@ -95,9 +95,11 @@ def load_vectors(path, vocabulary, dim: int, encoding: str = "utf-8", seed: int 
     return matrix, hits
 
 
-def pretrained_embeddings(path_string: str, rows: list[str], dim: int, encoding: str, seed: int):
+def pretrained_embeddings(path_string: str, rows: list[str], dim: int, encoding: str, seed: int,
+                          specials=PADDING_TOKENS):
     """The embedding matrix for vocabulary ``rows`` from a vectors file named in the config, and the
-    line the report shows (how many of the vocabulary's words the file had)."""
+    line the report shows (how many of the vocabulary's words the file had; ``specials`` such as the
+    padding and unknown tokens are not words and are not counted)."""
     matrix, hits = load_vectors(resolve(path_string), rows, dim, encoding=encoding, seed=seed)
-    words = sum(1 for row in rows if row not in PADDING_TOKENS)
+    words = sum(1 for row in rows if row not in specials)
     return matrix, f"{path_string}: {hits} of {words} vocabulary words found"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.ner.tags import OUTSIDE
+from common.metrics.tagging import OUTSIDE
 
 
 def make_data(folder: Path, seed: int = 0) -> dict:

@@ -20,14 +20,7 @@ from pathlib import Path
 
 from common.data.text import read_lines
 from common.errors import DataError
-from common.metrics.tagging import (  # noqa: F401
-    OUTSIDE,
-    SCHEMES,
-    convert,
-    from_spans,
-    split_tag,
-    to_spans,
-)
+from common.metrics.tagging import OUTSIDE, split_tag, to_spans
 
 DOCSTART = "-DOCSTART-"
 
@@ -232,7 +225,6 @@ def allowed_transitions(tags, scheme: str) -> list[list[int]]:
     ``I``/``E`` after O, E, S or START; in IOB1: ``B-X`` after anything but an X entity.
     """
     n = len(tags)
-    start, end = n, n + 1
     parts = [split_tag(t) for t in tags] + [("START", None), ("END", None)]
 
     def legal(a, b) -> bool:

@@ -3,20 +3,27 @@
 Training graph (`build_seq2seq`, a Keras functional model, so ``model.keras``
 reloads with no custom code path): source ids -> embedding -> the shared
 `RecurrentBlock` encoder (stacked, bidirectional, masked) whose final states are
-bridged (Dense + tanh) to the decoder's initial state. The decoder is a GRU or
-LSTM run over the gold target prefix (teacher forcing); each of its outputs
-``h_t`` queries the encoder outputs through `common.layers.attention`, and the
-"attentional hidden state" ``tanh(W [context; h_t])`` (Luong et al., 2015)
-gives the vocabulary logits, optionally through the transposed target
-embedding (tied embeddings, Press & Wolf 2017). Because attention reads the RNN
-output instead of feeding back into it, the whole target sequence is processed
-in parallel during training, which matters on a CPU; ``attention`` only picks
-the score function (Bahdanau additive, Luong dot or general).
+bridged (Dense + tanh) to the decoder's initial state. The decoder reads the gold
+target prefix (teacher forcing) and comes in two kinds:
+
+- ``feed_context`` (the default): a `ContextFeedingDecoder` (Bahdanau et al., 2015).
+  At each step the previous state queries the encoder outputs and the context is fed
+  into the GRU/LSTM cell with the input embedding, so the state knows what it has
+  already attended to (fewer repeated phrases); training runs step by step.
+- ``feed_context=False``: a GRU/LSTM run over the whole target sequence at once, each
+  output ``h_t`` then querying the encoder outputs (Luong et al., 2015); attention does
+  not feed back into the RNN, so all target steps are one sequence op (faster on a CPU).
+
+Either way the "attentional hidden state" ``tanh(W [context; h_t])`` (Luong et al.)
+gives the vocabulary logits, optionally through the transposed target embedding
+(tied embeddings, `common.layers.reversible_embedding`); ``attention`` picks the
+score function (Bahdanau additive, Luong dot or general).
 
 Scheduled sampling (Bengio et al., 2015) is the two-pass, parallel variant of
 Mihaylova & Martins (2019): a first teacher-forced pass predicts every token,
 then each gold input token is replaced by the model's own prediction with
-probability ``scheduled_sampling`` and the second pass gives the logits.
+probability ``scheduled_sampling`` (`tasks.translation.layers.ScheduledSampling`)
+and the second pass gives the logits.
 
 Decoding (`Seq2SeqInference`) reuses the trained layers one step at a time
 through the step-function interface of `common.layers.decoding`, so greedy and beam
@@ -32,79 +39,10 @@ from common.layers.attention import make_attention
 from common.layers.attentive_decoder import ContextFeedingDecoder
 from common.layers.decoding import beam_search, greedy_search
 from common.layers.recurrent import IMPLEMENTATIONS, RecurrentBlock
-
-PAD_ID = 0
-DECODER_CELLS = ("gru", "lstm")
-
-
-@keras.saving.register_keras_serializable(package="rnnsuite")
-class ReversibleEmbedding(keras.layers.Embedding):
-    """An embedding whose matrix, transposed, also maps hidden vectors to vocabulary logits.
-
-    ``layer(ids)`` embeds; ``layer(hidden, reverse=True)`` returns ``hidden @ E^T + b``.
-    (KerasHub has the same idea as ``keras_hub.layers.ReversibleEmbedding``; written here
-    so the suite does not depend on KerasHub.)
-    """
-
-    def build(self, input_shape=None):
-        super().build(input_shape)
-        self.logit_bias = self.add_weight(shape=(self.input_dim,), initializer="zeros", name="logit_bias")
-
-    @property
-    def variable_serialization_spec(self):
-        spec = dict(super().variable_serialization_spec)
-        spec[None] = list(spec[None]) + ["logit_bias"]  # so model.keras saves the bias too
-        return spec
-
-    def call(self, inputs, reverse=False):
-        if reverse:
-            return ops.matmul(inputs, ops.transpose(self.embeddings)) + self.logit_bias
-        return super().call(inputs)
-
-    def compute_mask(self, inputs, mask=None):
-        if "float" in str(inputs.dtype):  # reverse call: pass the hidden states' mask through
-            return mask
-        return super().compute_mask(inputs, mask)
-
-    def compute_output_spec(self, inputs, reverse=False):
-        if reverse:
-            return keras.KerasTensor((*inputs.shape[:-1], self.input_dim), dtype=self.compute_dtype)
-        return keras.KerasTensor((*inputs.shape, self.output_dim), dtype=self.compute_dtype)
-
-
-@keras.saving.register_keras_serializable(package="rnnsuite")
-class ScheduledSampling(keras.layers.Layer):
-    """Mix gold decoder inputs with the model's own previous predictions (training only).
-
-    Inputs ``[tokens, logits]``: ``tokens`` ``[batch, T]`` is the teacher-forced input
-    (start token first), ``logits`` ``[batch, T, vocab]`` the first pass's predictions, so
-    the prediction for position ``t`` is ``argmax(logits[:, t - 1])``. Padding and the
-    start token are never replaced. Outside training the gold tokens pass through.
-    """
-
-    def __init__(self, rate=0.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = rate
-        self.seed = seed
-        self.supports_masking = True
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=None):
-        tokens, logits = inputs
-        if not training or self.rate <= 0:
-            return tokens
-        predicted = ops.cast(ops.argmax(ops.stop_gradient(logits), axis=-1), tokens.dtype)
-        shifted = ops.concatenate([tokens[:, :1], predicted[:, :-1]], axis=1)
-        draw = keras.random.uniform(ops.shape(tokens), seed=self.seed_generator) < self.rate
-        position = ops.arange(ops.shape(tokens)[1])[None, :]
-        use = draw & (tokens != PAD_ID) & (shifted != PAD_ID) & (position > 0)
-        return ops.where(use, shifted, tokens)
-
-    def compute_output_spec(self, inputs, training=None):
-        return keras.KerasTensor(inputs[0].shape, dtype=inputs[0].dtype)
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+from common.layers.reversible_embedding import ReversibleEmbedding
+from tasks.translation.config import DECODER_CELLS
+from tasks.translation.data import PAD_ID
+from tasks.translation.layers import ScheduledSampling
 
 
 @keras.saving.register_keras_serializable(package="rnnsuite")
@@ -155,16 +93,17 @@ class MaskedTokenAccuracy(keras.metrics.Mean):
 def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_dim=128,
                   encoder: dict | None = None, decoder_cell="gru", decoder_units=256,
                   attention="bahdanau", attention_units=128, dropout=0.2, tie_embeddings=False,
-                  scheduled_sampling=0.0, feed_context=False, seed=None,
+                  scheduled_sampling=0.0, feed_context=True, seed=None,
                   implementation="auto") -> keras.Model:
     """The teacher-forced training model: ``{"source", "target_in"}`` ids -> logits ``[b, T, vocab]``.
 
     ``encoder`` holds `RecurrentBlock` keyword arguments (cell, units, num_layers,
     bidirectional, dropout, ...); ``implementation`` picks the decoder RNN's
-    (`common.layers.IMPLEMENTATIONS`: the fast CPU GRU by default). With ``feed_context``
-    the decoder is a `ContextFeedingDecoder` (attention from the previous state, context fed
-    into the cell) instead of an RNN whose outputs query the attention. Layer names are fixed: `Seq2SeqInference` finds the
-    layers by name to build the decoding step.
+    (`common.layers.IMPLEMENTATIONS`: the fast CPU GRU by default) when ``feed_context`` is
+    false. With ``feed_context`` (the default, as ``model.feed_context`` in the config) the
+    decoder is a `ContextFeedingDecoder` (attention from the previous state, context fed into
+    the cell) instead of an RNN whose outputs query the attention. Layer names are fixed:
+    `Seq2SeqInference` finds the layers by name to build the decoding step.
     """
     if decoder_cell not in DECODER_CELLS:
         raise ValueError(f"decoder_cell must be one of {', '.join(DECODER_CELLS)}, got {decoder_cell!r}")

@@ -1,43 +1,16 @@
 """CoNLL / JSONL readers, tagging-scheme conversions, tagging metrics and char encoders."""
-import itertools
 
-import numpy as np
 import pytest
 
 from common.errors import DataError
-from common.metrics.tagging import tagging_metrics
-from tasks.ner.tags import (
-    allowed_transitions,
-    convert,
-    convert_tags_tf,
-    entities,
-    read_conll,
-    read_jsonl,
-    read_tagged,
-    to_spans,
-)
+from common.metrics.tagging import convert
+from tasks.ner.tags import allowed_transitions, convert_tags_tf, entities, read_conll, read_jsonl, read_tagged
 
-IOB2 = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "O", "B-ORG"]
-IOB1 = ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-LOC", "O", "I-ORG"]
 BIOES = ["B-PER", "E-PER", "O", "S-LOC", "B-LOC", "E-LOC", "O", "S-ORG"]
-SAME = {"iob1": IOB1, "iob2": IOB2, "bioes": BIOES}
 
 
-@pytest.mark.parametrize("source,target", list(itertools.permutations(SAME, 2)))
-def test_scheme_conversions_round_trip(source, target):
-    converted, repairs = convert(SAME[source], source, target)
-    assert converted == SAME[target] and repairs == 0
-    assert convert(converted, target, source)[0] == SAME[source]
-
-
-def test_i_tag_after_nothing_is_repaired_and_counted_in_strict_schemes():
-    assert convert(["O", "I-PER", "I-PER"], "iob2", "iob2") == (["O", "B-PER", "I-PER"], 1)
-    assert convert(["O", "I-PER"], "iob1", "iob2") == (["O", "B-PER"], 0)  # normal in IOB1
-    assert convert(["B-PER", "I-PER", "O"], "bioes", "bioes") == (["B-PER", "E-PER", "O"], 1)
-
-
-def test_spans_and_entities():
-    assert to_spans(IOB2, "iob2") == ([("PER", 0, 2), ("LOC", 3, 4), ("LOC", 4, 6), ("ORG", 7, 8)], 0)
+def test_entities_carry_their_token_span_and_text():
+    IOB2 = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "O", "B-ORG"]
     tokens = "John Smith in Paris Texas City , IBM".split()
     assert entities(tokens, IOB2, "iob2")[0] == {"type": "PER", "start": 0, "end": 2, "text": "John Smith"}
 
@@ -95,23 +68,3 @@ def test_read_tagged_accepts_jsonl_without_tags_for_prediction(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('{"tokens": ["EU", "rejects"]}\n')
     assert read_tagged(path, tag_column=None)[0].tokens == ["EU", "rejects"]
-
-
-def test_metrics_default_and_strict_modes():
-    true = [["B-PER", "I-PER", "O", "B-LOC"]]
-    pred = [["I-PER", "I-PER", "O", "B-LOC"]]  # ill-formed start: conlleval accepts, strict does not
-    metrics = tagging_metrics(true, pred, "iob2")
-    assert metrics["f1"] == 1.0 and metrics["strict_f1"] == pytest.approx(2 / 3)
-    assert metrics["token_accuracy"] == 0.75 and metrics["per_type"]["PER"]["support"] == 1
-    assert metrics["f1_PER"] == 1.0 and metrics["f1_LOC"] == 1.0
-
-
-@pytest.mark.parametrize("kind", ["bilstm", "cnn"])
-def test_char_encoders_give_zero_for_padded_words(kind):
-    from common.layers.char_encoders import char_encoder
-
-    layer = char_encoder(kind, num_chars=10, char_dim=4, units=3)
-    chars = np.array([[[1, 2, 0], [0, 0, 0]]])
-    out = np.asarray(layer(chars))
-    assert out.shape == (1, 2, 6 if kind == "bilstm" else 3)
-    assert np.allclose(out[0, 1], 0.0) and not np.allclose(out[0, 0], 0.0)

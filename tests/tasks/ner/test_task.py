@@ -1,23 +1,13 @@
-"""The NER task: config, data validation, in-graph features, and a tiny run end to end."""
+"""The ner task end to end: a tiny run trains, evaluates, exports and predicts through the lifecycle."""
 import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from common import lifecycle
-from common.errors import ConfigError, DataError
-from tasks.ner.task import TASK, Casing, WordDropout
-
-TINY = ["train.epochs=1", "train.batch_size=16", "data.max_sentences=48", "model.word_dim=8",
-        "model.char_dim=4", "model.char_units=4", "model.rnn.units=8", "train.verbose=none"]
-
-
-def tiny_config(folder, *extra):
-    overrides = TASK.demo.make_data(folder / "data")
-    sets = [f"{k}={v}" for k, v in overrides.items()] + TINY + list(extra)
-    return lifecycle.load_config(TASK, TASK.demo_config_path, sets)
+from tasks.ner import TASK
+from tests.tasks.ner.helpers import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -76,83 +66,3 @@ def test_predict_accepts_conll_input_and_echoes_its_columns(trained):
     first = (folder / "out2" / "test.conll").read_text().split("\n")[0].split()
     assert len(first) == 5  # word POS chunk gold + predicted
 
-
-def test_unknown_config_key_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="unknown config key 'model.crf_decoding'.*Allowed keys here: .*constrained_decoding, crf,"):
-        lifecycle.load_config(TASK, TASK.demo_config_path, ["model.crf_decoding=true"])
-
-
-def test_unknown_scheme_lists_choices(tmp_path):
-    with pytest.raises(ConfigError, match="'bilou' is not allowed; choose one of iob1, iob2, bioes"):
-        lifecycle.load_config(TASK, TASK.demo_config_path, ["data.scheme=bilou"])
-
-
-def test_entity_type_unseen_in_training_is_an_error_naming_the_line(tmp_path):
-    config = tiny_config(tmp_path)
-    test = tmp_path / "data" / "ner_test.txt"
-    test.write_text("Acme - - B-PRODUCT\n\n" + test.read_text())
-    with pytest.raises(DataError, match=r"test.txt:1: tag 'B-PRODUCT': its entity type never occurs"):
-        TASK.prepare(config)
-
-
-def test_tag_outside_the_scheme_is_an_error(tmp_path):
-    config = tiny_config(tmp_path)
-    train = tmp_path / "data" / "ner_train.txt"
-    train.write_text(train.read_text().replace("B-PER", "S-PER", 1))
-    with pytest.raises(DataError, match="tag 'S-PER' is not valid in scheme iob2"):
-        TASK.prepare(config)
-
-
-def test_casing_classes():
-    ids = np.asarray(Casing()(np.array([["EU", "Smith", "1996", "rejects", ",", "iPhone3", ""]])))[0]
-    # all_upper, initial_upper, numeric, lower, other, has_digit, padding
-    assert ids.tolist() == [3, 4, 2, 6, 1, 5, 0]
-
-
-def test_word_dropout_acts_only_in_training_and_spares_padding():
-    layer = WordDropout(0.9, seed=1)
-    ids = np.array([[5, 6, 7, 8, 0, 0]])
-    assert np.array_equal(np.asarray(layer(ids, training=False)), ids)
-    dropped = np.asarray(layer(ids, training=True))
-    assert set(dropped[0, :4]) <= {1, 5, 6, 7, 8} and (dropped[0, 4:] == 0).all() and (dropped == 1).any()
-
-
-def test_conll2003_loads_and_trains_one_epoch_on_a_subset(shared_data, tmp_path):
-    sets = [f"{k}={v}" for k, v in {"data.train": shared_data / "conll2003" / "train.txt",
-                                    "data.val": shared_data / "conll2003" / "valid.txt",
-                                    "data.test": shared_data / "conll2003" / "test.txt"}.items()]
-    config = lifecycle.load_config(TASK, TASK.demo_config_path.parent / "ner_conll2003.yaml",
-                                   sets + TINY + ["data.max_sentences=64", "model.char_encoder=cnn"])
-    prepared = TASK.prepare(config)
-    assert prepared.state["tags"][0] == "O" and {"B-PER", "S-LOC", "E-ORG", "I-MISC"} <= set(prepared.state["tags"])
-    assert prepared.info["train data"].startswith("64 sentences")
-    model = TASK.build_model(config, prepared)
-    model.compile(optimizer="adam", **TASK.compile_args(config, prepared))
-    history = model.fit(prepared.train, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"]).all()
-
-
-def test_pretrained_vectors_initialise_the_word_embedding(tmp_path):
-    vectors = tmp_path / "glove.txt"
-    vectors.write_text("visited 0.1 0.2 0.3\nnever-seen 1 1 1\n")
-    config = tiny_config(tmp_path, f"model.pretrained_vectors={vectors}", "model.word_dim=3")
-    prepared = TASK.prepare(config)
-    model = TASK.build_model(config, prepared)
-    row = prepared.state["vocabulary"].index("visited") + 2  # 0: padding, 1: unknown word
-    np.testing.assert_allclose(model.get_layer("word_embedding").embeddings.numpy()[row], [0.1, 0.2, 0.3])
-    assert prepared.info["pretrained vectors"].endswith(f"1 of {len(prepared.state['vocabulary'])} words found")
-
-
-def test_softmax_output_trains_and_ignores_padding(tmp_path):
-    config = tiny_config(tmp_path, "model.crf=false", "model.char_encoder=cnn", "data.max_sentences=16")
-    prepared = TASK.prepare(config)
-    model = TASK.build_model(config, prepared)
-    model.compile(optimizer="adam", **TASK.compile_args(config, prepared))
-    tokens, tags = next(iter(prepared.val))
-    assert (tags.numpy() == -1).any()  # the batch has padding, which the loss must skip
-    assert np.isfinite(model.train_on_batch(tokens, tags))
-    from tasks.ner import predict_tags
-
-    sentences = [s.tokens for s in prepared.extra["sentences"]["val"][:3]]
-    predicted = predict_tags(model, config, prepared.state["tags"], sentences)
-    assert [len(p) for p in predicted] == [len(s) for s in sentences]

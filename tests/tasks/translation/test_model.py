@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common.layers.attentive_decoder import ContextFeedingDecoder
 from tasks.translation.model import (
     MaskedSequenceLoss,
     MaskedTokenAccuracy,
-    ScheduledSampling,
     Seq2SeqInference,
     build_seq2seq,
 )
@@ -19,8 +19,10 @@ TARGET_OUT = np.array([[5, 6, 7, END], [8, END, 0, 0]], "int32")
 
 
 def tiny(**overrides):
+    """A small model; the Luong decoder (``feed_context=False``) unless an option says otherwise."""
     kwargs = dict(embedding_dim=8, encoder=dict(cell="lstm", units=6, bidirectional=True),
-                  decoder_cell="gru", decoder_units=12, attention="bahdanau", attention_units=5, dropout=0.1)
+                  decoder_cell="gru", decoder_units=12, attention="bahdanau", attention_units=5, dropout=0.1,
+                  feed_context=False)
     kwargs.update(overrides)
     return build_seq2seq(20, 15, **kwargs)
 
@@ -102,13 +104,9 @@ def test_token_accuracy_counts_real_tokens_only():
     assert float(metric.result()) == pytest.approx(4 / 6)
 
 
-def test_scheduled_sampling_only_mixes_during_training():
-    layer = ScheduledSampling(rate=1.0, seed=0)
-    predicted = np.zeros((2, 4, 15), "float32")
-    predicted[..., 9] = 1.0  # the "model" always predicts token 9
-    assert layer([TARGET_IN, predicted], training=False).numpy().tolist() == TARGET_IN.tolist()
-    mixed = layer([TARGET_IN, predicted], training=True).numpy()
-    assert mixed.tolist() == [[START, 9, 9, 9], [START, 9, 0, 0]]  # start and padding kept
+def test_the_context_feeding_decoder_is_the_default():
+    model = build_seq2seq(20, 15, embedding_dim=8, encoder=dict(units=6), decoder_units=12, attention_units=5)
+    assert isinstance(model.get_layer("decoder_rnn"), ContextFeedingDecoder)
 
 
 def test_bad_decoder_cell_is_rejected():

@@ -1,9 +1,8 @@
-"""Translation task: data reading and its policies, in-graph tokenization, end to end through the export."""
+"""Translation task: the hooks end to end (train, export, predict) and on the real Multi30k files."""
 import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,110 +10,21 @@ import tensorflow as tf
 
 from common import config as cfg
 from common import lifecycle
-from common.errors import ConfigError, DataError
-from tasks.translation.task import (
-    END_ID,
-    TASK,
-    VocabularyIndex,
-    build_vocabulary,
-    detokenize,
-    python_tokens,
-    tokenize,
-)
+from tasks.translation import TASK
+from tasks.translation.data import TranslationPrepared
 from tests.conftest import REPO
-
-TINY = {"train.epochs": 1, "train.tensorboard": False, "train.verbose": "none", "model.embedding_dim": 8,
-        "model.encoder.units": 8, "model.decoder_units": 16, "model.attention_units": 8,
-        "model.attention_plots": 1, "model.max_output_length": 8, "model.eval_greedy": False}
+from tests.tasks.translation.helpers import TINY, config_for, write
 
 
-def config_for(**values):
-    overrides = [f"{k}={v}" for k, v in {**TINY, **values}.items()]
-    return lifecycle.load_config(TASK, TASK.demo_config_path, overrides)
-
-
-def write(path: Path, text: str) -> str:
-    path.write_text(text, encoding="utf-8")
-    return str(path)
-
-
-# ---- tokenization -----------------------------------------------------------------------------
-def test_tokenize_lowercases_unicode_and_splits_punctuation():
-    tokens = python_tokens(["Größe: Ein Mädchen's T-Shirt, (rot)!"], lowercase=True)
-    assert tokens == [["größe", ":", "ein", "mädchen", "'", "s", "t", "-", "shirt", ",", "(", "rot", ")", "!"]]
-
-
-def test_detokenize_reattaches_punctuation():
-    tokens = tf.ragged.constant([["ein", "mädchen", "'", "s", "t", "-", "shirt", ",", "(", "rot", ")", "!"]])
-    assert detokenize(tokens).numpy()[0].decode() == "ein mädchen's t-shirt, (rot)!"
-
-
-def test_vocabulary_is_frequency_ordered_with_reserved_ids_and_min_freq():
-    vocab = build_vocabulary([["b", "a", "b"], ["c", "a", "b"]], max_size=0, min_freq=2)
-    assert vocab == ["", "[UNK]", "[START]", "[END]", "b", "a"]
-    assert build_vocabulary([["b", "a", "b"]], max_size=1, min_freq=1)[4:] == ["b"]
-
-
-def test_in_graph_vocabulary_index_matches_the_python_vocabulary():
-    vocab = build_vocabulary([["der", "hund", "läuft", "."]], 0, 1)
-    ids = VocabularyIndex(vocab)(tokenize(["Der Hund schläft ."]))
-    assert ids.to_list() == [[vocab.index("der"), vocab.index("hund"), 1, vocab.index(".")]]  # 1 = [UNK]
-
-
-# ---- reading data -----------------------------------------------------------------------------
-def test_tsv_without_a_tab_names_file_line_and_fix(tmp_path):
-    path = write(tmp_path / "pairs.tsv", "Hello.\tHallo.\nno tab here\n")
-    with pytest.raises(DataError, match=r"pairs.tsv:2: 1 tab-separated field\(s\), need at least 2"):
-        TASK.prepare(config_for(**{"data.path": path}))
-
-
-def test_aligned_files_with_different_line_counts_are_an_error(tmp_path):
-    for lang, text in (("de", "a\nb\nc\n"), ("en", "a\nb\n")):
-        write(tmp_path / f"train.{lang}", text)
-    pattern = str(tmp_path / "train.{lang}")
-    with pytest.raises(DataError, match=r"train.de has 3 lines but .*train.en has 2"):
-        TASK.prepare(config_for(**{"data.path": pattern, "data.format": "auto"}))
-
-
-def test_pairs_with_an_empty_side_are_dropped_and_counted(tmp_path, capsys):
-    rows = "".join(f"the dog {i} .\tder hund {i} .\n" for i in range(40)) + "only source\t\n"
+def test_prepare_returns_typed_splits_and_a_note_on_how_each_score_is_computed(tmp_path):
+    rows = "".join(f"The dog {i} .\tDer Hund {i} .\n" for i in range(40))
     prepared = TASK.prepare(config_for(**{"data.path": write(tmp_path / "p.tsv", rows)}))
-    assert "pairs with an empty side: {'all': 1}" in prepared.info["dropped"]
-    assert "dropped sentence pairs with an empty side" in capsys.readouterr().err
-
-
-def test_long_training_pairs_are_dropped_but_test_pairs_kept(tmp_path):
-    rows = "".join(f"a b {i}\tx y {i}\n" for i in range(30)) + "long " * 40 + "\tlang\n"
-    config = config_for(**{"data.path": write(tmp_path / "p.tsv", rows), "data.max_length": 10,
-                           "data.val": write(tmp_path / "v.tsv", "a b\tx y\n"),
-                           "data.test": write(tmp_path / "t.tsv", "long " * 40 + "\tlang\n")})
-    prepared = TASK.prepare(config)
-    assert prepared.info["dropped"].startswith("1 training pairs longer than 10 tokens")
-    assert len(prepared.extra["pairs"]["test"]) == 1
-    assert prepared.extra["ids"]["test"][0][0][-1] == END_ID and len(prepared.extra["ids"]["test"][0][0]) == 10
-
-
-def test_parallel_format_needs_the_lang_placeholder():
-    with pytest.raises(ConfigError, match=r"'data.path': format parallel needs \{lang\}"):
-        config_for(**{"data.path": "train.txt", "data.format": "parallel"})
-
-
-def test_same_source_and_target_column_is_rejected():
-    with pytest.raises(ConfigError, match="source_column and data.target_column are both 0"):
-        config_for(**{"data.target_column": 0})
-
-
-def test_unknown_attention_type_lists_the_choices():
-    with pytest.raises(ConfigError, match="choose one of bahdanau, luong_dot, luong_general"):
-        config_for(**{"model.attention": "cosine"})
-
-
-def test_the_demo_config_ships_a_search_space_with_the_attention_type():
-    config = lifecycle.load_config(TASK, TASK.demo_config_path)
-    assert "model.attention" in config.tuner.search_space
-    multi30k = lifecycle.load_config(TASK, REPO / "configs" / "translation_multi30k.yaml")
-    assert "model.attention" in multi30k.tuner.search_space
-    assert (multi30k.data.source_lang, multi30k.data.target_lang) == ("de", "en")
+    assert isinstance(prepared, TranslationPrepared)
+    sizes = {len(field["test"]) for field in (prepared.pairs, prepared.target_tokens, prepared.source_ids)}
+    assert sizes == {len(prepared.pairs["test"])}
+    assert list(prepared.info)[-1] == "metrics"
+    assert "sacreBLEU" in prepared.info["metrics"] and "case:lc" in prepared.info["metrics"]
+    assert "beam 4, length penalty 0.6" in prepared.info["metrics"]
 
 
 # ---- end to end (slow: the conformance test runs the same path on every default run) -------------
@@ -188,8 +98,8 @@ def test_multi30k_reads_aligned_gzip_files_in_both_directions(shared_data, monke
     en_de = TASK.prepare(lifecycle.load_config(TASK, MULTI30K, overrides + ["data.source_lang=en",
                                                                             "data.target_lang=de"]))
     assert de_en.info["direction"] == "de -> en" and en_de.info["direction"] == "en -> de"
-    assert de_en.extra["pairs"]["train"].sources == en_de.extra["pairs"]["train"].targets
-    german = de_en.extra["pairs"]["train"].sources
+    assert de_en.pairs["train"].sources == en_de.pairs["train"].targets
+    german = de_en.pairs["train"].sources
     assert any(ch in "".join(german) for ch in "äöüß")  # decoded UTF-8 from the .gz files
 
 

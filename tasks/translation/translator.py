@@ -1,0 +1,94 @@
+"""The in-graph translator: raw strings in, translations out, all TensorFlow ops.
+
+It is the body of the exported signatures (so the SavedModel needs no project
+code) and what the evaluation decodes with, so the scores are those of the
+exported graph.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from common.data.batching import by_length
+from common.errors import DataError
+from common.task import Signature
+from tasks.translation.data import END_ID, PAD_ID, RESERVED, START_ID, UNK_ID, detokenize, tokenize
+from tasks.translation.model import Seq2SeqInference
+
+
+class VocabularyIndex:
+    """Word -> id inside the graph without a lookup-table resource.
+
+    Keras' ``StringLookup`` holds a hash-table resource that an export must track explicitly;
+    the shared exporter tracks only the model. Here each word is fingerprinted (FarmHash
+    Fingerprint64, stable across platforms and versions) and searched in a sorted constant,
+    so the graph carries plain tensors. Collisions inside the vocabulary are checked when built.
+    """
+
+    BUCKETS = 2 ** 63 - 1
+
+    def __init__(self, vocabulary: list[str]):
+        words = vocabulary[len(RESERVED):]
+        prints = tf.strings.to_hash_bucket_fast(tf.constant(words or [""], tf.string), self.BUCKETS).numpy()
+        if words and len(set(prints.tolist())) != len(words):
+            raise DataError("two vocabulary words share a 64-bit fingerprint; change data.min_freq or the "
+                            "vocabulary size")
+        order = np.argsort(prints, kind="stable")
+        self.keys = tf.constant(prints[order], tf.int64)
+        self.ids = tf.constant(order + len(RESERVED) if words else [UNK_ID], tf.int32)
+
+    def __call__(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+        prints = tf.strings.to_hash_bucket_fast(tokens.flat_values, self.BUCKETS)
+        position = tf.minimum(tf.searchsorted(self.keys, prints), tf.size(self.keys) - 1)
+        found = tf.equal(tf.gather(self.keys, position), prints)
+        return tokens.with_flat_values(tf.where(found, tf.gather(self.ids, position), UNK_ID))
+
+
+class Translator:
+    """Raw strings -> ``{"translation", "tokens", "score"}`` with a trained `build_seq2seq` model."""
+
+    def __init__(self, model, state, config):
+        self.lowercase = config.data.lowercase
+        self.max_length = config.data.max_length
+        self.max_output_length = config.model.max_output_length
+        self.alpha = config.model.length_penalty
+        self.lookup = VocabularyIndex(state["source_vocab"])
+        self.target_words = tf.constant(state["target_vocab"])
+        self.inference = Seq2SeqInference(model, START_ID, END_ID)
+
+    def source_ids(self, texts):
+        tokens = tokenize(texts, self.lowercase)[:, : self.max_length - 1]
+        ids = self.lookup(tokens)
+        ends = tf.fill([tf.shape(texts)[0], 1], END_ID)
+        return tf.concat([ids, tf.RaggedTensor.from_tensor(ends)], axis=1).to_tensor(PAD_ID)
+
+    def __call__(self, texts, beam_width):
+        decoded = self.inference.translate_ids(self.source_ids(texts), max_length=self.max_output_length,
+                                               beam_width=beam_width, alpha=self.alpha)
+        tokens = tf.RaggedTensor.from_tensor(tf.gather(self.target_words, decoded.tokens),
+                                             lengths=decoded.lengths)
+        return {"translation": detokenize(tokens),
+                "tokens": tf.strings.reduce_join(tokens, axis=-1, separator=" "),
+                "score": decoded.scores}
+
+    def translate(self, texts: list[str], beam_width: int,
+                  batch_size: int = 64) -> tuple[list[str], list[list[str]]]:
+        """Translations and their tokens in input order (batches of similar length decode faster)."""
+        fn = tf.function(lambda x: self(x, beam_width), input_signature=[tf.TensorSpec([None], tf.string)])
+
+        def run(batch):
+            out = fn(tf.constant(batch, tf.string))
+            return [(text.decode("utf-8"), tokens.decode("utf-8").split())
+                    for text, tokens in zip(out["translation"].numpy(), out["tokens"].numpy())]
+
+        results = by_length(texts, lambda text: len(text.split()), batch_size, run)
+        return [text for text, _ in results], [tokens for _, tokens in results]
+
+
+def serving_functions(model, config, state) -> dict[str, Signature]:
+    """``serving_default`` decodes with beam search (``model.beam_width``), ``translate_greedy`` greedily."""
+    translator = Translator(model, state, config)
+    spec = [tf.TensorSpec([None], tf.string, name="source")]
+    beam = config.model.beam_width
+    return {"serving_default": Signature(lambda source: translator(source, beam), spec),
+            "translate_greedy": Signature(lambda source: translator(source, 1), spec)}
