@@ -20,15 +20,9 @@ import keras
 import tensorflow as tf
 
 from common.layers.decoding import beam_search, sample_search
+from common.layers.reversible_embedding import ReversibleEmbedding
 from tasks.language_model.data import BOUNDARY_ID, PAD_ID
 from tasks.language_model.layers import StatefulRecurrent
-
-
-def tied_embedding_class():
-    """The shared tied embedding layer (imported here so untied models never need it)."""
-    from common.layers.reversible_embedding import ReversibleEmbedding
-
-    return ReversibleEmbedding
 
 
 def build_language_model(config, vocabulary_size: int) -> keras.Model:
@@ -37,7 +31,7 @@ def build_language_model(config, vocabulary_size: int) -> keras.Model:
     batch = config.train.batch_size if stateful else None
     tokens = keras.Input(shape=(None,), batch_size=batch, dtype="int32", name="tokens")
     if m.tie_embeddings:
-        embedding = tied_embedding_class()(vocabulary_size, m.embedding_dim, mask_zero=True, name="embedding")
+        embedding = ReversibleEmbedding(vocabulary_size, m.embedding_dim, mask_zero=True, name="embedding")
     else:
         embedding = keras.layers.Embedding(vocabulary_size, m.embedding_dim, mask_zero=True, name="embedding")
     x = embedding(tokens)
