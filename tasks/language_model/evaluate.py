@@ -25,8 +25,7 @@ def token_metrics(nll_sum: float, count: int, granularity: str) -> dict:
     nats = nll_sum / max(count, 1)
     if granularity == "word":
         return {"perplexity": math.exp(min(nats, 700.0)), "nats_per_token": nats, "tokens": int(count)}
-    return {"bits_per_char": nats / math.log(2.0), "nats_per_char": nats, "perplexity": math.exp(min(nats, 700.0)),
-            "tokens": int(count)}
+    return {"bits_per_char": nats / math.log(2.0), "nats_per_char": nats, "tokens": int(count)}
 
 
 def split_nll(model, dataset) -> tuple[float, int]:

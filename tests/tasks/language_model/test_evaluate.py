@@ -63,3 +63,12 @@ def test_baselines_score_the_same_tokens(setup):
     assert set(scores) == {"unigram", "kneser_ney_3gram"}
     assert all(s["tokens"] == len(prepared.ids["test"]) for s in scores.values())
     assert scores["kneser_ney_3gram"]["perplexity"] < scores["unigram"]["perplexity"]
+
+
+def test_line_batching_scores_every_token_of_every_line_from_a_fresh_state(tmp_path):
+    config = config_for(write(tmp_path, "c.txt", WORDS * 6), **{"data.batching": "line"})
+    prepared = data.prepare(config)
+    model = build_language_model(config, len(prepared.state["vocabulary"]))
+    assert model.get_layer("recurrent").batch_size is None  # no state carried between batches
+    nll, count = evaluate.split_nll(model, prepared.test)
+    assert count == len(prepared.ids["test"]) and nll > 0
