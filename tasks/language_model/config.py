@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import BaseDataConfig, option, section
+from common.errors import ConfigError
 from common.layers.recurrent import RNNConfig
 
 GRANULARITIES = ("word", "char")
@@ -41,6 +42,11 @@ class LanguageModelDataConfig(BaseDataConfig):
                                "random BPTT lengths), so no token is always at the same window position.")
     max_split_tokens: int | None = option(None, "Keep only the first N tokens of every split (quick checks; "
                                           "metrics are then not comparable with published ones).", min=2)
+
+    def validate(self):
+        super().validate()
+        if self.path is not None and self.val is None and self.val_fraction == 0:
+            raise ConfigError("config data: the val split is empty; give data.val or a positive data.val_fraction")
 
 
 @dataclass

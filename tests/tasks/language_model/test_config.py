@@ -33,3 +33,8 @@ def test_stream_batching_needs_one_device():
 def test_out_of_range_settings_are_named(override, key):
     with pytest.raises(ConfigError, match=f"config key '{key}'"):
         load(override)
+
+
+def test_an_empty_validation_split_is_refused_at_load_time():
+    with pytest.raises(ConfigError, match="the val split is empty"):
+        load("data.val_fraction=0")
