@@ -145,10 +145,10 @@ def train(task, config: Any = None, *, data=None, set: dict | None = None, run_d
         shutil.rmtree(folder.path)
     for key, value in _data_overrides(task, data, folder.path / "data").items():
         cfg.apply_override(raw, key.split("."), value)
-    given = set(data) if isinstance(data, dict) else ({"path"} if data is not None else set())
+    given = {*data} if isinstance(data, dict) else ({"path"} if data is not None else frozenset())
     if given and isinstance(raw.get("data"), dict):
         # Data passed here replaces the config's files: split files drop its single file and vice versa.
-        replaced = set(SPLITS) if "path" in given else {"path"} if given >= set(SPLITS) else set()
+        replaced = {*SPLITS} if "path" in given else {"path"} if given >= {*SPLITS} else frozenset()
         for key in replaced - given:
             raw["data"].pop(key, None)
     raw.setdefault("task", task.name)

@@ -8,6 +8,7 @@ are printed as one ``error:`` line (exit status 2), never as a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import textwrap
 import time
@@ -72,6 +73,10 @@ def build_parser(task) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501, help="Port (default 8501, TensorFlow Serving's REST port).")
     p.add_argument("--model-name", help=f"Model name in the URL (default {task.name}).")
     p.add_argument("--max-batch", type=int, default=1024, help="Largest batch a request may send (default 1024).")
+    p.add_argument("--max-connections", type=int, default=64,
+                   help="Connections open at once; more get an immediate 503 (default 64).")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="Seconds a request may take to arrive in full; also the idle keep-alive limit (default 5).")
     add("config", "Print the fully resolved config as YAML (validates it; no work is done).")
     return parser
 
@@ -111,7 +116,9 @@ def run_command(task, args) -> None:
         run = RunFolder(args.run_dir)
         run.require(run.export_dir / "saved_model.pb", hint="train or export it first")
         name = args.model_name or task.name
-        server = make_server(run.export_dir, name, args.host, args.port, args.max_batch)
+        server = make_server(run.export_dir, name, args.host, args.port, args.max_batch,
+                             max_connections=args.max_connections, timeout=args.timeout)
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         print(f"Serving {run.export_dir} at http://{args.host}:{server.server_port}/v1/models/{name}:predict "
               "(Ctrl-C to stop)", flush=True)
         try:

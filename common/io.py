@@ -85,3 +85,9 @@ def read_json(path):
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} is damaged ({exc.__class__.__name__}: {exc}); restore it, or rerun the "
                         "command that writes it (train --overwrite for state.json)") from None
+
+
+def write_lines(path, lines) -> Path:
+    """A UTF-8 text file with one item per line (atomically; its folder is created): e.g. a predict input."""
+    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
+    return Path(path)

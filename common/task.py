@@ -45,7 +45,6 @@ class Prepared:
     test: Any
     state: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)  # TRANSITIONAL: removed when every task has its subclass
 
     def split(self, name: str):
         return {"train": self.train, "val": self.val, "test": self.test}[name]

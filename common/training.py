@@ -2,22 +2,26 @@
 
 ``fit`` with early stopping on a validation metric, an optional learning-rate
 schedule, gradient clipping and seeding; in a run folder also an atomically
-written best checkpoint, ``BackupAndRestore`` so a killed run resumes where it
-stopped, and CSV and TensorBoard logs. Early stopping and the best checkpoint
-re-read ``history.csv`` when a run resumes, so an interruption does not reset
-their memory of the best epoch.
+written best checkpoint, a crash-safe backup (`RunBackup`) so a killed run
+resumes exactly where it stopped, and CSV and TensorBoard logs.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
+import json
 import math
 import os
+import shutil
 import sys
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from common.errors import ConfigError
+from common.errors import ConfigError, UserError
+from common.io import atomic_path, atomic_write_json, atomic_write_text
 
 VERBOSITY = {"bar": 1, "epoch": 2, "none": 0}
 
@@ -105,38 +109,31 @@ def compile_model(task, model, config, prepared) -> None:
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Early stopping plus an atomically written best-weights file (when ``path`` is given), resumable.
+    """Early stopping plus an atomically written best-weights file (when ``path`` is given).
 
-    On resume the best value and the epochs-without-improvement count are
-    rebuilt from the rows already in ``history.csv``.
+    Its memory (best value, its epoch, epochs without improvement) is part of the
+    run's backup (`RunBackup`), so a resumed run stops and keeps the same epoch as
+    an uninterrupted one.
     """
 
-    def __init__(self, path, monitor, mode, patience, history_csv=None):
+    def __init__(self, path, monitor, mode, patience):
         super().__init__()
         self.path = str(path) if path is not None else None
         self.monitor = monitor
         self.mode = mode
         self.patience = patience
-        self.history_csv = history_csv
         self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch = None
         self.wait = 0
 
+    def get_state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def set_state(self, state: dict) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+
     def _better(self, value) -> bool:
         return value < self.best if self.mode == "min" else value > self.best
-
-    def on_train_begin(self, logs=None):
-        if self.path and self.history_csv and os.path.exists(self.history_csv) and os.path.exists(self.path):
-            with open(self.history_csv, newline="", encoding="utf-8") as handle:
-                for row in csv.DictReader(handle):
-                    try:
-                        value = float(row[self.monitor])
-                    except (KeyError, TypeError, ValueError):
-                        continue
-                    if self._better(value):
-                        self.best, self.best_epoch, self.wait = value, int(row["epoch"]), 0
-                    else:
-                        self.wait += 1
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -159,12 +156,112 @@ class BestCheckpoint(keras.callbacks.Callback):
                 self.model.stop_training = True
 
 
+class RunBackup(keras.callbacks.Callback):
+    """Crash-safe replacement for Keras' ``BackupAndRestore`` and ``CSVLogger``: kill -9 at any moment,
+    rerun, and the run continues as if it had never stopped.
+
+    At each epoch end it writes, in this order: the weights and optimizer state to a
+    new file, ``history.csv`` (all rows so far), and last ``backup.json`` naming that
+    file with its sha256, the epoch and the early-stopping memory. Each write is a
+    rename of a finished temporary file, and ``backup.json`` is the commit point: a
+    kill before it leaves the previous epoch's backup whole (Keras writes the
+    weights file in place, so a kill mid-write left a truncated HDF5 file that no
+    rerun could load). The previous generation is kept, so a damaged newest file
+    (wrong hash, unreadable) falls back to it.
+
+    On resume it restores the weights (with the optimizer state), the early-stopping
+    memory and the history rows up to the backed-up epoch; `fit` starts the data
+    stream at that epoch's batches (``resume_epoch``).
+    """
+
+    def __init__(self, folder, history_csv, best: BestCheckpoint):
+        super().__init__()
+        self.folder = Path(folder)
+        self.history_csv = Path(history_csv)
+        self.best = best
+        self.rows: list[dict] = []
+        self.restore = self._latest_loadable()  # read now: fit needs resume_epoch before it starts
+        self.resume_epoch = self.restore[0]["epoch"] if self.restore else 0
+
+    manifest = property(lambda self: self.folder / "backup.json")
+    previous = property(lambda self: self.folder / "backup.previous.json")
+
+    def on_train_begin(self, logs=None):
+        if self.restore is None:
+            return
+        state, weights = self.restore
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(weights))
+        self.model._initial_epoch = state["epoch"]  # how Keras' own BackupAndRestore resumes fit
+        self.best.set_state(state["best"])
+        self.rows = state["history"]
+
+    def _latest_loadable(self):
+        damaged = []
+        for manifest in (self.manifest, self.previous):
+            if not manifest.exists():
+                continue
+            try:
+                state = json.loads(manifest.read_text(encoding="utf-8"))
+                weights = self.folder / state["weights"]
+                if _sha256(weights) == state["sha256"]:
+                    return state, weights
+                damaged.append(f"{weights.name} (checksum differs)")
+            except (OSError, ValueError, KeyError) as exc:
+                damaged.append(f"{manifest.name} ({type(exc).__name__})")
+        if damaged:
+            raise UserError(f"the backup in {self.folder} is damaged: {', '.join(damaged)}; delete that folder to "
+                            "restart the run from epoch 1, or rerun train with --overwrite")
+        return None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+        self.folder.mkdir(parents=True, exist_ok=True)
+        weights = self.folder / f"epoch-{epoch + 1}.weights.h5"
+        with atomic_path(weights) as tmp:
+            self.model.save_weights(str(tmp))
+        _write_history(self.history_csv, self.rows)
+        state = {"epoch": epoch + 1, "weights": weights.name, "sha256": _sha256(weights),
+                 "best": self.best.get_state(), "history": self.rows}
+        if self.manifest.exists():
+            os.replace(self.manifest, self.previous)
+        atomic_write_json(self.manifest, state)
+        keep = {weights.name}
+        if self.previous.exists():
+            keep.add(json.loads(self.previous.read_text(encoding="utf-8")).get("weights", ""))
+        for old in self.folder.glob("epoch-*.weights.h5"):
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
+
+    def on_train_end(self, logs=None):
+        shutil.rmtree(self.folder, ignore_errors=True)  # finished: nothing to resume
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_history(path, rows: list[dict]) -> None:
+    """history.csv, one row per epoch, columns as Keras' CSVLogger writes them (epoch, then sorted)."""
+    columns = ["epoch"] + sorted({key for row in rows for key in row} - {"epoch"})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
 def fit(task, model, config, prepared, run=None, *, callbacks=(), epochs=None, initial_epoch=0):
     """Train ``model``: the one loop behind `train` (``run`` given) and each `tune` trial (``run`` None).
 
     Both get the same early stopping, schedules, clipping (in the optimizer),
     NaN stop and task callbacks; a run folder adds the best checkpoint (loaded
-    back at the end), ``BackupAndRestore``, the CSV history and TensorBoard.
+    back at the end), the crash-safe `RunBackup` (with the CSV history) and TensorBoard.
     ``callbacks`` come after the task's, which may add metrics (``val_f1``)
     that they read. Returns the `BestCheckpoint` (best value and epoch) and
     Keras' ``History``.
@@ -172,21 +269,27 @@ def fit(task, model, config, prepared, run=None, *, callbacks=(), epochs=None, i
     monitor = config.train.monitor or task.default_monitor
     mode = monitor_mode(monitor, config.train.monitor_mode)
     best = BestCheckpoint(run.best_weights_path if run else None, monitor, mode,
-                          config.train.early_stopping_patience, run.history_path if run else None)
+                          config.train.early_stopping_patience)
     every = list(task.callbacks(model, config, prepared)) + list(callbacks) + [best,
                                                                               keras.callbacks.TerminateOnNaN()]
     if run is not None:
-        every += [keras.callbacks.CSVLogger(str(run.history_path), append=True),
-                  keras.callbacks.BackupAndRestore(str(run.backup_dir))]
+        backup = RunBackup(run.backup_dir, run.history_path, best)
+        every.append(backup)
         if config.train.tensorboard:
             every.append(keras.callbacks.TensorBoard(log_dir=str(run.logs_dir), write_graph=False))
     if config.train.lr_schedule == "reduce_on_plateau":
         every.append(keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, mode=mode, factor=config.train.lr_decay_rate,
             patience=max(1, config.train.early_stopping_patience // 2)))
-    history = model.fit(prepared.train, validation_data=prepared.val, epochs=epochs or config.train.epochs,
-                        initial_epoch=initial_epoch, callbacks=every, shuffle=False,
-                        verbose=keras_verbosity(config.train.verbose))
+    train, steps = prepared.train, int(prepared.train.cardinality())
+    if steps > 0:
+        # One data stream for the whole fit: epoch k gets the k-th pass of the task's seeded shuffle,
+        # whatever iterators Keras makes, and a resumed run starts right at the epoch it resumes.
+        skip = steps * (backup.resume_epoch if run is not None else 0)
+        train = train.repeat().skip(skip)
+    history = model.fit(train, validation_data=prepared.val, epochs=epochs or config.train.epochs,
+                        steps_per_epoch=steps if steps > 0 else None, initial_epoch=initial_epoch,
+                        callbacks=every, shuffle=False, verbose=keras_verbosity(config.train.verbose))
     if run is not None and os.path.exists(run.best_weights_path):
         model.load_weights(str(run.best_weights_path))
     return best, history

@@ -114,9 +114,14 @@ def run_layer_test(layer_cls, init_kwargs: dict, inputs, tmp_path, *, expected_o
     # get_config round trip, directly and through the registered name; the config must be JSON
     # and hold every constructor argument (a missing one silently reverts to its default on load).
     config = layer.get_config()
-    arguments = [p.name for p in list(inspect.signature(layer_cls.__init__).parameters.values())[1:]
-                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    missing = [name for name in arguments if name not in config]
+    def parameters(cls):
+        return [p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    # Arguments of a Keras base class (e.g. Embedding's ``lora_rank``) are that class's business.
+    keras_base = next((c for c in layer_cls.__mro__[1:] if c.__module__.startswith("keras.")), None)
+    inherited = set(parameters(keras_base)) if keras_base is not None else set()
+    missing = [name for name in parameters(layer_cls) if name not in config and name not in inherited]
     assert not missing, f"{layer_cls.__name__}.get_config() misses constructor argument(s) {missing}"
     assert layer_cls.from_config(config).get_config() == config
     serialized = keras.saving.serialize_keras_object(layer)

@@ -1,4 +1,7 @@
 """The forecasting task: `python -m tasks.forecasting --help`."""
+from common.api import TaskAPI
 from tasks.forecasting.task import TASK
 
-__all__ = ["TASK"]
+train, load = TaskAPI(TASK).train, TaskAPI(TASK).load  # the Python API: run = train(config, data=...)
+
+__all__ = ["TASK", "load", "train"]

@@ -125,14 +125,24 @@ def make_dataset(sentences, index: dict[str, int]) -> tf.data.Dataset:
 
 
 def batched_splits(config, splits, tags) -> dict[str, tf.data.Dataset]:
-    """Training batches cut by sentence length (reshuffled each epoch); val/test in file order."""
+    """Training batches cut by sentence length (reshuffled each epoch); val/test in file order.
+
+    The number of training batches is counted here (bucket by bucket, as
+    ``bucket_by_sequence_length`` fills them) so the dataset has a known length:
+    the shared fit loop needs it to resume a run on exactly the right batch.
+    """
     index = {tag: i for i, tag in enumerate(tags)}
     batch = config.train.batch_size
+    lengths = np.array([len(s.tokens) for s in splits["train"]])
+    bucket_sizes = np.bincount(np.searchsorted(LENGTH_BUCKETS, lengths, side="right"),
+                               minlength=len(LENGTH_BUCKETS) + 1)
+    n_batches = int(np.sum(np.ceil(bucket_sizes / batch)))
     train = make_dataset(splits["train"], index).shuffle(len(splits["train"]), seed=config.seed,
                                                          reshuffle_each_iteration=True)
     train = train.bucket_by_sequence_length(
         lambda tokens, _: tf.shape(tokens)[0], LENGTH_BUCKETS, [batch] * (len(LENGTH_BUCKETS) + 1),
-        padding_values=(PAD, -1)).prefetch(tf.data.AUTOTUNE)
+        padding_values=(PAD, -1))
+    train = train.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
     ordered = {split: make_dataset(splits[split], index).padded_batch(batch, padding_values=(PAD, -1))
                .prefetch(tf.data.AUTOTUNE) for split in ("val", "test")}
     return {"train": train, **ordered}

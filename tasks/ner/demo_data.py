@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.io import write_lines
 from common.metrics.tagging import OUTSIDE
 
 
@@ -73,13 +74,9 @@ def make_data(folder: Path, seed: int = 0) -> dict:
 
 
 def predict_input(config, folder: Path) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "ner_sentences.txt"
     lines = ["Maria Garcia visited Paris on Monday .",
              "Shares of Globex rose 3 percent in Lima trading .",
              "",
              "Zoë Åberg , a Peruvian citizen , joined Initech in 1996 .",
              " ".join(["It was a quiet day ."] * 40)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_lines(Path(folder) / "ner_sentences.txt", lines)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.io import atomic_path
+from common.io import atomic_path, write_lines
 
 
 def make_data(folder: Path, seed: int = 0) -> dict:
@@ -44,12 +44,8 @@ def make_data(folder: Path, seed: int = 0) -> dict:
 
 
 def predict_input(config, folder: Path) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "texts.txt"
     lines = ["the film was wonderful and the ending was superb",
              "honestly, the plot was not charming",
              "",
              "the acting was tedious " + "and the script was dull " * 120]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_lines(Path(folder) / "texts.txt", lines)

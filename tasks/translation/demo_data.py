@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.io import atomic_path
+from common.io import atomic_path, write_lines
 
 
 def make_data(folder: Path, seed: int = 0) -> dict:
@@ -49,9 +49,6 @@ def make_data(folder: Path, seed: int = 0) -> dict:
 
 
 def predict_input(config, folder: Path) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "sentences.txt"
-    path.write_text("The old dog sees the red ball.\n\nThe happy child follows the cat in the park?\n"
-                    "Das ist ein völlig unbekannter Satz.\n", encoding="utf-8")
-    return path
+    return write_lines(Path(folder) / "sentences.txt", ["The old dog sees the red ball.", "",
+                                                        "The happy child follows the cat in the park?",
+                                                        "Das ist ein völlig unbekannter Satz."])

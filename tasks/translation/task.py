@@ -33,6 +33,15 @@ class TranslationTask(Task):
     description = "Machine translation: raw source sentences in, translations out (seq2seq RNN + attention)."
     predict_input_help = "Text file: one source sentence per line (blank lines stay blank in the output)."
 
+    def write_data(self, table, stem: Path) -> Path:
+        """Pairs from the Python API (a DataFrame whose first two columns are source and target, or a list
+        of (source, target)) as the tab-separated file the reader takes with the default columns 0 and 1."""
+        rows = table.iloc[:, :2].values.tolist() if hasattr(table, "iloc") else [tuple(row)[:2] for row in table]
+        path = stem.with_suffix(".tsv")
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(f"{source}\t{target}\n" for source, target in rows), encoding="utf-8")
+        return path
+
     def prepare(self, config, state=None) -> TranslationPrepared:
         prepared = data.prepare(config, state)
         prepared.info["metrics"] = evaluation.metrics_note(config)  # the report says how each score is made

@@ -64,3 +64,92 @@ def test_predict_output_pointing_at_a_folder_is_one_clear_error(config, tmp_path
     with pytest.raises(UserError, match="is a folder; give a file name"):
         lifecycle.predict(TASK, run.path, source, tmp_path)
     assert read_json(run.metrics_path)["test"]
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_in_epoch(number):
+    """A callback that dies at the end of epoch ``number`` (1-based), before that epoch's backup."""
+    import keras
+
+    class CrashCallback(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == number:
+                raise Crash()
+
+    return CrashCallback()
+
+
+def train_crashing(config, folder, monkeypatch, epoch):
+    from common import training
+
+    original = training.fit
+    monkeypatch.setattr(lifecycle, "fit", lambda *a, **k: original(*a, callbacks=[crash_in_epoch(epoch)], **k))
+    with pytest.raises(Crash):
+        lifecycle.train(TASK, config, folder, log=lambda *_: None)
+    monkeypatch.setattr(lifecycle, "fit", original)
+
+
+@pytest.fixture
+def three_epochs(config):
+    return cfg.with_values(config, {"train.epochs": 3, "train.early_stopping_patience": 0})
+
+
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(three_epochs, tmp_path, monkeypatch):
+    _, straight = lifecycle.train(TASK, three_epochs, tmp_path / "straight", log=lambda *_: None)
+    train_crashing(three_epochs, tmp_path / "resumed", monkeypatch, epoch=2)
+    run, resumed = lifecycle.train(TASK, three_epochs, tmp_path / "resumed", log=lambda *_: None)
+    assert resumed["test"] == straight["test"]  # same data order, weights and optimizer state after resuming
+    assert run.history_path.read_text() == (tmp_path / "straight" / "history.csv").read_text()
+
+
+def test_a_damaged_newest_backup_falls_back_to_the_previous_one(three_epochs, tmp_path, monkeypatch):
+    _, straight = lifecycle.train(TASK, three_epochs, tmp_path / "straight", log=lambda *_: None)
+    train_crashing(three_epochs, tmp_path / "run", monkeypatch, epoch=3)
+    run = lifecycle.RunFolder(tmp_path / "run")
+    newest = run.backup_dir / "epoch-2.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:100])  # as a kill during a non-atomic write would leave it
+    _, resumed = lifecycle.train(TASK, three_epochs, run.path, log=lambda *_: None)
+    assert resumed["test"] == straight["test"]
+
+
+def test_a_backup_damaged_beyond_repair_is_one_clear_error(three_epochs, tmp_path, monkeypatch):
+    train_crashing(three_epochs, tmp_path / "run", monkeypatch, epoch=2)
+    run = lifecycle.RunFolder(tmp_path / "run")
+    (run.backup_dir / "backup.json").write_text("{trunc")
+    with pytest.raises(UserError, match="backup in .* is damaged.*--overwrite"):
+        lifecycle.train(TASK, three_epochs, run.path, log=lambda *_: None)
+
+
+def test_kill_9_mid_training_then_the_same_command_gives_the_same_metrics(config, tmp_path):
+    """A real SIGKILL, at whatever point the process has reached after its first backup."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    sets = [f"{k}={v}" for k, v in {**QUICK, "train.epochs": 4, "train.early_stopping_patience": 0,
+                                   "data.path": config.data.path}.items()]
+    command = [sys.executable, "-m", "tasks.forecasting", "train", "--config", str(TASK.demo_config_path),
+               *[arg for item in sets for arg in ("--set", item)]]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(command + ["--run-dir", str(tmp_path / "straight")], env=env, check=True, capture_output=True)
+    killed = subprocess.Popen(command + ["--run-dir", str(tmp_path / "killed")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    backup = tmp_path / "killed" / "checkpoints" / "backup"
+    deadline = time.time() + 300
+    while time.time() < deadline and killed.poll() is None and not list(backup.glob("epoch-2.*")):
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert backup.exists(), "the run finished before it could be killed"
+    subprocess.run(command + ["--run-dir", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
+    straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert resumed["test"] == straight["test"]

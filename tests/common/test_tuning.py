@@ -58,7 +58,8 @@ def demo_data(tmp_path):
     return TASK.demo.make_data(tmp_path / "data")["data.path"]
 
 
-@pytest.mark.parametrize("algorithm, trials", [("bayesian", 3), ("hyperband", None)])
+@pytest.mark.parametrize("algorithm, trials", [("bayesian", 3),
+                                               pytest.param("hyperband", None, marks=pytest.mark.slow)])
 def test_a_killed_search_resumes_with_the_same_command(tmp_path, demo_data, algorithm, trials):
     run_dir = tmp_path / "tune"
     args = ["tune", "--config", str(TASK.demo_config_path), "--run-dir", str(run_dir), *QUIET,
@@ -91,6 +92,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # two worker processes and a chief: about a minute on 2 cores
 def test_distributed_search_shares_trials_between_workers(tmp_path, demo_data):
     run_dir, port = tmp_path / "tune", free_port()
     args = ["tune", "--config", str(TASK.demo_config_path), "--run-dir", str(run_dir), *QUIET,

@@ -29,6 +29,11 @@ TINY = {"train.epochs": 1, "train.tensorboard": False, "train.verbose": "none"}
 TASKS = sorted(registry.TASK_MODULES)
 
 
+def reproducible(metrics: dict) -> dict:
+    """The metrics a seed fixes: everything but wall-clock speed (e.g. sentences_per_second)."""
+    return {k: v for k, v in metrics.items() if not k.endswith(("_per_second", "_seconds"))}
+
+
 def tiny_config(task, folder, seed=0):
     overrides = task.demo.make_data(folder, seed=seed)
     return cfg.with_values(lifecycle.load_config(task, task.demo_config_path), {**overrides, **TINY})
@@ -91,7 +96,7 @@ def test_saved_config_reloads_to_the_same_config(trained):
 def test_reloaded_model_keras_reproduces_the_test_metrics(trained):
     task, _, run, doc, _ = trained
     _, again = lifecycle.evaluate(task, run.path, "test")  # model.keras + state.json, in this process
-    assert again["test"] == doc["test"]
+    assert reproducible(again["test"]) == reproducible(doc["test"])  # model.keras and state.json reloaded
 
 
 def test_state_is_reused_not_refitted_on_other_data(trained):
@@ -104,7 +109,7 @@ def test_state_is_reused_not_refitted_on_other_data(trained):
 def test_same_seed_gives_the_same_metrics(trained, tmp_path):
     task, config, _, doc, _ = trained
     _, again = lifecycle.train(task, config, tmp_path / "again", log=lambda *_: None)
-    assert again["test"] == doc["test"]
+    assert reproducible(again["test"]) == reproducible(doc["test"])
 
 
 def test_bad_data_raises_the_projects_error_in_one_line(trained, tmp_path):
@@ -230,10 +235,10 @@ def test_tune_with_a_tiny_budget_writes_a_config_train_accepts(trained, tmp_path
     from common.tuning import tune
 
     task, config, _, _, _ = trained
-    small = cfg.with_values(config, {"tuner.max_trials": 2, "tuner.epochs": 1, "tuner.algorithm": "random"})
+    small = cfg.with_values(config, {"tuner.max_trials": 1, "tuner.epochs": 1, "tuner.algorithm": "random"})
     run, best = tune(task, small, tmp_path / "tune")
     best_config = lifecycle.load_config(task, run.path / "best.yaml")
     assert best_config.name == f"{config.name}-best"
     assert all(cfg.get_path(best_config, key) == value for key, value in best.items()
                if key in small.tuner.search_space)
-    assert (run.path / "trials.csv").read_text().count("\n") == 3
+    assert (run.path / "trials.csv").read_text().count("\n") == 2  # header and the one trial

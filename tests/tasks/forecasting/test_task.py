@@ -20,40 +20,9 @@ def demo_config(path, **values):
     return cfg.with_values(base, values)
 
 
-def test_same_seed_same_metrics(tmp_path, demo_path):
-    config = demo_config(demo_path)
-    _, first = lifecycle.train(TASK, config, tmp_path / "one")
-    _, second = lifecycle.train(TASK, config, tmp_path / "two")
-    assert first["test"] == second["test"]
-
-
 def test_seq2seq_model_trains_and_exports(tmp_path, demo_path):
     run, doc = lifecycle.train(TASK, demo_config(demo_path, **{"model.kind": "seq2seq"}), tmp_path / "s2s")
     assert doc["test"]["mse"] > 0 and (run.export_dir / "saved_model.pb").exists()
-
-
-def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, demo_path, monkeypatch):
-    config = demo_config(demo_path, **{"train.epochs": 3, "train.early_stopping_patience": 0})
-    from common import training
-
-    class Crash(Exception):
-        pass
-
-    class CrashAfterSecondEpoch(training.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise Crash()
-
-    original_fit = training.fit
-    monkeypatch.setattr(lifecycle, "fit", lambda *a, **k: original_fit(*a, extra_callbacks=[CrashAfterSecondEpoch()]))
-    with pytest.raises(Crash):
-        lifecycle.train(TASK, config, tmp_path / "run")
-    run = lifecycle.RunFolder(tmp_path / "run")
-    assert run.is_interrupted() and not run.model_path.exists()
-    monkeypatch.setattr(lifecycle, "fit", original_fit)
-    lifecycle.train(TASK, config, tmp_path / "run")
-    epochs = pd.read_csv(run.history_path)["epoch"].tolist()
-    assert epochs == [0, 1, 2] and run.is_finished() and not run.is_interrupted()
 
 
 def test_a_finished_run_is_not_overwritten_by_accident(tmp_path, demo_path):
@@ -72,18 +41,6 @@ def test_predict_writes_timestamped_forecasts(tmp_path, demo_path):
     history = pd.read_csv(source)
     assert list(out.columns) == ["timestamp", "load", "solar"] and len(out) == config.data.horizon
     assert pd.Timestamp(out["timestamp"][0]) == pd.Timestamp(history["timestamp"].iloc[-1]) + pd.Timedelta("1h")
-
-
-def test_tune_writes_a_best_config_that_train_accepts(tmp_path, demo_path):
-    from common.tuning import tune
-
-    config = demo_config(demo_path, **{"tuner.max_trials": 2, "tuner.epochs": 1})
-    run, best = tune(TASK, config, tmp_path / "tune")
-    for name in ("best.yaml", "trials.csv", "trials.md", "plots/tuning.png"):
-        assert (run.path / name).exists(), name
-    best_config = lifecycle.load_config(TASK, run.path / "best.yaml")
-    assert best_config.model.rnn.cell == best["model.rnn.cell"]
-    assert len(pd.read_csv(run.path / "trials.csv")) == 2
 
 
 # ---- real data --------------------------------------------------------------------------------
