@@ -151,3 +151,82 @@ def beam_search(step_fn: Callable, initial_state, constants=(), *, start_id: int
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)
     tokens, out_lengths = _finish(tf.gather(rows, best, batch_dims=1), end_id, pad_id)
     return Decoded(tokens, out_lengths, tf.gather(log_probs, best, batch_dims=1))
+
+
+def filter_logits(logits, temperature, top_k, top_p):
+    """Temperature, top-k and nucleus (top-p) filtering of ``logits`` ``[n, vocab]``, row by row.
+
+    ``temperature`` (> 0), ``top_k`` (0: no limit) and ``top_p`` (1: no limit) are scalars or
+    ``[n]`` (one setting per row). Returns the scaled logits with every token outside the
+    top ``k`` or outside the smallest set whose probability reaches ``top_p`` set to
+    `NEG_INF` (Holtzman et al., 2020); the most probable token always stays. Tokens tied
+    with the last one kept stay too.
+    """
+    logits = tf.cast(logits, tf.float32)
+    n, vocab = tf.shape(logits)[0], tf.shape(logits)[1]
+    temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [n])
+    top_k = tf.broadcast_to(tf.cast(top_k, tf.int32), [n])
+    top_p = tf.broadcast_to(tf.cast(top_p, tf.float32), [n])
+    logits = logits / temperature[:, tf.newaxis]
+    ordered = tf.sort(logits, axis=-1, direction="DESCENDING")
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+    kth = tf.gather(ordered, k - 1, batch_dims=1)
+    logits = tf.where(logits < kth[:, tf.newaxis], NEG_INF, logits)
+    ordered = tf.sort(logits, axis=-1, direction="DESCENDING")
+    before = tf.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)  # mass above each token
+    keep = tf.logical_or(before < top_p[:, tf.newaxis], (top_p >= 1.0)[:, tf.newaxis])
+    kept = tf.maximum(tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1), 1)
+    cutoff = tf.gather(ordered, kept - 1, batch_dims=1)
+    return tf.where(logits < cutoff[:, tf.newaxis], NEG_INF, logits)
+
+
+def sample_search(step_fn: Callable, initial_state, constants=(), *, start_id: int, end_id: int,
+                  max_length, temperature=1.0, top_k=0, top_p=1.0, seed=0, pad_id: int = 0) -> Decoded:
+    """Draw every token from the model's (filtered) distribution: temperature, top-k and nucleus sampling.
+
+    ``max_length``, ``temperature``, ``top_k``, ``top_p`` and ``seed`` are scalars or ``[batch]``
+    (one setting per sequence). A row with temperature 0 takes the most probable token
+    (greedy), as does ``top_k`` 1. Draws are stateless and seeded per row and step (Gumbel-max
+    over `tf.random.stateless_uniform` with seed ``[seed, step]``), so a sequence is the same
+    whatever else is in the batch, in eager mode or in a SavedModel. ``scores`` are the
+    model's own log-probabilities of the drawn tokens (before filtering).
+    """
+    batch = _batch_size(initial_state)
+    max_length = tf.broadcast_to(tf.cast(max_length, tf.int32), [batch])
+    temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [batch])
+    seed = tf.broadcast_to(tf.cast(seed, tf.int64), [batch])
+    greedy = temperature <= 0.0
+    safe_temperature = tf.where(greedy, 1.0, temperature)
+
+    def cond(t, tokens, state, finished, scores, outputs):
+        return tf.logical_and(t < tf.reduce_max(max_length), tf.logical_not(tf.reduce_all(finished)))
+
+    def body(t, tokens, state, finished, scores, outputs):
+        logits, state = step_fn(tokens, state, constants)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        filtered = filter_logits(log_probs, safe_temperature, top_k, top_p)
+        vocab = tf.shape(log_probs)[-1]
+        step = tf.cast(t, tf.int64)
+        uniform = tf.map_fn(
+            lambda s: tf.random.stateless_uniform([vocab], seed=tf.stack([s, step]), minval=1e-20, maxval=1.0),
+            seed, fn_output_signature=tf.float32)
+        drawn = tf.argmax(filtered - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
+        best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
+        token = tf.where(greedy, best, drawn)
+        finished = tf.logical_or(finished, t >= max_length)
+        token_score = tf.gather(log_probs, token, batch_dims=1)
+        token = tf.where(finished, tf.constant(pad_id, tf.int32), token)
+        scores = scores + tf.where(finished, 0.0, token_score)
+        finished = tf.logical_or(finished, tf.equal(token, end_id))
+        return t + 1, token, state, finished, scores, outputs.write(t, token)
+
+    outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None]))
+    loop = tf.while_loop(
+        cond, body,
+        (tf.constant(0), tf.fill([batch], tf.constant(start_id, tf.int32)), initial_state,
+         tf.zeros([batch], tf.bool), tf.zeros([batch], tf.float32), outputs))
+    steps, scores = loop[0], loop[4]
+    rows = tf.cond(steps > 0, lambda: tf.transpose(loop[5].stack()),
+                   lambda: tf.zeros([batch, 0], tf.int32))
+    tokens, lengths = _finish(rows, end_id, pad_id)
+    return Decoded(tokens, lengths, scores)

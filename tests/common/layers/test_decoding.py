@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.layers.decoding import beam_search, greedy_search, length_penalty
+from common.layers.decoding import NEG_INF, beam_search, filter_logits, greedy_search, length_penalty, sample_search
 
 PAD, START, END, A, B = range(5)
 
@@ -114,3 +114,72 @@ def test_bad_beam_width_is_rejected():
     with pytest.raises(ValueError, match="beam_width must be >= 1"):
         beam_search(markov_step(GARDEN_PATH), start_state(1), start_id=START, end_id=END,
                     max_length=2, beam_width=0)
+
+
+# ---- sampling ------------------------------------------------------------------------------------------
+def random_step(vocab=7, seed=3):
+    """A decoder whose logits depend on the previous token through a fixed random table (never PAD)."""
+    table = np.random.default_rng(seed).normal(size=(vocab, vocab)) * 2.0
+    table[:, PAD] = -1e9
+    table = tf.constant(table, tf.float32)
+
+    def step(tokens, state, constants):
+        return tf.gather(table, tokens), state + 1
+
+    return step
+
+
+def test_filter_logits_keeps_the_top_k_per_row():
+    logits = tf.constant([[1.0, 3.0, 2.0, 0.0], [4.0, 3.0, 2.0, 1.0]])
+    out = filter_logits(logits, 1.0, tf.constant([2, 1]), 1.0).numpy()
+    assert (out > NEG_INF / 2).tolist() == [[False, True, True, False], [True, False, False, False]]
+
+
+def test_filter_logits_keeps_the_smallest_nucleus_reaching_top_p():
+    probs = np.array([[0.5, 0.3, 0.15, 0.05]])
+    out = filter_logits(tf.math.log(tf.constant(probs, tf.float32)), 1.0, 0, 0.75).numpy()
+    assert (out > NEG_INF / 2).tolist() == [[True, True, False, False]]  # 0.5 < 0.75 <= 0.5 + 0.3
+    everything = filter_logits(tf.math.log(tf.constant(probs, tf.float32)), 1.0, 0, 1.0).numpy()
+    assert (everything > NEG_INF / 2).all()
+
+
+def test_filter_logits_divides_by_the_temperature():
+    out = filter_logits(tf.constant([[2.0, 4.0]]), 2.0, 0, 1.0).numpy()
+    np.testing.assert_allclose(out, [[1.0, 2.0]])
+
+
+def sample(step, batch=3, **kwargs):
+    kwargs = {"start_id": START, "end_id": -1, "max_length": 6, **kwargs}
+    return sample_search(step, start_state(batch), **kwargs)
+
+
+def test_sampling_with_top_k_one_equals_greedy():
+    step = random_step()
+    greedy = greedy_search(step, start_state(3), start_id=START, end_id=-1, max_length=6)
+    for decoded in (sample(step, top_k=1, seed=tf.constant([1, 2, 3])), sample(step, temperature=0.0)):
+        np.testing.assert_array_equal(decoded.tokens.numpy(), greedy.tokens.numpy())
+        np.testing.assert_allclose(decoded.scores.numpy(), greedy.scores.numpy(), rtol=1e-5)
+
+
+def test_seeded_sampling_is_reproducible_and_each_row_independent_of_the_batch():
+    step = random_step()
+    first = sample(step, seed=tf.constant([5, 6, 7])).tokens.numpy()
+    again = sample(step, seed=tf.constant([5, 6, 7])).tokens.numpy()
+    alone = sample(step, batch=1, seed=tf.constant([6])).tokens.numpy()
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(alone[0], first[1])
+    other = [sample(step, seed=s).tokens.numpy() for s in range(8, 12)]
+    assert any(not np.array_equal(o, first) for o in other)
+
+
+def test_sampling_follows_the_distribution():
+    table = np.full((5, 5), 1e-9)
+    table[:, A], table[:, B] = 0.7, 0.3
+    step = markov_step(table)
+    draws = sample_search(step, start_state(1), start_id=START, end_id=-1, max_length=2000).tokens.numpy()[0]
+    assert abs(np.mean(draws == A) - 0.7) < 0.05 and set(np.unique(draws)) <= {A, B}
+
+
+def test_sampling_stops_each_row_at_its_own_max_length():
+    decoded = sample(random_step(), max_length=tf.constant([2, 5, 0]))
+    assert decoded.lengths.numpy().tolist() == [2, 5, 0]

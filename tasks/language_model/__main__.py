@@ -1,0 +1,4 @@
+from common.cli import main
+from tasks.language_model import TASK
+
+main(TASK)

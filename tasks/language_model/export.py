@@ -1,0 +1,175 @@
+"""Serving raw text from the SavedModel (generate and score), and generating for a user's prompts file.
+
+Both signatures tokenize inside the graph (words: whitespace split; characters:
+Unicode code points), look tokens up without a hash-table resource (see
+`VocabularyIndex`) and run the recurrent weights with explicit states, so the
+SavedModel needs TensorFlow only.
+
+``serving_default``: ``prompt`` string ``[batch]`` -> ``text`` (the continuation,
+without the prompt), generated with the settings of ``model.generation`` (baked
+into the graph: a SavedModel signature has no optional inputs, so the defaults
+are their own signature). ``generate``: the same with every setting as an input
+column, one value per prompt (``max_tokens`` int32, ``temperature`` float32,
+``top_k`` int32, ``top_p`` float32, ``seed`` int32, all ``[batch]``), so TensorFlow
+Serving's row format (every input in every instance) works; temperature 0 is
+greedy decoding; with ``model.generation.beam_width`` > 1 both run beam search
+and the sampling settings are not used. ``score``: ``text`` string ``[batch]`` ->
+``log_likelihood`` (natural log, summed over the text's tokens and its closing
+boundary token) and ``perplexity`` per text.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from common.data.text import read_text
+from common.errors import DataError
+from common.io import atomic_path
+from common.task import Signature
+from tasks.language_model.data import BOUNDARY_ID, PAD, UNK, boundary
+from tasks.language_model.model import LanguageModelGraph
+
+PREDICT_BATCH = 64
+
+
+class VocabularyIndex:
+    """Token -> id inside the graph without a lookup-table resource (the shared exporter tracks only
+    the model): tokens are fingerprinted (FarmHash Fingerprint64, stable across platforms) and
+    searched in a sorted constant; unknown tokens get ``<unk>``'s id."""
+
+    BUCKETS = 2 ** 63 - 1
+
+    def __init__(self, vocabulary: list[str]):
+        words = [(i, t) for i, t in enumerate(vocabulary) if t not in (PAD, UNK)]
+        prints = tf.strings.to_hash_bucket_fast(tf.constant([t for _, t in words], tf.string), self.BUCKETS).numpy()
+        if len(set(prints.tolist())) != len(words):
+            raise DataError("two vocabulary tokens share a 64-bit fingerprint; change data.min_freq or "
+                            "data.max_tokens")
+        order = np.argsort(prints, kind="stable")
+        self.keys = tf.constant(prints[order], tf.int64)
+        self.ids = tf.constant(np.array([i for i, _ in words], "int32")[order], tf.int32)
+        self.unk_id = vocabulary.index(UNK)
+
+    def __call__(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+        prints = tf.strings.to_hash_bucket_fast(tokens.flat_values, self.BUCKETS)
+        position = tf.minimum(tf.searchsorted(self.keys, prints), tf.size(self.keys) - 1)
+        found = tf.equal(tf.gather(self.keys, position), prints)
+        return tokens.with_flat_values(tf.where(found, tf.gather(self.ids, position), self.unk_id))
+
+
+class Generator:
+    """Raw strings in and out: the body of both exported signatures (TensorFlow ops only)."""
+
+    def __init__(self, model, vocabulary: list[str], granularity: str, beam_width: int = 1):
+        self.graph = LanguageModelGraph(model)
+        self.lookup = VocabularyIndex(vocabulary)
+        self.tokens = tf.constant(vocabulary)
+        self.granularity = granularity
+        self.beam_width = beam_width
+
+    @staticmethod
+    def join(tokens: list[str], granularity: str) -> str:
+        return " ".join(tokens) if granularity == "word" else "".join(tokens)
+
+    def ids(self, texts):
+        """``[boundary] + tokens`` per text, padded, and the lengths."""
+        if self.granularity == "word":
+            pieces = tf.strings.split(texts)
+        else:
+            pieces = tf.strings.unicode_split(texts, "UTF-8")
+        ids = self.lookup(pieces)
+        start = tf.fill([tf.shape(texts)[0], 1], BOUNDARY_ID)
+        ids = tf.concat([tf.RaggedTensor.from_tensor(start), ids], axis=1)
+        return ids.to_tensor(0), tf.cast(ids.row_lengths(), tf.int32)
+
+    def generate(self, prompt, max_tokens, temperature, top_k, top_p, seed):
+        tf.debugging.assert_positive(max_tokens, message="max_tokens must be at least 1")
+        ids, lengths = self.ids(prompt)
+        decoded = self.graph.generate(ids, lengths, max_tokens, temperature, top_k, top_p, seed, self.beam_width)
+        lengths = tf.minimum(decoded.lengths, max_tokens)
+        words = tf.RaggedTensor.from_tensor(tf.gather(self.tokens, decoded.tokens), lengths=lengths)
+        separator = " " if self.granularity == "word" else ""
+        return {"text": tf.strings.reduce_join(words, axis=-1, separator=separator)}
+
+    def score(self, text):
+        ids, lengths = self.ids(text)
+        closing = tf.fill([tf.shape(text)[0], 1], BOUNDARY_ID)
+        ids = tf.tensor_scatter_nd_update(tf.pad(ids, [[0, 0], [0, 1]]),
+                                          tf.stack([tf.range(tf.shape(ids)[0]), lengths], axis=1), closing[:, 0])
+        log_likelihood, count = self.graph.log_likelihood(ids)
+        return {"log_likelihood": log_likelihood, "perplexity": tf.exp(-log_likelihood / count)}
+
+
+def signatures(model, config, vocabulary: list[str]) -> dict:
+    generator = Generator(model, vocabulary, config.data.granularity, config.model.generation.beam_width)
+    g = config.model.generation
+    row = lambda dtype, name: tf.TensorSpec([None], dtype, name=name)  # noqa: E731
+
+    def configured(prompt):
+        n = tf.shape(prompt)[0]
+        return generator.generate(prompt, tf.fill([n], g.max_tokens), tf.fill([n], float(g.temperature)),
+                                  tf.fill([n], g.top_k), tf.fill([n], float(g.top_p)), tf.fill([n], g.seed))
+
+    return {"serving_default": Signature(configured, [row(tf.string, "prompt")]),
+            "generate": Signature(generator.generate,
+                                  [row(tf.string, "prompt"), row(tf.int32, "max_tokens"),
+                                   row(tf.float32, "temperature"), row(tf.int32, "top_k"),
+                                   row(tf.float32, "top_p"), row(tf.int32, "seed")]),
+            "score": Signature(generator.score, [row(tf.string, "text")])}
+
+
+def settings(config, n: int) -> dict:
+    """The configured generation settings as ``[n]`` columns of the ``generate`` signature's inputs."""
+    g = config.model.generation
+    return {"max_tokens": np.full(n, g.max_tokens, "int32"), "temperature": np.full(n, g.temperature, "float32"),
+            "top_k": np.full(n, g.top_k, "int32"), "top_p": np.full(n, g.top_p, "float32"),
+            "seed": np.full(n, g.seed, "int32")}
+
+
+def serving_example(config, prepared) -> dict:
+    """Two prompts from the test text (one cut mid-way) and an empty prompt."""
+    vocabulary = prepared.state["vocabulary"]
+    first = [vocabulary[i] for i in prepared.ids["test"][:12]]
+    prompts = [Generator.join(first[:6], config.data.granularity), Generator.join(first[6:], config.data.granularity),
+               ""]
+    return {"prompt": np.array(prompts, dtype=str)}
+
+
+def read_prompts(path: Path, config, vocabulary: list[str]) -> list[str]:
+    """One prompt per line; for characters, a prompt with characters the model never saw is refused."""
+    text = read_text(path, config.data.encoding)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path}: the file is empty; write one prompt per line (an empty line: generate "
+                        "from the start of a text)")
+    if config.data.granularity == "char":
+        known = set(vocabulary) | {boundary("char")}
+        for number, line in enumerate(lines, start=1):
+            unknown = sorted(set(line) - known)
+            if unknown:
+                shown = ", ".join(repr(c) for c in unknown[:5])
+                raise DataError(f"{path}:{number}: characters the model never saw in training: {shown}; "
+                                "remove or replace them")
+    return lines
+
+
+def predict_file(serve, config, state: dict, input_path, output_path) -> dict:
+    """Continuations of every prompt line, written as JSON Lines ``{"prompt": ..., "text": ...}``
+    (JSON, because a character model's continuation may contain newlines)."""
+    prompts = read_prompts(Path(input_path), config, state["vocabulary"])
+    rows = []
+    for start in range(0, len(prompts), PREDICT_BATCH):
+        chunk = prompts[start:start + PREDICT_BATCH]
+        for prompt, text in zip(chunk, serve(prompt=tf.constant(chunk, tf.string))["text"].numpy()):
+            rows.append({"prompt": prompt, "text": text.decode("utf-8")})
+    with atomic_path(Path(output_path)) as tmp:
+        Path(tmp).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    g = config.model.generation
+    mode = (f"beam search, width {g.beam_width}" if g.beam_width > 1 else "greedy" if g.temperature == 0
+            else f"sampling (temperature {g.temperature}, top_k {g.top_k}, top_p {g.top_p}, seed {g.seed})")
+    return {"prompts": len(prompts), "tokens per prompt": g.max_tokens, "decoding": mode}

@@ -1,0 +1,138 @@
+"""The language model: token ids in, next-token logits out, and its inference graph.
+
+``embedding`` -> optional embedding dropout -> ``recurrent`` (`StatefulRecurrent`,
+the shared ``model.rnn`` section) -> optional locked dropout -> logits over the
+vocabulary, either a ``logits`` Dense layer or, with ``model.tie_embeddings``, the
+embedding matrix transposed (after a ``projection`` when the sizes differ). The
+layer names are stable so that the embedding and recurrent weights can be copied
+into other tasks' encoders.
+
+In ``stream`` batching the model has the fixed batch size ``train.batch_size``
+(one row per parallel stream) and carries its state between calls; in ``line``
+batching it starts every call from zeros. `LanguageModelGraph` runs the same
+weights with explicit states for scoring and generation on any batch.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from common.layers.decoding import beam_search, sample_search
+from common.layers.reversible_embedding import ReversibleEmbedding
+from tasks.language_model.data import BOUNDARY_ID, PAD_ID
+from tasks.language_model.layers import StatefulRecurrent
+
+
+def build_language_model(config, vocabulary_size: int) -> keras.Model:
+    m, rnn = config.model, config.model.rnn
+    stateful = config.data.batching == "stream"
+    batch = config.train.batch_size if stateful else None
+    tokens = keras.Input(shape=(None,), batch_size=batch, dtype="int32", name="tokens")
+    if m.tie_embeddings:
+        embedding = ReversibleEmbedding(vocabulary_size, m.embedding_dim, mask_zero=True, name="embedding")
+    else:
+        embedding = keras.layers.Embedding(vocabulary_size, m.embedding_dim, mask_zero=True, name="embedding")
+    x = embedding(tokens)
+    if m.embedding_dropout:
+        x = keras.layers.Dropout(m.embedding_dropout, noise_shape=(None, None, 1), name="embedding_dropout")(x)
+    x = StatefulRecurrent(rnn.cell, rnn.units, rnn.layers, rnn.dropout, rnn.recurrent_dropout, rnn.layer_norm,
+                          rnn.implementation, batch_size=batch, name="recurrent")(x)
+    if m.output_dropout:
+        x = keras.layers.Dropout(m.output_dropout, noise_shape=(None, 1, rnn.units), name="output_dropout")(x)
+    if m.tie_embeddings:
+        if rnn.units != m.embedding_dim:
+            x = keras.layers.Dense(m.embedding_dim, name="projection")(x)
+        logits = embedding(x, reverse=True)
+    else:
+        logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
+    return keras.Model(tokens, logits, name="language_model")
+
+
+class LossInUnits(keras.callbacks.Callback):
+    """Adds the epoch's loss in the task's units to the logs (and so to history.csv and the learning
+    curves): ``perplexity`` / ``val_perplexity`` for words, ``bits_per_char`` / ``val_bits_per_char``
+    for characters. Computed from Keras' mean loss per window, so it is a curve, not the exact
+    token-weighted metric `evaluate` reports."""
+
+    def __init__(self, granularity: str):
+        super().__init__()
+        self.granularity = granularity
+
+    def _convert(self, loss):
+        if self.granularity == "word":
+            return math.exp(min(loss, 50.0))
+        return loss / math.log(2.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        name = "perplexity" if self.granularity == "word" else "bits_per_char"
+        for prefix in ("", "val_"):
+            if f"{prefix}loss" in logs:
+                logs[f"{prefix}{name}"] = self._convert(float(logs[f"{prefix}loss"]))
+
+
+class LanguageModelGraph:
+    """The trained weights as TensorFlow functions with explicit states, on any batch size.
+
+    ``run(ids, states)`` reads padded ids ``[batch, time]`` (``PAD_ID`` masked: the state is
+    carried through padding) and returns logits and the final states; `log_likelihood` scores
+    whole sequences; `generate` continues them with sampling or beam search.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.embedding = model.get_layer("embedding")
+        self.recurrent = model.get_layer("recurrent")
+        names = {layer.name for layer in model.layers}
+        self.projection = model.get_layer("projection") if "projection" in names else None
+        self.output = model.get_layer("logits") if "logits" in names else None
+
+    def logits(self, hidden):
+        if self.output is not None:
+            return self.output(hidden)
+        if self.projection is not None:
+            hidden = self.projection(hidden)
+        return self.embedding(hidden, reverse=True)
+
+    def run(self, ids, states):
+        x = tf.gather(self.embedding.embeddings, ids)
+        hidden, states = self.recurrent.forward(x, states, mask=tf.not_equal(ids, PAD_ID), training=False)
+        return tf.cast(self.logits(hidden), tf.float32), states
+
+    def log_likelihood(self, ids):
+        """Per row of ``ids`` ``[batch, time]`` (each ``[boundary] + tokens``, padded): the summed
+        log-probability of every token after the first, and how many tokens that is."""
+        inputs, targets = ids[:, :-1], ids[:, 1:]
+        logits, _ = self.run(inputs, self.recurrent.zero_states(tf.shape(ids)[0]))
+        log_probs = tf.gather(tf.nn.log_softmax(logits, axis=-1), targets, batch_dims=2)
+        real = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
+        return tf.reduce_sum(log_probs * real, axis=1), tf.reduce_sum(real, axis=1)
+
+    def generate(self, ids, lengths, max_tokens, temperature=1.0, top_k=0, top_p=1.0, seed=0, beam_width=1):
+        """Continue every prompt ``ids[i, :lengths[i]]`` (each ``[boundary] + tokens``, so ``lengths >= 1``).
+
+        The prompt but its last token is read first; the search then starts from that last
+        token (handed to the first step through the state, since the shared searches start
+        every row from one fixed token). Padding never comes out: its logit is removed.
+        """
+        batch = tf.shape(ids)[0]
+        prefix = tf.where(tf.range(tf.shape(ids)[1])[tf.newaxis] < (lengths - 1)[:, tf.newaxis], ids, PAD_ID)
+        _, states = self.run(prefix, self.recurrent.zero_states(batch))
+        last = tf.gather(ids, lengths - 1, batch_dims=1)
+        start = (self.recurrent.flat_states(states), last, tf.ones([batch], tf.bool))
+
+        def step(tokens, state, constants):
+            flat, pending, first = state
+            tokens = tf.where(first, pending, tokens)
+            logits, new = self.run(tokens[:, tf.newaxis], self.recurrent.nested_states(flat))
+            logits = logits[:, 0]
+            logits = tf.concat([tf.fill([tf.shape(logits)[0], 1], -1e9), logits[:, 1:]], axis=1)  # no PAD
+            return logits, (self.recurrent.flat_states(new), pending, tf.zeros_like(first))
+
+        if beam_width > 1:
+            return beam_search(step, start, start_id=BOUNDARY_ID, end_id=-1, max_length=tf.reduce_max(max_tokens),
+                               beam_width=beam_width, pad_id=PAD_ID)
+        return sample_search(step, start, start_id=BOUNDARY_ID, end_id=-1, max_length=max_tokens,
+                             temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, pad_id=PAD_ID)

@@ -1,0 +1,73 @@
+"""Language modelling: word- or character-level next-token prediction, and text generation.
+
+Data: plain text files (`data`): word tokens with an ``<eos>`` per line, or
+characters; stream batching with the state carried across windows (truncated
+BPTT) or independent lines. Model: embedding, the shared recurrent cells, a
+softmax over the vocabulary (`model`, `layers`). Metrics: perplexity or bits per
+character over every token, with unigram and Kneser-Ney baselines (`evaluate`).
+Export: generation and scoring on raw strings (`export`). The hooks below only
+route to the modules of this package.
+"""
+from __future__ import annotations
+
+import keras
+
+from common.errors import ConfigError
+from common.task import Demo, Task
+from tasks.language_model import data, demo_data, evaluate, export
+from tasks.language_model.config import LanguageModelDataConfig, LanguageModelModelConfig
+from tasks.language_model.layers import ResetStates
+from tasks.language_model.model import LossInUnits, build_language_model
+
+
+class LanguageModelTask(Task):
+    name = "language_model"
+    data_config = LanguageModelDataConfig
+    model_config = LanguageModelModelConfig
+    default_monitor = "val_loss"
+    demo = Demo(demo_data.make_data, demo_data.predict_input)
+    description = ("Language modelling (word or character level): next-token prediction with the state "
+                   "carried across windows; generation (sampling, beam search) and scoring of raw text.")
+    predict_input_help = ("Prompts, one per line (an empty line: generate from the start of a text); "
+                          "continuations are written as JSON Lines {prompt, text}.")
+
+    def check_config(self, config) -> None:
+        if config.model.rnn.bidirectional:
+            raise ConfigError("config key 'model.rnn.bidirectional': a language model reads left to right; "
+                              "set it to false")
+        if config.data.batching == "stream" and config.train.distribution != "default":
+            raise ConfigError("config key 'train.distribution': stream batching carries one state per stream "
+                              "on one device; use distribution: default (or data.batching: line)")
+
+    def prepare(self, config, state=None) -> data.LanguageModelPrepared:
+        return data.prepare(config, state)
+
+    def build_model(self, config, prepared):
+        return build_language_model(config, len(prepared.state["vocabulary"]))
+
+    def compile_args(self, config, prepared) -> dict:
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+
+    def callbacks(self, model, config, prepared) -> list:
+        return [ResetStates(), LossInUnits(config.data.granularity)]
+
+    def evaluate(self, model, config, prepared, split, run) -> dict:
+        return evaluate.evaluate_split(model, config, prepared, split, run)
+
+    def baselines(self, config, prepared, split) -> dict:
+        return evaluate.baselines(config, prepared, split)
+
+    def headline_metrics(self) -> list[str]:
+        return ["perplexity", "bits_per_char", "nats_per_char"]
+
+    def serving_functions(self, model, config, prepared) -> dict:
+        return export.signatures(model, config, prepared.state["vocabulary"])
+
+    def serving_example(self, config, prepared) -> dict:
+        return export.serving_example(config, prepared)
+
+    def predict_file(self, serve, config, state, input_path, output_path) -> dict:
+        return export.predict_file(serve, config, state, input_path, output_path)
+
+
+TASK = LanguageModelTask()
