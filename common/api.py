@@ -134,7 +134,7 @@ def train(task, config: Any = None, *, data=None, set: dict | None = None, run_d
     ``data``: a path or table for ``data.path``, or a mapping of ``path``/``train``/``val``/``test``
     to paths or tables. ``set``: dotted keys, e.g. ``{"train.epochs": 3}``.
     """
-    raw = _raw_config(task, config)
+    config_arg, raw = config, _raw_config(task, config)
     for key, value in (set or {}).items():
         cfg.apply_override(raw, key.split("."), value)
     name = raw.get("name", "default")
@@ -153,6 +153,8 @@ def train(task, config: Any = None, *, data=None, set: dict | None = None, run_d
             raw["data"].pop(key, None)
     raw.setdefault("task", task.name)
     config = cfg.from_dict(task.config_class, raw)
+    if config_arg is None and data is None:
+        lifecycle.with_demo_data(task, config, log=lambda *_: None)
     run, _ = lifecycle.train(task, config, folder.path, log=lambda *_: None)
     return Run(task, run.path)
 

@@ -12,6 +12,7 @@ import logging
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from common.config import describe
 from common.errors import UserError
@@ -86,7 +87,10 @@ def run_command(task, args) -> None:
 
     started = time.time()
     if args.command in ("train", "tune", "config"):
-        config = lifecycle.load_config(task, args.config or task.demo_config_path, args.overrides)
+        config_path = args.config or task.demo_config_path
+        config = lifecycle.load_config(task, config_path, args.overrides)
+        if args.command != "config" and Path(config_path).resolve() == task.demo_config_path:
+            lifecycle.with_demo_data(task, config)
     if args.command == "config":
         import yaml
 

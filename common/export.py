@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from common.errors import UserError
+from common.errors import DataError, UserError
 from common.io import atomic_dir
 
 
@@ -56,3 +57,37 @@ def load_serving(export_dir, signature="serving_default"):
     fn._rnnsuite_loaded = loaded  # keep the loaded object (and its variables) alive
     return fn
 
+
+
+class VocabularyIndex:
+    """Token -> id inside an exported graph, without a lookup-table resource.
+
+    Keras' ``StringLookup`` holds a hash-table resource that an export must track
+    explicitly; the shared exporter tracks only the model. Here each token is
+    fingerprinted (FarmHash Fingerprint64, stable across platforms and versions) and
+    searched in a sorted constant, so the graph carries plain tensors. ``reserved``
+    tokens (padding, start/end markers) are never produced from input text; anything
+    not in the vocabulary gets ``unknown``'s id. Collisions are checked when built.
+    """
+
+    BUCKETS = 2 ** 63 - 1
+
+    def __init__(self, vocabulary: list[str], unknown: str, reserved=("",)):
+        skip = {unknown, *reserved}
+        words = [(i, t) for i, t in enumerate(vocabulary) if t not in skip]
+        self.unknown_id = vocabulary.index(unknown)
+        prints = tf.strings.to_hash_bucket_fast(tf.constant([t for _, t in words] or [""], tf.string),
+                                                self.BUCKETS).numpy()
+        if words and len(set(prints.tolist())) != len(words):
+            raise DataError("two vocabulary tokens share a 64-bit fingerprint; change data.min_freq or the "
+                            "vocabulary size")
+        order = np.argsort(prints, kind="stable")
+        self.keys = tf.constant(prints[order], tf.int64)
+        ids = np.array([i for i, _ in words], "int32")[order] if words else np.array([self.unknown_id], "int32")
+        self.ids = tf.constant(ids, tf.int32)
+
+    def __call__(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+        prints = tf.strings.to_hash_bucket_fast(tokens.flat_values, self.BUCKETS)
+        position = tf.minimum(tf.searchsorted(self.keys, prints), tf.size(self.keys) - 1)
+        found = tf.equal(tf.gather(self.keys, position), prints)
+        return tokens.with_flat_values(tf.where(found, tf.gather(self.ids, position), self.unknown_id))

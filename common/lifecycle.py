@@ -39,6 +39,36 @@ def load_config(task, path=None, overrides=(), saved_run=False):
     return cfg.from_dict(task.config_class, raw)
 
 
+def _data_paths(data) -> list[str]:
+    return [p for p in (data.path, data.train, data.val, data.test) if p]
+
+
+def with_demo_data(task, config, log=print) -> None:
+    """The demo config runs as the README shows it: on first use its data is generated where it points
+    (unless ``--set`` pointed the config at other data)."""
+    paths = _data_paths(config.data)
+    if paths != _data_paths(load_config(task, task.demo_config_path).data) or all(Path(p).exists() for p in paths):
+        return
+    folder = Path("demo_data") / task.name
+    written = task.demo.make_data(folder, seed=0)
+    log(f"Wrote the demo data into {folder}/ (first use of the demo config)")
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise UserError(f"the demo config names {', '.join(missing)}, but the demo data is "
+                        f"{', '.join(str(v) for k, v in written.items() if k.startswith('data.') and '/' in str(v))}; "
+                        "point the config at those files")
+
+
+def with_absolute_data_paths(config):
+    """Data paths that name files in the working directory, made absolute: the run's config.yaml then
+    works from any directory (evaluate, export, a rerun). Benchmark-layout paths such as
+    ``ett/ETTh1.csv`` that resolve through $RNNSUITE_DATA stay as they are, portable across machines."""
+    keys = {f"data.{key}": str(Path(value).resolve()) for key in ("path", "train", "val", "test")
+            if (value := getattr(config.data, key)) and not Path(value).is_absolute()
+            and "{" not in value and Path(value).exists()}
+    return cfg.with_values(config, keys) if keys else config
+
+
 def run_folder(task, config, run_dir=None) -> RunFolder:
     return RunFolder(run_dir) if run_dir else RunFolder.default(task.name, config.name)
 
@@ -66,6 +96,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     if run.is_finished() and not overwrite:
         raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
                         "or --run-dir for a new folder")
+    config = with_absolute_data_paths(config)
     split_cpu(config.train.cpu_replicas)
     strategy = strategy_for(config.train.distribution)  # before any op: multi-worker needs a fresh runtime
     seed_everything(config.seed, config.train.deterministic)

@@ -8,6 +8,7 @@ TASK_MODULES = {
     "ner": "tasks.ner",
     "translation": "tasks.translation",
     "sentiment": "tasks.sentiment",
+    "language_model": "tasks.language_model",
 }
 
 

@@ -69,6 +69,9 @@ def write_report(run, task, config, prepared_info: dict, metrics_doc: dict) -> N
             lines += ["", f"## Metrics ({split} split)", "",
                       metrics_table(metrics_doc[split], metrics_doc.get("baselines", {}) if split == "test" else {},
                                     task.headline_metrics(), markdown=True)]
+            for name, text in metrics_doc[split].items():  # e.g. a generated sample: shown as text
+                if isinstance(text, str):
+                    lines += ["", f"**{name}**:", "", "```text", text, "```"]
     if "training" in metrics_doc:
         lines += ["", "## Training", ""] + [f"- **{k}**: {fmt(v)}" for k, v in metrics_doc["training"].items()]
     plots = sorted(Path(run.plots_dir).glob("*.png")) if Path(run.plots_dir).exists() else []

@@ -24,7 +24,7 @@ def run_demo(names, out: Path, epochs: int | None):
         task = registry.get_task(name)
         print(f"\n=== {name}: {task.description}")
         started = time.time()
-        overrides = task.demo.make_data(out / "demo_data", seed=0)
+        overrides = task.demo.make_data(out / "demo_data" / name, seed=0)
         if epochs:
             overrides["train.epochs"] = epochs
         config = cfg.with_values(lifecycle.load_config(task, task.demo_config_path), overrides)
@@ -32,8 +32,8 @@ def run_demo(names, out: Path, epochs: int | None):
         run, doc = lifecycle.train(task, config, run_dir, overwrite=True)
         lifecycle.evaluate(task, run.path, "val")
         lifecycle.export(task, run.path)
-        source = task.demo.predict_input(config, out / "demo_data")
-        prediction = out / "demo_data" / f"{name}_predictions{source.suffix or '.txt'}"
+        source = task.demo.predict_input(config, out / "demo_data" / name)
+        prediction = out / "demo_data" / name / f"predictions{source.suffix or '.txt'}"
         lifecycle.predict(task, run.path, source, prediction)
         headline = (task.headline_metrics() or list(doc["test"]))[0]
         rows.append([name, headline, fmt(doc["test"][headline]), f"{time.time() - started:.0f}s", str(run.path),

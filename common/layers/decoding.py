@@ -55,24 +55,24 @@ def _finish(rows, end_id, pad_id):
     return tokens[:, :width], lengths
 
 
-def greedy_search(step_fn: Callable, initial_state, constants=(), *, start_id: int, end_id: int,
-                  max_length, pad_id: int = 0) -> Decoded:
-    """Pick the most probable token at every step."""
+def _token_by_token(step_fn, initial_state, constants, start_id, end_id, pad_id, max_length, pick) -> Decoded:
+    """The loop greedy and sampled decoding share: ``pick(t, log_probs) -> token ids`` at every step, a
+    row stops at its end token or its ``max_length`` (``[batch]``), the loop when every row stopped."""
     batch = _batch_size(initial_state)
-    max_length = tf.convert_to_tensor(max_length, tf.int32)
 
     def cond(t, tokens, state, finished, scores, outputs):
-        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+        return tf.logical_and(t < tf.reduce_max(max_length), tf.logical_not(tf.reduce_all(finished)))
 
     def body(t, tokens, state, finished, scores, outputs):
         logits, state = step_fn(tokens, state, constants)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
-        best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
-        best_score = tf.gather(log_probs, best, batch_dims=1)
-        best = tf.where(finished, tf.constant(pad_id, tf.int32), best)
-        scores = scores + tf.where(finished, 0.0, best_score)
-        finished = tf.logical_or(finished, tf.equal(best, end_id))
-        return t + 1, best, state, finished, scores, outputs.write(t, best)
+        token = pick(t, log_probs)
+        finished = tf.logical_or(finished, t >= max_length)
+        token_score = tf.gather(log_probs, token, batch_dims=1)
+        token = tf.where(finished, tf.constant(pad_id, tf.int32), token)
+        scores = scores + tf.where(finished, 0.0, token_score)
+        finished = tf.logical_or(finished, tf.equal(token, end_id))
+        return t + 1, token, state, finished, scores, outputs.write(t, token)
 
     outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None]))
     loop = tf.while_loop(
@@ -84,6 +84,14 @@ def greedy_search(step_fn: Callable, initial_state, constants=(), *, start_id: i
                    lambda: tf.zeros([batch, 0], tf.int32))
     tokens, lengths = _finish(rows, end_id, pad_id)
     return Decoded(tokens, lengths, scores)
+
+
+def greedy_search(step_fn: Callable, initial_state, constants=(), *, start_id: int, end_id: int,
+                  max_length, pad_id: int = 0) -> Decoded:
+    """Pick the most probable token at every step."""
+    max_length = tf.broadcast_to(tf.cast(max_length, tf.int32), [_batch_size(initial_state)])
+    return _token_by_token(step_fn, initial_state, constants, start_id, end_id, pad_id, max_length,
+                           lambda t, log_probs: tf.argmax(log_probs, axis=-1, output_type=tf.int32))
 
 
 def length_penalty(lengths, alpha: float):
@@ -198,12 +206,7 @@ def sample_search(step_fn: Callable, initial_state, constants=(), *, start_id: i
     greedy = temperature <= 0.0
     safe_temperature = tf.where(greedy, 1.0, temperature)
 
-    def cond(t, tokens, state, finished, scores, outputs):
-        return tf.logical_and(t < tf.reduce_max(max_length), tf.logical_not(tf.reduce_all(finished)))
-
-    def body(t, tokens, state, finished, scores, outputs):
-        logits, state = step_fn(tokens, state, constants)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    def pick(t, log_probs):
         filtered = filter_logits(log_probs, safe_temperature, top_k, top_p)
         vocab = tf.shape(log_probs)[-1]
         step = tf.cast(t, tf.int64)
@@ -212,21 +215,6 @@ def sample_search(step_fn: Callable, initial_state, constants=(), *, start_id: i
             seed, fn_output_signature=tf.float32)
         drawn = tf.argmax(filtered - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
         best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
-        token = tf.where(greedy, best, drawn)
-        finished = tf.logical_or(finished, t >= max_length)
-        token_score = tf.gather(log_probs, token, batch_dims=1)
-        token = tf.where(finished, tf.constant(pad_id, tf.int32), token)
-        scores = scores + tf.where(finished, 0.0, token_score)
-        finished = tf.logical_or(finished, tf.equal(token, end_id))
-        return t + 1, token, state, finished, scores, outputs.write(t, token)
+        return tf.where(greedy, best, drawn)
 
-    outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None]))
-    loop = tf.while_loop(
-        cond, body,
-        (tf.constant(0), tf.fill([batch], tf.constant(start_id, tf.int32)), initial_state,
-         tf.zeros([batch], tf.bool), tf.zeros([batch], tf.float32), outputs))
-    steps, scores = loop[0], loop[4]
-    rows = tf.cond(steps > 0, lambda: tf.transpose(loop[5].stack()),
-                   lambda: tf.zeros([batch, 0], tf.int32))
-    tokens, lengths = _finish(rows, end_id, pad_id)
-    return Decoded(tokens, lengths, scores)
+    return _token_by_token(step_fn, initial_state, constants, start_id, end_id, pad_id, max_length, pick)

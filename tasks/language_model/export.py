@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from common.data.text import read_text
 from common.errors import DataError
+from common.export import VocabularyIndex
 from common.io import atomic_path
 from common.task import Signature
 from tasks.language_model.data import BOUNDARY_ID, PAD, UNK, boundary
@@ -35,37 +36,12 @@ from tasks.language_model.model import LanguageModelGraph
 PREDICT_BATCH = 64
 
 
-class VocabularyIndex:
-    """Token -> id inside the graph without a lookup-table resource (the shared exporter tracks only
-    the model): tokens are fingerprinted (FarmHash Fingerprint64, stable across platforms) and
-    searched in a sorted constant; unknown tokens get ``<unk>``'s id."""
-
-    BUCKETS = 2 ** 63 - 1
-
-    def __init__(self, vocabulary: list[str]):
-        words = [(i, t) for i, t in enumerate(vocabulary) if t not in (PAD, UNK)]
-        prints = tf.strings.to_hash_bucket_fast(tf.constant([t for _, t in words], tf.string), self.BUCKETS).numpy()
-        if len(set(prints.tolist())) != len(words):
-            raise DataError("two vocabulary tokens share a 64-bit fingerprint; change data.min_freq or "
-                            "data.max_tokens")
-        order = np.argsort(prints, kind="stable")
-        self.keys = tf.constant(prints[order], tf.int64)
-        self.ids = tf.constant(np.array([i for i, _ in words], "int32")[order], tf.int32)
-        self.unk_id = vocabulary.index(UNK)
-
-    def __call__(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
-        prints = tf.strings.to_hash_bucket_fast(tokens.flat_values, self.BUCKETS)
-        position = tf.minimum(tf.searchsorted(self.keys, prints), tf.size(self.keys) - 1)
-        found = tf.equal(tf.gather(self.keys, position), prints)
-        return tokens.with_flat_values(tf.where(found, tf.gather(self.ids, position), self.unk_id))
-
-
 class Generator:
     """Raw strings in and out: the body of both exported signatures (TensorFlow ops only)."""
 
     def __init__(self, model, vocabulary: list[str], granularity: str, beam_width: int = 1):
         self.graph = LanguageModelGraph(model)
-        self.lookup = VocabularyIndex(vocabulary)
+        self.lookup = VocabularyIndex(vocabulary, UNK, reserved=(PAD,))
         self.tokens = tf.constant(vocabulary)
         self.granularity = granularity
         self.beam_width = beam_width

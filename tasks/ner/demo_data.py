@@ -66,7 +66,7 @@ def make_data(folder: Path, seed: int = 0) -> dict:
     paths = {}
     for split, n in sizes.items():
         rows = [sentence(seen if split != "test" or i % 2 else unseen) for i in range(n)]
-        path = folder / f"ner_{split}.txt"  # prefixed: the demo shares one folder between tasks
+        path = folder / f"ner_{split}.txt"
         text = "-DOCSTART- -X- -X- O\n\n" + "\n\n".join("\n".join(" ".join(r) for r in s) for s in rows)
         path.write_text(text + "\n", encoding="utf-8")
         paths[split] = str(path)

@@ -40,7 +40,7 @@ def make_data(folder: Path, seed: int = 0) -> dict:
             src, tgt = f"{src} {place}", f"{t1} {places[place]} {t2} {verbs[verb]}"
         end = "?" if rng.random() < 0.2 else "."
         rows.add((src.capitalize() + end, tgt.capitalize() + end))
-    folder = Path(folder) / "translation"
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "pairs.tsv"
     with atomic_path(path) as tmp:

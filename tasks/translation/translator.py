@@ -6,42 +6,13 @@ exported graph.
 """
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from common.data.batching import by_length
-from common.errors import DataError
+from common.export import VocabularyIndex
 from common.task import Signature
-from tasks.translation.data import END_ID, PAD_ID, RESERVED, START_ID, UNK_ID, detokenize, tokenize
+from tasks.translation.data import END_ID, PAD_ID, RESERVED, START_ID, UNK, detokenize, tokenize
 from tasks.translation.model import Seq2SeqInference
-
-
-class VocabularyIndex:
-    """Word -> id inside the graph without a lookup-table resource.
-
-    Keras' ``StringLookup`` holds a hash-table resource that an export must track explicitly;
-    the shared exporter tracks only the model. Here each word is fingerprinted (FarmHash
-    Fingerprint64, stable across platforms and versions) and searched in a sorted constant,
-    so the graph carries plain tensors. Collisions inside the vocabulary are checked when built.
-    """
-
-    BUCKETS = 2 ** 63 - 1
-
-    def __init__(self, vocabulary: list[str]):
-        words = vocabulary[len(RESERVED):]
-        prints = tf.strings.to_hash_bucket_fast(tf.constant(words or [""], tf.string), self.BUCKETS).numpy()
-        if words and len(set(prints.tolist())) != len(words):
-            raise DataError("two vocabulary words share a 64-bit fingerprint; change data.min_freq or the "
-                            "vocabulary size")
-        order = np.argsort(prints, kind="stable")
-        self.keys = tf.constant(prints[order], tf.int64)
-        self.ids = tf.constant(order + len(RESERVED) if words else [UNK_ID], tf.int32)
-
-    def __call__(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
-        prints = tf.strings.to_hash_bucket_fast(tokens.flat_values, self.BUCKETS)
-        position = tf.minimum(tf.searchsorted(self.keys, prints), tf.size(self.keys) - 1)
-        found = tf.equal(tf.gather(self.keys, position), prints)
-        return tokens.with_flat_values(tf.where(found, tf.gather(self.ids, position), UNK_ID))
 
 
 class Translator:
@@ -52,7 +23,7 @@ class Translator:
         self.max_length = config.data.max_length
         self.max_output_length = config.model.max_output_length
         self.alpha = config.model.length_penalty
-        self.lookup = VocabularyIndex(state["source_vocab"])
+        self.lookup = VocabularyIndex(state["source_vocab"], UNK, reserved=RESERVED)
         self.target_words = tf.constant(state["target_vocab"])
         self.inference = Seq2SeqInference(model, START_ID, END_ID)
 

@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.layers.decoding import NEG_INF, beam_search, filter_logits, greedy_search, length_penalty, sample_search
+from common.layers.decoding import (
+    NEG_INF,
+    beam_search,
+    filter_logits,
+    greedy_search,
+    length_penalty,
+    sample_search,
+)
 
 PAD, START, END, A, B = range(5)
 

@@ -1,18 +1,12 @@
-"""The in-graph translator: vocabulary lookup without a table resource, decoding in input order."""
+"""The in-graph translator: decoding in input order."""
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.translation.data import build_vocabulary, tokenize
+from tasks.translation.data import build_vocabulary
 from tasks.translation.model import build_seq2seq
-from tasks.translation.translator import Translator, VocabularyIndex
+from tasks.translation.translator import Translator
 from tests.tasks.translation.helpers import config_for
-
-
-def test_in_graph_vocabulary_index_matches_the_python_vocabulary():
-    vocab = build_vocabulary([["der", "hund", "läuft", "."]], 0, 1)
-    ids = VocabularyIndex(vocab)(tokenize(["Der Hund schläft ."]))
-    assert ids.to_list() == [[vocab.index("der"), vocab.index("hund"), 1, vocab.index(".")]]  # 1 = [UNK]
 
 
 def test_translate_returns_results_in_input_order_whatever_the_batching():
