@@ -13,6 +13,7 @@ from common.errors import ConfigError
 from common.layers.recurrent import RNNConfig
 
 GRANULARITIES = ("word", "char")
+DIRECTIONS = ("forward", "backward")
 BATCHING = ("stream", "line")
 
 
@@ -22,6 +23,11 @@ class LanguageModelDataConfig(BaseDataConfig):
                               "as in the PTB protocol) or char (every character, newlines included).",
                               choices=list(GRANULARITIES))
     encoding: str = option("utf-8", "Text encoding of the data files.")
+    direction: str = option("forward", "forward: predict the next token; backward: read every split right to "
+                            "left (lines in reverse order, each line's tokens reversed, its boundary token "
+                            "still last) and predict the previous token, the backward half of a "
+                            "bidirectional encoder (ELMo / TagLM); its generated text comes out reversed.",
+                            choices=list(DIRECTIONS))
     val_fraction: float = option(0.1, "Share of data.path used for validation when data.val is not given: a "
                                  "contiguous piece after the training text (whole lines for word, characters "
                                  "for char).", min=0.0, max=0.9)

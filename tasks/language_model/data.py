@@ -116,6 +116,22 @@ def load_tokens(config) -> tuple[dict[str, list[str]], bool]:
     return tokens, test_is_val
 
 
+def reverse_lines(tokens: list[str], granularity: str) -> list[str]:
+    """The backward language model's stream: the lines in reverse order, each line's tokens reversed and
+    its boundary token still at its end (so a text still starts where a line ended)."""
+    end = boundary(granularity)
+    lines, line = [], []
+    for token in tokens:
+        if token == end:
+            lines.append(line[::-1] + [end])
+            line = []
+        else:
+            line.append(token)
+    if line:  # a last line without its boundary (char text without a final newline)
+        lines.append(line[::-1])
+    return [token for line in reversed(lines) for token in line]
+
+
 def fit_vocabulary(tokens: list[str], granularity: str, min_freq: int, max_tokens: int | None) -> list[str]:
     """``[PAD, <unk>, boundary]`` then the training tokens seen ``min_freq`` times, most frequent first
     (ties alphabetically), up to ``max_tokens`` entries in all."""
@@ -216,10 +232,12 @@ def line_dataset(ids: np.ndarray, batch_size: int, max_length: int | None = None
 def prepare(config, state: dict | None = None) -> LanguageModelPrepared:
     data = config.data
     tokens, test_is_val = load_tokens(config)
+    if data.direction == "backward":
+        tokens = {split: reverse_lines(t, data.granularity) for split, t in tokens.items()}
     if data.max_split_tokens:
         tokens = {split: t[: data.max_split_tokens] for split, t in tokens.items()}
     if state is None:
-        state = {"granularity": data.granularity,
+        state = {"granularity": data.granularity, "direction": data.direction,
                  "vocabulary": fit_vocabulary(tokens["train"], data.granularity, data.min_freq, data.max_tokens)}
     index = {token: i for i, token in enumerate(state["vocabulary"])}
     ids = {split: to_ids(t, index) for split, t in tokens.items()}
@@ -238,6 +256,8 @@ def prepare(config, state: dict | None = None) -> LanguageModelPrepared:
             "batching": (f"stream: {batch} parallel streams, windows of {data.bptt} {unit}"
                          f"{' (random lengths)' if data.random_bptt else ''}, state carried across windows"
                          if data.batching == "stream" else f"line: {batch} lines per batch, state reset per line")}
+    if data.direction == "backward":
+        info["direction"] = "backward: every split read right to left (data.direction)"
     if test_is_val:
         info["test split"] = "the validation split (data.test_fraction 0: no separate test text)"
     if data.max_split_tokens:

@@ -7,6 +7,7 @@ from typing import ClassVar
 from common.config import BaseDataConfig, option, section
 from common.layers.recurrent import RNNConfig
 from common.metrics.tagging import SCHEMES
+from common.pretrained import PretrainedEncoderOptions
 
 
 @dataclass
@@ -31,7 +32,9 @@ class NERDataConfig(BaseDataConfig):
 
 
 @dataclass
-class NERModelConfig:
+class NERModelConfig(PretrainedEncoderOptions):
+    """The tagger; the word embedding and encoder can start from language models (`common.pretrained`)."""
+
     RENAMED: ClassVar[dict] = {"word_dim": "embedding_dim"}
 
     tag_scheme: str = option("bioes", "Scheme the model learns and decodes in (BIOES marks entity ends "

@@ -19,6 +19,7 @@ from common.data.split import SPLITS, carve, seeded_subset
 from common.data.vectors import pretrained_embeddings
 from common.errors import ConfigError, DataError, warn
 from common.metrics.tagging import OUTSIDE, convert
+from common.pretrained import PretrainedEncoder
 from common.task import Prepared
 from tasks.ner.layers import PAD
 from tasks.ner.tags import TaggedSentence, check_tags, entities, read_tagged
@@ -35,6 +36,7 @@ class NERPrepared(Prepared):
 
     sentences: dict[str, list[TaggedSentence]]
     embedding_matrix: np.ndarray | None = None
+    encoder: PretrainedEncoder | None = None  # language-model weights for the word embedding and encoder
 
 
 def load_splits(config) -> dict[str, list[TaggedSentence]]:

@@ -4,7 +4,8 @@ The model takes the raw token strings ``[batch, words]`` (padded with ""), so
 vocabulary and character lookups live inside it, and therefore inside
 ``model.keras`` and the SavedModel: word embedding (lower-cased lookup plus a
 small casing embedding, or case-preserving; word dropout to learn the
-unknown-word vector; optional pretrained vectors) + a char BiLSTM or char CNN
+unknown-word vector; optional pretrained vectors, or the embedding and the
+recurrent block from language models, `common.pretrained`) + a char BiLSTM or char CNN
 word encoder -> the shared recurrent block -> per-token emission scores -> a
 linear-chain CRF (`common.layers.crf`) or softmax.
 """
@@ -18,6 +19,7 @@ from common.layers.char_encoders import CharIds, char_encoder
 from common.layers.crf import CRF, CRFTagger
 from common.layers.recurrent import recurrent_block
 from common.layers.word_dropout import WordDropout
+from common.pretrained import assign_encoder
 from tasks.ner.data import NERPrepared
 from tasks.ner.layers import CASING_PATTERNS, PAD, Casing, Lowercase, TokenMask
 from tasks.ner.tags import allowed_transitions
@@ -47,9 +49,12 @@ def build_model(config, prepared: NERPrepared):
     x = keras.layers.Concatenate(name="word_features")(features) if len(features) > 1 else features[0]
     x = TokenMask(name="token_mask")([x, ids])
     x = keras.layers.Dropout(m.dropout, name="feature_dropout")(x)
-    x = recurrent_block(m.rnn, return_sequences=True)(x)
+    block = recurrent_block(m.rnn, return_sequences=True)
+    x = block(x)
     x = keras.layers.Dropout(m.dropout, name="output_dropout")(x)
     emissions = keras.layers.Dense(n_tags, dtype="float32", name="emissions")(x)
+    if prepared.encoder is not None:  # the word rows of the first layer's kernel; char/casing rows stay
+        assign_encoder(word_embedding, block, prepared.encoder)
     if not m.crf:
         return keras.Model(tokens, emissions, name="ner_tagger")
     allowed = allowed_transitions(state["tags"], m.tag_scheme) if m.constrained_decoding else None

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import keras
 
+from common.pretrained import fine_tune_callbacks
 from common.task import Demo, Task
 from tasks.ner import demo_data, evaluation, export
 from tasks.ner.config import NERDataConfig, NERModelConfig
 from tasks.ner.data import NERPrepared, prepare
 from tasks.ner.model import build_model
+from tasks.ner.pretraining import with_pretrained_encoder
 
 
 class NERTask(Task):
@@ -30,7 +32,7 @@ class NERTask(Task):
                           "Writes CoNLL with the predicted tag last, and <output stem>.entities.jsonl.")
 
     def prepare(self, config, state=None) -> NERPrepared:
-        return prepare(config, state)
+        return with_pretrained_encoder(config, prepare(config, state), state_given=state is not None)
 
     def build_model(self, config, prepared):
         return build_model(config, prepared)
@@ -41,7 +43,11 @@ class NERTask(Task):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)}
 
     def callbacks(self, model, config, prepared) -> list:
-        return [evaluation.ValF1(config, prepared.state["tags"], prepared.sentences["val"])]
+        schedule = []
+        if prepared.encoder is not None:
+            schedule = fine_tune_callbacks(config.model, model.get_layer("word_embedding"),
+                                           model.get_layer("recurrent"))
+        return [evaluation.ValF1(config, prepared.state["tags"], prepared.sentences["val"]), *schedule]
 
     def evaluate(self, model, config, prepared, split, run) -> dict:
         return evaluation.evaluate_split(model, config, prepared, split, run)

@@ -7,6 +7,7 @@ from common.config import BaseDataConfig, option, section
 from common.errors import ConfigError
 from common.layers.pooling import POOLING_MODES
 from common.layers.recurrent import RNNConfig
+from common.pretrained import PretrainedEncoderOptions
 
 STANDARDIZE = {"lower_and_strip_punctuation": "lower_and_strip_punctuation", "lower": "lower",
                "strip_punctuation": "strip_punctuation", "none": None}
@@ -69,7 +70,9 @@ class SentimentDataConfig(BaseDataConfig):
 
 
 @dataclass
-class SentimentModelConfig:
+class SentimentModelConfig(PretrainedEncoderOptions):
+    """The classifier; the embedding and encoder can start from language models (`common.pretrained`)."""
+
     max_tokens: int = option(20000, "Vocabulary size, including the padding and out-of-vocabulary tokens.",
                              min=3)
     max_length: int = option(64, "Texts are cut to this many tokens.", min=1)

@@ -17,6 +17,7 @@ from common.data.datasets import resolve
 from common.data.split import SPLITS, seeded_subset, stratified_fold, stratified_split
 from common.data.vectors import pretrained_embeddings
 from common.errors import DataError, warn
+from common.pretrained import PretrainedEncoder
 from common.task import Prepared
 from tasks.sentiment import data as td
 from tasks.sentiment.config import LABEL_PLACEHOLDER, STANDARDIZE
@@ -31,6 +32,7 @@ class SentimentPrepared(Prepared):
     texts: dict[str, list[str]]  # per split, cleaned (and tokenized) as the model reads them
     label_ids: dict[str, np.ndarray]  # per split, int32 indices into state["labels"]
     embedding_matrix: np.ndarray | None = None  # pretrained vectors, one row per vocabulary token
+    encoder: PretrainedEncoder | None = None  # language-model weights for the embedding and encoder
 
 
 def tokenize_fn(name: str):

@@ -1,7 +1,8 @@
 """The classifier: raw strings in, class probabilities out.
 
 ``TextVectorization`` sits inside the model (so the export takes raw strings)
--> ``mask_zero`` embedding (random or pretrained GloVe/word2vec) -> the shared
+-> ``mask_zero`` embedding (random, pretrained GloVe/word2vec, or with the recurrent
+block from language models: `common.pretrained`) -> the shared
 recurrent block -> last / max / mean / attention pooling -> dropout -> softmax.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from common.data.batching import by_length
 from common.layers.clip_sequence import ClipSequence
 from common.layers.pooling import pooling_layer
 from common.layers.recurrent import recurrent_block
+from common.pretrained import assign_encoder
 from tasks.sentiment.config import STANDARDIZE
 from tasks.sentiment.dataset import SentimentPrepared
 
@@ -45,7 +47,10 @@ def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
         x = keras.layers.Dropout(m.dropout, name="hidden_dropout")(x)
     probabilities = keras.layers.Dense(n_classes, activation="softmax", dtype="float32",
                                        name="probabilities")(x)
-    return keras.Model(text, probabilities, name="sentiment")
+    model = keras.Model(text, probabilities, name="sentiment")
+    if prepared.encoder is not None:
+        assign_encoder(embedding, model.get_layer("recurrent"), prepared.encoder)
+    return model
 
 
 def predict_probabilities(model, texts: list[str], batch_size: int = 256) -> np.ndarray:

@@ -8,10 +8,12 @@ The hooks below only route to the modules of this package.
 """
 from __future__ import annotations
 
+from common.pretrained import fine_tune_callbacks
 from common.task import Demo, Task
 from tasks.sentiment import dataset, demo_data, evaluate, export
 from tasks.sentiment.config import SentimentDataConfig, SentimentModelConfig
 from tasks.sentiment.model import build_classifier
+from tasks.sentiment.pretraining import with_pretrained_encoder
 
 
 class SentimentTask(Task):
@@ -25,13 +27,18 @@ class SentimentTask(Task):
                           "of a CSV/TSV/JSONL file.")
 
     def prepare(self, config, state=None) -> dataset.SentimentPrepared:
-        return dataset.prepare(config, state)
+        return with_pretrained_encoder(config, dataset.prepare(config, state), state_given=state is not None)
 
     def build_model(self, config, prepared):
         return build_classifier(config, prepared)
 
     def compile_args(self, config, prepared) -> dict:
         return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+    def callbacks(self, model, config, prepared) -> list:
+        if prepared.encoder is None:
+            return []
+        return fine_tune_callbacks(config.model, model.get_layer("embedding"), model.get_layer("recurrent"))
 
     def evaluate(self, model, config, prepared, split, run) -> dict:
         return evaluate.evaluate_split(model, config, prepared, split, run)

@@ -106,3 +106,11 @@ def test_too_little_text_for_the_splits_is_named(tmp_path):
     path = write(tmp_path, "c.txt", "one line only\n")
     with pytest.raises(DataError, match="too little text"):
         data.prepare(config_for(path))
+
+
+def test_a_backward_model_reads_lines_in_reverse_with_each_boundary_still_last():
+    from tasks.language_model.data import reverse_lines
+
+    tokens = ["a", "b", "<eos>", "c", "d", "e", "<eos>"]
+    assert reverse_lines(tokens, "word") == ["e", "d", "c", "<eos>", "b", "a", "<eos>"]
+    assert reverse_lines(list("ab\ncd"), "char") == list("dcba\n")

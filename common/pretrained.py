@@ -1,0 +1,413 @@
+"""Pretrain once, fine-tune everywhere: encoders initialised from language-model runs (ULMFiT, ELMo/TagLM).
+
+A task with an embedding layer and a `RecurrentBlock` (sentiment, ner) takes both from
+`tasks.language_model` runs: ``model.pretrained_encoder`` names a forward LM run (or a folder
+holding ``forward/`` and ``backward/`` runs, as the recipe writes), ``model.pretrained_encoder_backward``
+a backward one for the backward half of a bidirectional encoder. ``model.pretraining.enabled`` trains
+those runs first, on the task's training texts plus ``model.pretraining.extra_text`` (never its val or
+test split), into ``runs/<task>/<name>/pretrained_lm/``.
+
+In ``prepare``: `pretrain` (the recipe), `load_encoder` (read the runs, map the vocabularies by string,
+check the shapes; counts and the LM's metrics go into the state and the report). In ``build_model``:
+`assign_encoder` copies the weights. In ``callbacks``: `FineTuneSchedule` (frozen or gradual
+unfreezing, discriminative learning rates, warm-up), through per-layer learning-rate multipliers.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.config import option, section
+from common.data.datasets import resolve
+from common.data.text import read_lines
+from common.errors import ConfigError, DataError, warn
+from common.io import atomic_write_text, read_json
+from common.run import RunFolder
+
+LM_SPECIALS = {"": "", "[UNK]": "<unk>"}  # task padding / unknown token -> the language model's
+FINE_TUNE = ("gradual", "frozen", "all")
+
+
+@dataclass
+class PretrainingConfig:
+    enabled: bool = option(False, "Train forward (and, for a bidirectional encoder, backward) language "
+                           "models first, on the training texts plus extra_text, and start from them.")
+    extra_text: list[str] = option([], "Unlabelled text files (one text per line) added to the training "
+                                   "texts; never the task's val or test data.")
+    encoding: str = option("utf-8", "Text encoding of the extra_text files.")
+    epochs: int = option(5, "Language-model training epochs.", min=1)
+    batch_size: int = option(32, "Parallel streams of the language model.", min=1)
+    bptt: int = option(35, "Language-model window length in tokens.", min=2)
+    learning_rate: float = option(0.002, "Language-model learning rate.", positive=True)
+    dropout: float = option(0.2, "Dropout between the language model's recurrent layers.", min=0.0, max=0.9)
+    max_tokens: int = option(30000, "Language-model vocabulary cap (most frequent words).", min=3)
+    val_fraction: float = option(0.05, "Share of the pretraining text (its end) used for early stopping.",
+                                 min=0.01, max=0.5)
+    run_dir: str | None = option(None, "Where the language-model runs go (null: "
+                                 "runs/<task>/<name>/pretrained_lm).")
+
+
+@dataclass
+class PretrainedEncoderOptions:
+    """Model-config keys of a task whose embedding and recurrent encoder can start from language models."""
+
+    pretrained_encoder: str | None = option(None, "Language-model run folder (forward), or a folder with "
+                                            "forward/ and backward/ runs: the embedding and recurrent "
+                                            "encoder start from it (null: random).")
+    pretrained_encoder_backward: str | None = option(None, "Backward language-model run "
+                                                     "(data.direction: backward) for the backward half of a "
+                                                     "bidirectional encoder.")
+    pretraining: PretrainingConfig = section(PretrainingConfig, "Pretrain the language models first.")
+    fine_tune: str = option("gradual", "Pretrained layers: gradual (ULMFiT: the new layers first, then one "
+                            "more pretrained layer from the top each epoch), frozen (never trained) or all "
+                            "(trained from the start).", choices=list(FINE_TUNE))
+    lr_factor: float = option(2.6, "Discriminative learning rates: each pretrained layer down the stack "
+                              "learns this many times slower than the one above (1: same rate).", min=1.0)
+    warmup_epochs: float = option(1.0, "Linear learning-rate warm-up over this many epochs with a pretrained "
+                                  "encoder (0: none).", min=0.0)
+
+    def validate(self):
+        if self.pretraining.enabled and self.pretrained_encoder:
+            raise ConfigError("config key 'model.pretraining.enabled': it trains a new language model; "
+                              "remove model.pretrained_encoder, or set model.pretraining.enabled: false")
+        if self.pretrained_encoder_backward and not self.pretrained_encoder:
+            raise ConfigError("config key 'model.pretrained_encoder_backward' needs model.pretrained_encoder "
+                              "(the forward language model)")
+        if getattr(self, "pretrained_vectors", None) and self.uses_pretrained_encoder:
+            raise ConfigError("config key 'model.pretrained_vectors': the embedding comes from the language "
+                              "model; remove model.pretrained_vectors or the pretrained encoder")
+
+    @property
+    def uses_pretrained_encoder(self) -> bool:
+        return bool(self.pretrained_encoder or self.pretraining.enabled)
+
+
+# ---- reading language-model runs ---------------------------------------------------------------------
+@dataclass
+class LanguageModelRun:
+    """What an encoder takes from a finished language-model run."""
+
+    path: Path
+    direction: str
+    vocabulary: list[str]
+    embeddings: np.ndarray  # [LM vocabulary, embedding_dim]
+    cells: list[list[np.ndarray]]  # per recurrent layer, the cell's weights (kernel first)
+    norms: list[list[np.ndarray]]  # per gap between layers, the layer norm's weights
+    cell: str
+    units: int
+    metrics: dict
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items()
+                          if k in ("perplexity", "bits_per_char") and isinstance(v, (int, float)))
+        return f"{self.path} ({self.direction} LM{', test ' + shown if shown else ''})"
+
+
+def read_language_model(folder, key: str) -> LanguageModelRun:
+    """A finished language-model run; `DataError` naming ``key`` when it is not one."""
+    from common.registry import get_task  # the language-model task registers the layers model.keras needs
+
+    run = RunFolder(folder)
+    if not (run.config_path.exists() and run.state_path.exists() and run.model_path.exists()):
+        raise DataError(f"config key '{key}': {run.path} is not a finished language-model run (it needs "
+                        "config.yaml, state.json and model.keras); train one with python -m "
+                        "tasks.language_model train, or set model.pretraining.enabled: true")
+    state = read_json(run.state_path)
+    if "vocabulary" not in state or state.get("granularity", "word") != "word":
+        raise DataError(f"config key '{key}': {run.path} is not a word-level language-model run; train one "
+                        "with data.granularity: word")
+    get_task("language_model")
+    model = keras.saving.load_model(str(run.model_path), compile=False)
+    recurrent = model.get_layer("recurrent")
+    metrics = read_json(run.metrics_path).get("test", {}) if run.metrics_path.exists() else {}
+    return LanguageModelRun(path=run.path, direction=state.get("direction", "forward"),
+                            vocabulary=list(state["vocabulary"]),
+                            embeddings=keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings),
+                            cells=[rnn.get_weights() for rnn in recurrent.rnns],
+                            norms=[norm.get_weights() for norm in recurrent.norms],
+                            cell=recurrent.cell, units=recurrent.units, metrics=metrics)
+
+
+def language_model_runs(folder, backward_path=None) -> tuple[LanguageModelRun, LanguageModelRun | None]:
+    """The forward run and the backward one (None when not given): ``folder`` is a forward run or holds
+    ``forward/`` and ``backward/`` runs."""
+    folder = Path(folder)
+    if (folder / "forward").is_dir() and not (folder / "config.yaml").exists():
+        backward_path = backward_path or ((folder / "backward") if (folder / "backward").is_dir() else None)
+        folder = folder / "forward"
+    forward = read_language_model(folder, "model.pretrained_encoder")
+    if forward.direction != "forward":
+        raise DataError(f"config key 'model.pretrained_encoder': {forward.path} is a {forward.direction} "
+                        "language model; name it in model.pretrained_encoder_backward and give a forward one")
+    backward = None
+    if backward_path:
+        backward = read_language_model(backward_path, "model.pretrained_encoder_backward")
+        if backward.direction != "backward":
+            raise DataError(f"config key 'model.pretrained_encoder_backward': {backward.path} is a forward "
+                            "language model; train one with data.direction: backward")
+    return forward, backward
+
+
+# ---- vocabularies and shapes -------------------------------------------------------------------------
+def map_vocabulary(task_vocabulary: list[str], lm_vocabulary: list[str]) -> tuple[np.ndarray, dict]:
+    """For each task token the row of the same string in the LM's vocabulary (-1: new to the LM), and
+    the counts: words ``shared`` with the LM, ``new`` to it, LM words ``unused`` by the task (the
+    padding and unknown tokens map to the LM's and are not counted; neither is the LM's ``<eos>``)."""
+    index = {token: i for i, token in enumerate(lm_vocabulary)}
+    rows = np.array([index.get(LM_SPECIALS.get(token, token), -1) for token in task_vocabulary],
+                    dtype="int64")
+    words = [i for i, token in enumerate(task_vocabulary) if token not in LM_SPECIALS]
+    shared = int(np.sum(rows[words] >= 0))
+    lm_words = set(lm_vocabulary) - set(LM_SPECIALS.values()) - {"<eos>"}
+    counts = {"shared": shared, "new": len(words) - shared, "unused": len(lm_words - set(task_vocabulary))}
+    return rows, counts
+
+
+def embedding_rows(lm: LanguageModelRun, rows: np.ndarray) -> np.ndarray:
+    """The task's embedding matrix: the LM's vector for every shared token; new words start from the mean
+    LM vector (as ULMFiT), so they begin as an average word rather than noise of another scale."""
+    mean = lm.embeddings[1:].mean(axis=0)
+    return np.where(rows[:, None] >= 0, lm.embeddings[np.maximum(rows, 0)], mean).astype("float32")
+
+
+def check_fits(lm: LanguageModelRun, embedding_dim: int, rnn, embedding_key: str = "model.embedding_dim"):
+    """One `ConfigError` naming the keys to change when the encoder's shape differs from the LM's."""
+    problems = []
+    if lm.embeddings.shape[1] != embedding_dim:
+        problems.append(f"{embedding_key}: {lm.embeddings.shape[1]} (is {embedding_dim})")
+    for key, lm_value, value in (("cell", lm.cell, rnn.cell), ("units", lm.units, rnn.units),
+                                 ("layers", len(lm.cells), rnn.layers),
+                                 ("layer_norm", bool(lm.norms), rnn.layer_norm and rnn.layers > 1)):
+        if lm_value != value:
+            problems.append(f"model.rnn.{key}: {lm_value} (is {value})")
+    if problems:
+        raise ConfigError(f"the language model in {lm.path} does not fit the encoder; set "
+                          f"{', '.join(problems)}, or pretrain a language model of this shape")
+    if rnn.bidirectional and rnn.layer_norm and rnn.layers > 1:
+        raise ConfigError("config key 'model.rnn.layer_norm': a bidirectional stack normalises both "
+                          "directions together, which no language model did; set model.rnn.layer_norm: false")
+
+
+@dataclass
+class PretrainedEncoder:
+    """Weights for one task's encoder, ready for `assign_encoder`, and what the report says about them."""
+
+    embeddings: np.ndarray  # one row per task vocabulary entry
+    forward: LanguageModelRun
+    backward: LanguageModelRun | None
+    summary: dict  # JSON-able: kept in state.json; its "info" lines go into the report
+
+
+def load_encoder(options, task_vocabulary: list[str], embedding_dim: int, rnn, folder) -> PretrainedEncoder:
+    """Read the language-model runs in ``folder`` (and options.pretrained_encoder_backward), check they
+    fit, map the vocabulary by string."""
+    forward, backward = language_model_runs(folder, options.pretrained_encoder_backward)
+    for lm in (forward, backward):
+        if lm is not None:
+            check_fits(lm, embedding_dim, rnn)
+    if backward is not None and not rnn.bidirectional:
+        raise ConfigError("config key 'model.pretrained_encoder_backward': the encoder reads one direction; "
+                          "set model.rnn.bidirectional: true or remove the backward language model")
+    if rnn.bidirectional and backward is None:
+        warn("the backward half of the encoder starts random: give model.pretrained_encoder_backward "
+             "(a language model trained with data.direction: backward)")
+    rows, counts = map_vocabulary(task_vocabulary, forward.vocabulary)
+    info = {"pretrained encoder": "; ".join(lm.describe() for lm in (forward, backward) if lm is not None),
+            "pretrained vocabulary": (f"{counts['shared']} words shared with the language model, "
+                                      f"{counts['new']} new (start from the mean LM vector), "
+                                      f"{counts['unused']} LM words unused"),
+            "fine-tuning": fine_tune_description(options)}
+    summary = {"forward": str(forward.path), "forward_metrics": forward.metrics,
+               "backward": str(backward.path) if backward else None,
+               "backward_metrics": backward.metrics if backward else None, "vocabulary": counts, "info": info}
+    return PretrainedEncoder(embedding_rows(forward, rows), forward, backward, summary)
+
+
+def fine_tune_description(options) -> str:
+    mode = {"gradual": "gradual unfreezing (new layers first, then one more pretrained layer from the top "
+                       "each epoch)", "frozen": "pretrained layers frozen", "all": "all layers trained"}
+    return (f"{mode[options.fine_tune]}, learning rate / {options.lr_factor:g} per layer down the stack, "
+            f"{options.warmup_epochs:g} warm-up epoch(s)")
+
+
+# ---- copying the weights -----------------------------------------------------------------------------
+def _copy_cell(layer, weights: list[np.ndarray], row: int, other_rows_zero: bool) -> None:
+    """LM cell weights into ``layer``, whose kernel may read a wider input: the LM's kernel goes into rows
+    ``row:row + n``; the other rows are zeroed (the other direction's outputs, so the layer computes what
+    the LM's did) or kept (the task's own extra features, e.g. NER's characters and casing)."""
+    current = layer.get_weights()
+    kernel = np.zeros_like(current[0]) if other_rows_zero else current[0].copy()
+    kernel[row:row + weights[0].shape[0]] = weights[0]
+    layer.set_weights([kernel, *weights[1:]])
+
+
+def assign_encoder(embedding, block, encoder: PretrainedEncoder) -> None:
+    """Copy the LM weights into a built Embedding and `RecurrentBlock` (forward LM into the forward layers,
+    backward LM into a bidirectional block's backward layers)."""
+    embedding.embeddings.assign(encoder.embeddings)
+    for i, rnn in enumerate(block.rnns):
+        if isinstance(rnn, keras.layers.Bidirectional):
+            _copy_cell(rnn.forward_layer, encoder.forward.cells[i], 0, other_rows_zero=i > 0)
+            if encoder.backward is not None:
+                _copy_cell(rnn.backward_layer, encoder.backward.cells[i], block.units if i else 0,
+                           other_rows_zero=i > 0)
+        else:
+            _copy_cell(rnn, encoder.forward.cells[i], 0, other_rows_zero=False)
+    for norm, weights in zip(block.norms, encoder.forward.norms):
+        norm.set_weights(weights)
+
+
+# ---- fine-tuning schedule ----------------------------------------------------------------------------
+class FineTuneSchedule(keras.callbacks.Callback):
+    """Frozen / gradual unfreezing, discriminative learning rates and warm-up, as per-layer learning-rate
+    multipliers.
+
+    Keras 3 has no per-variable learning rate, and gradient scaling would not do (Adam divides the scale
+    away), so the compiled optimizer's ``update_step`` is wrapped to multiply its learning rate by the
+    multiplier of the variable's layer group. A multiplier of 0 freezes a group (its Adam moments still
+    follow the gradients). ``groups`` lists the pretrained layers bottom to top (embedding, recurrent
+    layer 0, 1, ...); every other layer is the new head, always trained. Multipliers are set at each epoch
+    start (and each step of the warm-up) from the epoch number only, so a resumed run gets the same ones.
+    """
+
+    def __init__(self, groups: list[list], mode: str, factor: float, warmup_epochs: float):
+        super().__init__()
+        self.groups, self.mode, self.factor, self.warmup_epochs = groups, mode, factor, warmup_epochs
+        self.multipliers = None
+        self.epoch = 0
+
+    def group_multipliers(self, epoch: int) -> np.ndarray:
+        """Index 0: the head; then the pretrained groups bottom to top (depth ``d`` below the head)."""
+        out = [1.0]
+        for position in range(len(self.groups)):
+            depth = len(self.groups) - position
+            trained = self.mode == "all" or (self.mode == "gradual" and depth <= epoch)
+            out.append(self.factor ** -depth if trained else 0.0)
+        return np.array(out, dtype="float32")
+
+    def _assign(self, batch: int) -> None:
+        steps = self.params.get("steps") or 1
+        ramp = 1.0
+        if self.warmup_epochs:
+            ramp = min(1.0, (self.epoch * steps + batch + 1) / (self.warmup_epochs * steps))
+        self.multipliers.assign(self.group_multipliers(self.epoch) * ramp)
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        self.multipliers = tf.Variable(self.group_multipliers(0), trainable=False)
+        index = {optimizer._var_key(v): g + 1 for g, group in enumerate(self.groups) for v in group}
+        update_step, multipliers = optimizer.update_step, self.multipliers
+
+        def scaled_update_step(gradient, variable, learning_rate):
+            scale = tf.cast(multipliers[index.get(optimizer._var_key(variable), 0)], learning_rate.dtype)
+            return update_step(gradient, variable, learning_rate * scale)
+
+        optimizer.update_step = scaled_update_step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._assign(0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.warmup_epochs and self.epoch < self.warmup_epochs:
+            self._assign(batch)
+
+
+def fine_tune_callbacks(options, embedding, block) -> list:
+    """The schedule for an encoder built by `assign_encoder` (the layers' trainable weights, bottom up)."""
+    groups = [list(embedding.trainable_weights)]
+    for i, rnn in enumerate(block.rnns):
+        groups.append(list(rnn.trainable_weights) + (list(block.norms[i].trainable_weights)
+                                                     if i < len(block.norms) else []))
+    return [FineTuneSchedule(groups, options.fine_tune, options.lr_factor, options.warmup_epochs)]
+
+
+# ---- the recipe: pretrain on the task's own text -----------------------------------------------------
+def pretraining_text(options, train_lines: list[str], standardise, tokenise=None) -> str:
+    """The task's training texts (as its model reads them) plus the extra files (``tokenise``d first, as
+    the task's data), one text per line, all ``standardise``d like the task's vocabulary lookups."""
+    extra = []
+    for path_string in options.pretraining.extra_text:
+        path = resolve(path_string)
+        extra.extend(line for _, line in read_lines(path, options.pretraining.encoding))
+    if tokenise is not None:
+        extra = [tokenise(line) for line in extra]
+    lines = [" ".join(line.split()) for line in standardise(list(train_lines) + extra)]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise DataError("model.pretraining: the training texts and extra_text hold no words to pretrain on")
+    return "\n".join(lines) + "\n"
+
+
+def pretrain(task_name: str, config, train_lines: list[str], standardise, tokenise=None, log=print) -> Path:
+    """Train the language models of the recipe (both directions for a bidirectional encoder) unless a
+    finished run with the same config and text is there already; return their folder.
+
+    The global seeds are set again afterwards, so the task's model starts the same whether the language
+    models were trained now or reused."""
+    from common import config as cfg
+    from common import lifecycle
+    from common.registry import get_task
+    from common.training import seed_everything
+
+    m = config.model
+    p, rnn = m.pretraining, m.rnn
+    default = RunFolder.default(task_name, config.name).path / "pretrained_lm"
+    folder = Path(p.run_dir) if p.run_dir else default
+    text = pretraining_text(m, train_lines, standardise, tokenise)
+    corpus = folder / "corpus.txt"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not corpus.exists() or corpus.read_text(encoding="utf-8") != text:
+        atomic_write_text(corpus, text)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    lm_task = get_task("language_model")
+    for direction in ("forward", "backward") if rnn.bidirectional else ("forward",):
+        raw = {"task": "language_model", "name": f"{task_name}_{config.name}_{direction}_{digest}",
+               "seed": config.seed,
+               "data": {"path": str(corpus.resolve()), "granularity": "word", "direction": direction,
+                        "val_fraction": p.val_fraction, "test_fraction": 0.0, "max_tokens": p.max_tokens,
+                        "batching": "stream", "bptt": p.bptt},
+               "model": {"embedding_dim": m.embedding_dim,
+                         "rnn": {"cell": rnn.cell, "units": rnn.units, "layers": rnn.layers,
+                                 "layer_norm": rnn.layer_norm, "dropout": p.dropout,
+                                 "implementation": rnn.implementation}},
+               "train": {"epochs": p.epochs, "batch_size": p.batch_size, "learning_rate": p.learning_rate,
+                         "clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2,
+                         "tensorboard": False, "verbose": config.train.verbose,
+                         "deterministic": config.train.deterministic}}
+        lm_config = cfg.from_dict(lm_task.config_class, raw)
+        run = RunFolder(folder / direction)
+        if run.is_finished() and lifecycle.load_config(lm_task, run.config_path, saved_run=True) == lm_config:
+            log(f"Pretraining: reusing the {direction} language model in {run.path}")
+            continue
+        log(f"Pretraining the {direction} language model in {run.path}")
+        lifecycle.train(lm_task, lm_config, run.path, overwrite=True, log=log)
+    seed_everything(config.seed, config.train.deterministic)
+    return folder
+
+
+def with_encoder(config, prepared, state_given: bool, task_name: str, vocabulary: list[str], train_lines,
+                 standardise, tokenise=None):
+    """``prepared`` with its ``encoder`` field, report lines and state entry, as a task's prepare returns it.
+
+    With a saved state (evaluate, export) the weights are in model.keras already: only the report lines
+    come back, from the state."""
+    import dataclasses
+
+    m = config.model
+    if not m.uses_pretrained_encoder:
+        return prepared
+    if state_given:
+        summary = prepared.state.get("pretrained_encoder", {})
+        return dataclasses.replace(prepared, info={**prepared.info, **summary.get("info", {})})
+    folder = m.pretrained_encoder
+    if m.pretraining.enabled:
+        folder = pretrain(task_name, config, train_lines, standardise, tokenise)
+    encoder = load_encoder(m, vocabulary, m.embedding_dim, m.rnn, folder)
+    return dataclasses.replace(prepared, encoder=encoder, info={**prepared.info, **encoder.summary["info"]},
+                               state={**prepared.state, "pretrained_encoder": encoder.summary})

@@ -1,0 +1,142 @@
+"""Encoders from language-model runs: vocabulary mapping, weight copying, shape checks, fine-tuning schedule."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from common import config as cfg
+from common import lifecycle
+from common.errors import ConfigError, DataError
+from common.layers.recurrent import RecurrentBlock, RNNConfig
+from common.pretrained import (FineTuneSchedule, assign_encoder, fine_tune_callbacks, load_encoder,
+                               map_vocabulary, read_language_model)
+from tasks.language_model import TASK as LM_TASK
+from tasks.language_model.model import build_language_model
+
+LM_WORDS = ["", "<unk>", "<eos>", "the", "film", "was", "good", "plot"]
+
+
+def lm_run(folder, direction="forward", embedding_dim=6, units=5, layers=2, cell="lstm"):
+    """A language-model run folder (untrained weights: only their copying is under test)."""
+    config = lifecycle.load_config(LM_TASK, LM_TASK.demo_config_path, [
+        f"model.embedding_dim={embedding_dim}", f"model.rnn.units={units}", f"model.rnn.layers={layers}",
+        f"model.rnn.cell={cell}", "data.batching=line", f"data.direction={direction}"])
+    keras.utils.set_random_seed(len(str(folder)))
+    model = build_language_model(config, len(LM_WORDS))
+    model(np.zeros((1, 3), "int32"))
+    folder.mkdir(parents=True)
+    model.save(str(folder / "model.keras"))
+    cfg.save_yaml(cfg.to_dict(config), folder / "config.yaml")
+    (folder / "state.json").write_text(json.dumps({"granularity": "word", "direction": direction,
+                                                   "vocabulary": LM_WORDS}))
+    (folder / "metrics.json").write_text(json.dumps({"test": {"perplexity": 42.0}}))
+    return folder
+
+
+class Options:
+    pretrained_encoder_backward = None
+    fine_tune, lr_factor, warmup_epochs = "gradual", 2.6, 1.0
+
+
+def test_vocabulary_mapping_counts_shared_new_and_unused_words():
+    rows, counts = map_vocabulary(["", "[UNK]", "the", "film", "awful"], LM_WORDS)
+    assert rows.tolist() == [0, 1, 3, 4, -1]
+    assert counts == {"shared": 2, "new": 1, "unused": 3}  # was, good, plot; <eos> is not a word
+
+
+def test_new_words_start_from_the_mean_lm_vector(tmp_path):
+    lm = read_language_model(lm_run(tmp_path / "lm"), "model.pretrained_encoder")
+    encoder = load_encoder(Options(), ["", "[UNK]", "film", "awful"], 6, RNNConfig(units=5, layers=2),
+                           tmp_path / "lm")
+    np.testing.assert_allclose(encoder.embeddings[2], lm.embeddings[4])
+    np.testing.assert_allclose(encoder.embeddings[3], lm.embeddings[1:].mean(axis=0), rtol=1e-6)
+    assert encoder.summary["vocabulary"] == {"shared": 1, "new": 1, "unused": 4}
+    assert "test perplexity 42" in encoder.summary["info"]["pretrained encoder"]
+
+
+def _encoder_layers(rnn: RNNConfig, input_dim=6):
+    embedding = keras.layers.Embedding(4, 6, name="embedding")
+    block = RecurrentBlock(name="recurrent", **rnn.block_kwargs())
+    x = keras.Input((None,), dtype="int32")
+    h = block(keras.layers.Concatenate()([embedding(x), keras.layers.Dense(input_dim - 6)(embedding(x))])
+              if input_dim > 6 else embedding(x))
+    return keras.Model(x, keras.layers.Dense(2)(h)), embedding, block
+
+
+def test_a_unidirectional_encoder_gets_the_forward_lm_weights(tmp_path):
+    rnn = RNNConfig(units=5, layers=2)
+    encoder = load_encoder(Options(), ["", "[UNK]", "film", "plot"], 6, rnn, lm_run(tmp_path / "lm"))
+    _, embedding, block = _encoder_layers(rnn)
+    assign_encoder(embedding, block, encoder)
+    for layer, weights in zip(block.rnns, encoder.forward.cells):
+        for got, want in zip(layer.get_weights(), weights):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_bidirectional_encoder_takes_each_direction_from_its_lm(tmp_path):
+    lm_run(tmp_path / "both" / "forward")
+    lm_run(tmp_path / "both" / "backward", direction="backward")
+    rnn = RNNConfig(units=5, layers=2, bidirectional=True)
+    encoder = load_encoder(Options(), ["", "[UNK]", "film", "plot"], 6, rnn, tmp_path / "both")
+    _, embedding, block = _encoder_layers(rnn, input_dim=9)  # 3 extra task features, as ner's characters
+    assign_encoder(embedding, block, encoder)
+    first, second = block.rnns
+    np.testing.assert_array_equal(first.forward_layer.get_weights()[0][:6], encoder.forward.cells[0][0])
+    np.testing.assert_array_equal(first.backward_layer.get_weights()[1], encoder.backward.cells[0][1])
+    assert np.any(first.forward_layer.get_weights()[0][6:])  # the task's own feature rows are kept
+    kernel = second.backward_layer.get_weights()[0]  # reads [forward outputs, backward outputs]
+    np.testing.assert_array_equal(kernel[5:], encoder.backward.cells[1][0])
+    assert not np.any(kernel[:5])  # as the backward LM: it never saw the forward direction
+
+
+def test_a_shape_mismatch_is_one_error_naming_the_keys(tmp_path):
+    lm_run(tmp_path / "lm")
+    with pytest.raises(ConfigError, match=r"model.embedding_dim: 6 \(is 8\).*model.rnn.units: 5 \(is 7\)"):
+        load_encoder(Options(), [""], 8, RNNConfig(units=7, layers=2), tmp_path / "lm")
+
+
+def test_a_backward_lm_is_refused_as_the_forward_one(tmp_path):
+    lm_run(tmp_path / "lm", direction="backward")
+    with pytest.raises(DataError, match="pretrained_encoder_backward"):
+        load_encoder(Options(), [""], 6, RNNConfig(units=5, layers=2), tmp_path / "lm")
+
+
+def test_a_folder_that_is_no_lm_run_is_named(tmp_path):
+    with pytest.raises(DataError, match="model.pretrained_encoder.*not a finished language-model run"):
+        read_language_model(tmp_path, "model.pretrained_encoder")
+
+
+def test_gradual_unfreezing_trains_one_more_layer_from_the_top_each_epoch():
+    schedule = FineTuneSchedule([[], [], []], "gradual", 2.0, 0)
+    assert schedule.group_multipliers(0).tolist() == [1, 0, 0, 0]
+    assert schedule.group_multipliers(1).tolist() == [1, 0, 0, 0.5]
+    assert schedule.group_multipliers(5).tolist() == [1, 0.125, 0.25, 0.5]
+    assert FineTuneSchedule([[], []], "frozen", 2.0, 0).group_multipliers(5).tolist() == [1, 0, 0]
+
+
+def test_the_freezing_schedule_changes_which_weights_move():
+    keras.utils.set_random_seed(0)
+    model, embedding, block = _encoder_layers(RNNConfig(units=4, layers=2))
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    options = Options()
+    options.warmup_epochs = 0.5
+    x, y = np.random.randint(1, 4, (16, 5)), np.random.rand(16, 2)
+    snapshots = [[w.numpy().copy() for w in model.weights]]
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append([w.numpy().copy() for w in model.weights])
+
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0,
+              callbacks=fine_tune_callbacks(options, embedding, block) + [Snapshot()])
+    paths = [w.path for w in model.weights]
+
+    def moved(epoch, prefix):
+        return any(not np.array_equal(before, after) for before, after, path in
+                   zip(snapshots[epoch], snapshots[epoch + 1], paths) if path.startswith(prefix))
+
+    head = [w.path for w in model.layers[-1].weights][0].split("/")[0]
+    assert moved(0, head) and not moved(0, "recurrent") and not moved(0, "embedding")
+    assert moved(1, "recurrent/lstm_1") and not moved(1, "recurrent/lstm_0") and not moved(1, "embedding")
+    assert moved(2, "recurrent/lstm_0") and not moved(2, "embedding")

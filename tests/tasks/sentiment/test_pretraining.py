@@ -1,0 +1,49 @@
+"""Sentiment on a pretrained encoder: the whole recipe (LM on the demo text -> fine-tune -> export)."""
+import numpy as np
+import pytest
+
+from common import config as cfg
+from common import lifecycle
+from common.io import read_json
+from tasks.sentiment import TASK
+from tasks.sentiment.pretraining import standardiser
+from tests.conftest import REPO
+from tests.harness import serve_in_fresh_process
+from tests.tasks.sentiment.helpers import TINY, load
+
+
+def test_lm_text_is_standardised_as_the_vectorizer_reads_it():
+    assert standardiser("lower_and_strip_punctuation")(["It's GREAT, isn't it?"]) == ["its great isnt it"]
+
+
+def test_the_recipe_pretrains_fine_tunes_and_exports(tmp_path):
+    overrides = TASK.demo.make_data(tmp_path / "data", seed=0)
+    extra = tmp_path / "unlabelled.txt"
+    extra.write_text("an unlabelled sentence about a splendid movie\n", encoding="utf-8")
+    config = cfg.with_values(load(), {**overrides, **TINY, "train.epochs": 2, "model.pretraining.enabled": True,
+                                      "model.pretraining.epochs": 1, "model.pretraining.extra_text": [str(extra)],
+                                      "model.pretraining.run_dir": str(tmp_path / "lm")})
+    run, _ = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
+    corpus = (tmp_path / "lm" / "corpus.txt").read_text(encoding="utf-8").splitlines()
+    assert "an unlabelled sentence about a splendid movie" in corpus
+    assert len(corpus) == len(TASK.prepare(config, read_json(run.state_path)).texts["train"]) + 1  # no val/test
+    summary = read_json(run.state_path)["pretrained_encoder"]
+    assert summary["forward"].endswith("forward") and summary["backward"].endswith("backward")
+    assert "words shared with the language model" in (run.path / "report.md").read_text(encoding="utf-8")
+    assert "pretrained encoder" in (run.export_dir / "model_card.md").read_text(encoding="utf-8")
+    out = serve_in_fresh_process(run.export_dir, {"text": np.array(["a splendid movie", ""])}, tmp_path)
+    assert out["probabilities"].shape == (2, 2)
+
+
+def test_a_pretrained_encoder_and_pretrained_vectors_are_refused_together():
+    with pytest.raises(Exception, match="model.pretrained_vectors"):
+        load({"model.pretrained_encoder": "lm", "model.pretrained_vectors": "glove.txt"})
+
+
+@pytest.mark.slow
+def test_sst2_pretrained_config_starts(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNSUITE_DATA", str(shared_data))
+    config = lifecycle.load_config(TASK, REPO / "configs" / "sentiment_sst2_pretrained.yaml", ["data.max_examples=200", "model.pretraining.epochs=1", "train.epochs=1",
+                                    f"model.pretraining.run_dir={tmp_path / 'lm'}", "train.verbose=none"])
+    prepared = TASK.prepare(config)
+    assert prepared.encoder is not None and prepared.state["pretrained_encoder"]["vocabulary"]["shared"] > 0
