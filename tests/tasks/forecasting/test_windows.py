@@ -31,3 +31,13 @@ def test_tf_data_windows_match_numpy_windows_and_keep_the_last_batch():
 def test_val_and_test_start_one_lookback_early():
     bounds = split_bounds(100, "rows", None, [60, 20, 20], None, None, lookback=10, path="x")
     assert bounds == {"train": (0, 60), "val": (50, 80), "test": (70, 100)}
+
+
+def test_ratio_split_rounds_train_and_test_down_and_gives_validation_the_rest():
+    bounds = split_bounds(1003, "ratio", [0.7, 0.1, 0.2], None, None, None, lookback=10, path="x")
+    assert bounds == {"train": (0, 702), "val": (692, 803), "test": (793, 1003)}  # 702 / 101 / 200 rows
+
+
+def test_ratios_summing_below_one_leave_the_tail_unused():
+    bounds = split_bounds(1000, "ratio", [0.5, 0.1, 0.2], None, None, None, lookback=10, path="x")
+    assert bounds == {"train": (0, 500), "val": (490, 600), "test": (590, 800)}
