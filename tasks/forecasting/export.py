@@ -158,8 +158,8 @@ def predict_file(serve, config, state: dict, input_path, output_path) -> dict:
     forecast = serve(**inputs)["forecast"].numpy()[0]
     quantiles = config.model.quantiles
     out = pd.DataFrame(forecast[..., point_index(quantiles)] if quantiles else forecast, columns=targets)
-    for i, q in enumerate(quantiles or []):
-        for j, target in enumerate(targets):
+    for j, target in enumerate(targets):
+        for i, q in enumerate(quantiles or []):
             out[f"{target}_q{q:g}"] = forecast[:, j, i]
     out.insert(0, d.time_column, times)
     with atomic_path(output_path) as tmp:
