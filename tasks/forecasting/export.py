@@ -61,12 +61,19 @@ def serving_functions(model, config, state: dict) -> dict:
         specs.append(tf.TensorSpec([None, horizon, len(future_columns)], tf.float32, name="future_covariates"))
     if calendar:
         specs.append(tf.TensorSpec([None, horizon], tf.int64, name="future_time"))
-    names = [spec.name for spec in specs]  # the inputs this model takes, in signature order
-
-    def serve_inputs(*tensors):
-        return serve(**dict(zip(names, tensors)))
-
-    return {"serving_default": Signature(serve_inputs, specs)}
+    # The exported function's parameters are exactly the inputs this model takes, in signature order.
+    if future_columns and calendar:
+        fn = serve
+    elif future_columns:
+        def fn(history, future_covariates):
+            return serve(history, future_covariates=future_covariates)
+    elif calendar:
+        def fn(history, future_time):
+            return serve(history, future_time=future_time)
+    else:
+        def fn(history):
+            return serve(history)
+    return {"serving_default": Signature(fn, specs)}
 
 
 def serving_example(config, prepared: ForecastingPrepared) -> dict:
