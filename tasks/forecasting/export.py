@@ -131,7 +131,7 @@ def _history(config, state: dict, input_path, drop_last: int) -> pd.DataFrame:
         lines.pop()
     with tempfile.TemporaryDirectory() as folder:
         part = Path(folder) / Path(input_path).name
-        part.write_text("\n".join(lines[:-drop_last]) + "\n", encoding="utf-8")
+        part.write_text("\n".join(lines[:-drop_last]) + "\n", encoding=config.data.encoding)
         try:
             return read(config.data, part, state["features"]).copy()
         except DataError as exc:
