@@ -109,6 +109,28 @@ def save_forecasts(history, actual, predicted, path, names, title="Forecast vs a
     _save(fig, path)
 
 
+def save_interval_forecasts(history, actual, lower, median, upper, path, names, level: float,
+                            title="Forecast with prediction interval"):
+    """Like `save_forecasts`, with the interval ``[lower, upper]`` (nominal coverage ``level``) shaded
+    around the point forecast ``median``, first target only."""
+    n = len(history)
+    fig, axes = plt.subplots(n, 1, figsize=(8, 2.6 * n), squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        past = np.arange(-history[i].shape[0], 0)
+        future = np.arange(0, actual[i].shape[0])
+        ax.plot(past, history[i][:, 0], color="gray", label=f"history ({names[0]})")
+        ax.fill_between(future, lower[i][:, 0], upper[i][:, 0], color="tab:red", alpha=0.2,
+                        label=f"{level:.0%} interval")
+        ax.plot(future, actual[i][:, 0], color="black", label="actual")
+        ax.plot(future, median[i][:, 0], color="tab:red", label="forecast")
+        ax.axvline(0, color="gray", linestyle=":")
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
 def save_bar(values: dict, path, title, ylabel):
     fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(values) + 2), 3.4))
     ax.bar(range(len(values)), list(values.values()))

@@ -72,3 +72,45 @@ def forecast_metrics(y_true, y_pred, y_true_scaled, y_pred_scaled, scale) -> dic
         "mase": mase(y_true, y_pred, scale),
         "windows": int(np.asarray(y_true).shape[0]),
     }
+
+
+# ---- probabilistic forecasts: quantiles ``[windows, horizon, targets, quantiles]`` -----------------
+def pinball(y_true, y_quantile, q: float) -> float:
+    """Mean pinball (quantile) loss of the level-``q`` forecast: ``max(q * e, (q - 1) * e)``, ``e = y - y_q``."""
+    error = np.asarray(y_true, dtype=np.float64) - np.asarray(y_quantile, dtype=np.float64)
+    return float(np.maximum(q * error, (q - 1) * error).mean())
+
+
+def coverage(y_true, lower, upper) -> float:
+    """Share of true values inside ``[lower, upper]`` (ends included)."""
+    t = np.asarray(y_true, dtype=np.float64)
+    return float(((t >= np.asarray(lower)) & (t <= np.asarray(upper))).mean())
+
+
+def interval_width(lower, upper) -> float:
+    """Mean width of the interval ``[lower, upper]``."""
+    return float((np.asarray(upper, dtype=np.float64) - np.asarray(lower, dtype=np.float64)).mean())
+
+
+def weighted_quantile_loss(y_true, y_quantile, q: float) -> float:
+    """GluonTS's ``wQuantileLoss[q]``: ``2 * sum(pinball) / sum(|y|)`` over every value (DeepAR's
+    normalized quantile loss, the "ρ-risk")."""
+    t = np.asarray(y_true, dtype=np.float64)
+    error = t - np.asarray(y_quantile, dtype=np.float64)
+    denom = np.abs(t).sum()
+    return float(2 * np.maximum(q * error, (q - 1) * error).sum() / denom) if denom > 0 else float("nan")
+
+
+def quantile_metrics(y_true, y_pred, y_true_scaled, y_pred_scaled, quantiles) -> dict:
+    """Probabilistic scores of quantile forecasts (last axis of ``y_pred``, one level per entry of
+    ``quantiles``): pinball loss per level on the standardized scale (like MSE/MAE), and in the data's
+    units the mean weighted quantile loss (GluonTS ``mean_wQuantileLoss``, the usual CRPS estimate),
+    with two or more levels the coverage of the outermost pair, its nominal level and mean width."""
+    out = {f"pinball_q{q:g}": pinball(y_true_scaled, y_pred_scaled[..., i], q) for i, q in enumerate(quantiles)}
+    out["mean_wql"] = float(np.mean([weighted_quantile_loss(y_true, y_pred[..., i], q)
+                                     for i, q in enumerate(quantiles)]))
+    if len(quantiles) > 1:
+        out["coverage"] = coverage(y_true, y_pred[..., 0], y_pred[..., -1])
+        out["coverage_nominal"] = float(quantiles[-1] - quantiles[0])
+        out["interval_width"] = interval_width(y_pred[..., 0], y_pred[..., -1])
+    return out

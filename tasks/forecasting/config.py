@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from common.config import BaseDataConfig, option, section
 from common.errors import ConfigError
 from common.layers.recurrent import RNNConfig
+from tasks.forecasting.calendar import CALENDAR_FEATURES
 
 
 @dataclass
@@ -13,7 +14,14 @@ class ForecastingDataConfig(BaseDataConfig):
     time_column: str = option("date", "Column with the timestamps.")
     target_columns: list[str] = option([], "Columns to forecast (empty: every column except the time "
                                        "column and the covariates).")
-    covariate_columns: list[str] = option([], "Extra input columns that are not forecast.")
+    covariate_columns: list[str] = option([], "Extra input columns that are not forecast, known up to the "
+                                          "forecast start only (past covariates).")
+    future_covariate_columns: list[str] = option([], "Input columns also known for the forecast's horizon "
+                                                 "(holidays, planned prices): the model sees their values at "
+                                                 "every horizon step; predict and the export take them.")
+    calendar_features: list[str] = option([], "Calendar values of each horizon step's timestamp fed to the "
+                                          "model (scaled to [-0.5, 0.5] as in Time-Series-Library).",
+                                          choices=list(CALENDAR_FEATURES))
     split: str = option("ratio", "How data.path is split chronologically.", choices=["ratio", "rows", "dates"])
     split_ratios: list[float] = option([0.7, 0.1, 0.2], "Train/val/test fractions (split: ratio).",
                                        min=0.0, max=1.0)
@@ -47,10 +55,18 @@ class ForecastingDataConfig(BaseDataConfig):
         if self.split == "dates" and len(self.split_dates) != 2:
             raise ConfigError("config key 'data.split_dates': give two dates (val start, test start), "
                               f"got {self.split_dates}")
-        overlap = set(self.target_columns) & set(self.covariate_columns)
+        for other in ("covariate_columns", "future_covariate_columns"):
+            overlap = set(self.target_columns) & set(getattr(self, other))
+            if overlap:
+                raise ConfigError(f"config keys 'data.target_columns' and 'data.{other}' share "
+                                  f"{sorted(overlap)}; a column is either forecast or a covariate")
+        overlap = set(self.covariate_columns) & set(self.future_covariate_columns)
         if overlap:
-            raise ConfigError(f"config keys 'data.target_columns' and 'data.covariate_columns' share "
-                              f"{sorted(overlap)}; a column is either forecast or a covariate")
+            raise ConfigError(f"config keys 'data.covariate_columns' and 'data.future_covariate_columns' share "
+                              f"{sorted(overlap)}; list a column known in advance only in the second")
+        if len(set(self.calendar_features)) != len(self.calendar_features):
+            raise ConfigError(f"config key 'data.calendar_features': {self.calendar_features} repeats a feature; "
+                              "list each once")
 
 
 @dataclass
@@ -65,6 +81,15 @@ class ForecastingModelConfig:
     d_model: int = option(0, "Width of the segment embedding (0: feed raw segments).", min=0)
     instance_norm: bool = option(True, "Reversible instance normalization (RevIN) of every window.")
     head_dropout: float = option(0.0, "Dropout before the output head.", min=0.0, max=0.95)
-    loss: str = option("mse", "Training loss on the standardized scale (SegRNN trains with mae).",
-                       choices=["mse", "mae", "huber"])
+    loss: str = option("mse", "Training loss on the standardized scale (SegRNN trains with mae); "
+                       "ignored with model.quantiles (the pinball loss).", choices=["mse", "mae", "huber"])
+    quantiles: list[float] | None = option(None, "Forecast these quantile levels (sorted, in (0, 1), e.g. "
+                                           "[0.1, 0.5, 0.9]) with the pinball loss; the level nearest 0.5 is "
+                                           "the point forecast. null or []: a point forecast.")
+
+    def validate(self):
+        q = self.quantiles or []
+        if any(not 0 < v < 1 for v in q) or any(b <= a for a, b in zip(q, q[1:])):
+            raise ConfigError(f"config key 'model.quantiles': give distinct levels strictly between 0 and 1 in "
+                              f"increasing order, e.g. [0.1, 0.5, 0.9]; got {q}")
 

@@ -15,6 +15,7 @@ from common.data import datasets
 from common.errors import DataError
 from common.metrics.forecasting import mase_scale
 from common.task import Prepared
+from tasks.forecasting.calendar import calendar_features, unix_seconds
 from tasks.forecasting.series import header, read_series
 from tasks.forecasting.windows import count_windows, split_bounds, window_dataset
 
@@ -23,18 +24,25 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(kw_only=True)
 class ForecastingPrepared(Prepared):
-    """``scaled[split]``: that split's rows ``[rows, features]`` (targets first, then covariates),
-    standardized with the training scaler; evaluation and the baselines window them with numpy."""
+    """``scaled[split]``: that split's rows ``[rows, features]`` (targets first, then past covariates,
+    then known-future covariates), standardized with the training scaler; ``known[split]``: the
+    known-future model inputs of each row ``[rows, future columns + calendar features]`` (scaled
+    columns, then calendar values; width 0 without any); ``times[split]``: each row's Unix seconds.
+    Evaluation, the baselines and the serving example window them with numpy."""
 
     scaled: dict[str, np.ndarray]
+    known: dict[str, np.ndarray]
+    times: dict[str, np.ndarray]
 
 
 def columns(data_config, path) -> tuple[list[str], list[str]]:
-    """Target and covariate columns; no data.target_columns means every column but time and covariates."""
+    """Target and covariate columns (past, then known-future); no data.target_columns means every column
+    but time and covariates."""
+    covariates = list(data_config.covariate_columns) + list(data_config.future_covariate_columns)
     if data_config.target_columns:
-        return list(data_config.target_columns), list(data_config.covariate_columns)
-    skip = {data_config.time_column, *data_config.covariate_columns}
-    return [c for c in header(path, data_config.encoding) if c not in skip], list(data_config.covariate_columns)
+        return list(data_config.target_columns), covariates
+    skip = {data_config.time_column, *covariates}
+    return [c for c in header(path, data_config.encoding) if c not in skip], covariates
 
 
 def read(data_config, path, names: list[str]) -> pd.DataFrame:
@@ -67,12 +75,29 @@ def load_splits(data_config) -> tuple[dict[str, pd.DataFrame], list[str], list[s
 
 
 def fit_state(config, train: pd.DataFrame, features: list[str], targets: list[str]) -> dict:
-    """The scaler (zero-variance columns get scale 1), the time step and MASE's scale, from training rows."""
+    """The scaler (zero-variance columns get scale 1), the time step and MASE's scale, from training rows;
+    the known-future columns and calendar features the model takes (absent: none, as before they existed)."""
     scaler = StandardScaler().fit(train[features].to_numpy())
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    return {"features": features, "targets": targets, "mean": scaler.mean_.tolist(), "scale": scale.tolist(),
-            "freq": train.attrs.get("freq"),
-            "mase_scale": mase_scale(train[targets].to_numpy(), config.data.seasonal_period).tolist()}
+    state = {"features": features, "targets": targets, "mean": scaler.mean_.tolist(), "scale": scale.tolist(),
+             "freq": train.attrs.get("freq"),
+             "mase_scale": mase_scale(train[targets].to_numpy(), config.data.seasonal_period).tolist()}
+    if config.data.future_covariate_columns or config.data.calendar_features:
+        state.update(future_covariates=list(config.data.future_covariate_columns),
+                     calendar=list(config.data.calendar_features))
+    return state
+
+
+def known_future(state: dict) -> tuple[list[str], list[str]]:
+    """The known-future columns and calendar features of a trained model's ``state``."""
+    return state.get("future_covariates", []), state.get("calendar", [])
+
+
+def known_inputs(state: dict, scaled: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Each row's known-future model inputs: its scaled known-future columns, then its calendar values."""
+    future_columns, calendar = known_future(state)
+    idx = [state["features"].index(c) for c in future_columns]
+    return np.concatenate([scaled[:, idx], calendar_features(times, calendar).numpy()], axis=1).astype(np.float32)
 
 
 def future_channels(model_config, n_features: int, n_targets: int) -> list[int] | None:
@@ -96,20 +121,24 @@ def prepare(config, state: dict | None = None) -> ForecastingPrepared:
     mean, scale = np.array(state["mean"]), np.array(state["scale"])
     scaled = {name: ((part[features].to_numpy() - mean) / scale).astype(np.float32)
               for name, part in parts.items()}
+    times = {name: unix_seconds(part.index) for name, part in parts.items()}
+    known = {name: known_inputs(state, scaled[name], times[name]) for name in SPLITS}
+    takes_known = any(known_future(state))
     target_idx = list(range(len(targets)))
     future_idx = future_channels(config.model, len(features), len(targets))
     bs = config.train.batch_size
-    splits = {
-        "train": window_dataset(scaled["train"], d.lookback, d.horizon, target_idx, future_idx, d.stride,
-                                bs, shuffle=True, seed=config.seed),
-        "val": window_dataset(scaled["val"], d.lookback, d.horizon, target_idx, future_idx, 1, bs),
-        "test": window_dataset(scaled["test"], d.lookback, d.horizon, target_idx, future_idx, 1, bs),
-    }
+    splits = {name: window_dataset(scaled[name], d.lookback, d.horizon, target_idx, future_idx,
+                                   d.stride if name == "train" else 1, bs, shuffle=name == "train",
+                                   seed=config.seed, known=known[name] if takes_known else None)
+              for name in SPLITS}
     info = {"targets": ", ".join(targets), "covariates": ", ".join(covariates) or "none",
             "rows (train/val/test)": " / ".join(str(len(parts[s])) for s in SPLITS),
             "windows (train/val/test)": " / ".join(
                 str(count_windows(len(parts[s]), d.lookback, d.horizon, d.stride if s == "train" else 1))
                 for s in SPLITS),
             "lookback / horizon": f"{d.lookback} / {d.horizon}", "time step": state.get("freq")}
+    if takes_known:
+        future_columns, calendar = known_future(state)
+        info["known-future inputs"] = ", ".join(future_columns + calendar)
     return ForecastingPrepared(train=splits["train"], val=splits["val"], test=splits["test"], state=state,
-                               info=info, scaled=scaled)
+                               info=info, scaled=scaled, known=known, times=times)

@@ -5,9 +5,10 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 from common import plots
-from common.metrics.forecasting import forecast_metrics
-from tasks.forecasting.data import ForecastingPrepared
-from tasks.forecasting.windows import window_arrays
+from common.metrics.forecasting import forecast_metrics, quantile_metrics
+from tasks.forecasting.data import ForecastingPrepared, known_future
+from tasks.forecasting.model import point_index
+from tasks.forecasting.windows import horizon_windows, window_arrays
 
 
 def split_windows(config, prepared: ForecastingPrepared, split: str):
@@ -16,39 +17,65 @@ def split_windows(config, prepared: ForecastingPrepared, split: str):
     return window_arrays(prepared.scaled[split], d.lookback, d.horizon, range(len(prepared.state["targets"])))
 
 
+def split_known(config, prepared: ForecastingPrepared, split: str):
+    """The known-future inputs of every stride-1 window of ``split`` ``[N, H, K]`` (None without any)."""
+    if not any(known_future(prepared.state)):
+        return None
+    return horizon_windows(prepared.known[split], config.data.lookback, config.data.horizon)
+
+
 def unscale(state: dict, y):
-    """Scaled targets back to the data's units."""
+    """Scaled targets ``[..., T]`` (or quantiles ``[..., T, Q]`` when the model has ``quantiles``) back to
+    the data's units."""
     n = len(state["targets"])
-    return y * np.array(state["scale"][:n]) + np.array(state["mean"][:n])
+    scale, mean = np.array(state["scale"][:n]), np.array(state["mean"][:n])
+    if np.ndim(y) == 4:
+        return y * scale[:, None] + mean[:, None]
+    return y * scale + mean
 
 
-def predict_scaled(model, config, history):
+def predict_scaled(model, config, history, known=None):
     """The model's scaled forecast of scaled ``history``; seq2seq gets no teacher forcing (zero ``future``)."""
     inputs = {"history": history}
     if config.model.kind == "seq2seq":
         layer = model.get_layer("forecaster")
         inputs["future"] = np.zeros((len(history), config.data.horizon, len(layer.future_channels())),
                                     np.float32)
+    if known is not None:
+        inputs["future_covariates"] = known.astype(np.float32)
     return model.predict(inputs, batch_size=max(256, config.train.batch_size), verbose=0)
 
 
 def evaluate(model, config, prepared: ForecastingPrepared, split: str, plots_dir) -> dict:
-    """Metrics on ``split`` (scaled and original units) and a plot of three windows spread over it."""
+    """Metrics on ``split`` (scaled and original units; probabilistic scores with quantiles) and a plot of
+    three windows spread over it."""
     history, y_true = split_windows(config, prepared, split)
-    y_pred = predict_scaled(model, config, history.astype(np.float32))
-    state = prepared.state
-    metrics = forecast_metrics(unscale(state, y_true), unscale(state, y_pred), y_true, y_pred,
+    y_pred = predict_scaled(model, config, history.astype(np.float32), split_known(config, prepared, split))
+    state, quantiles = prepared.state, config.model.quantiles
+    point = y_pred[..., point_index(quantiles)] if quantiles else y_pred
+    metrics = forecast_metrics(unscale(state, y_true), unscale(state, point), y_true, point,
                                state["mase_scale"])
+    if quantiles:
+        metrics.update(quantile_metrics(unscale(state, y_true), unscale(state, y_pred), y_true, y_pred,
+                                        quantiles))
     picks = np.linspace(0, len(history) - 1, num=min(3, len(history))).astype(int)
     feats = np.array(state["scale"]) * history[picks] + np.array(state["mean"])
-    plots.save_forecasts(feats, unscale(state, y_true[picks]), unscale(state, y_pred[picks]),
-                         plots_dir / f"forecasts_{split}.png", state["targets"],
-                         title=f"Forecast vs actual ({split}, {state['targets'][0]})")
+    path, title = plots_dir / f"forecasts_{split}.png", f"Forecast vs actual ({split}, {state['targets'][0]})"
+    if quantiles and len(quantiles) > 1:
+        band = unscale(state, y_pred[picks])
+        plots.save_interval_forecasts(feats, unscale(state, y_true[picks]), band[..., 0],
+                                      unscale(state, point[picks]), band[..., -1], path, state["targets"],
+                                      level=quantiles[-1] - quantiles[0], title=title)
+    else:
+        plots.save_forecasts(feats, unscale(state, y_true[picks]), unscale(state, point[picks]), path,
+                             state["targets"], title=title)
     return metrics
 
 
 def baselines(config, prepared: ForecastingPrepared, split: str) -> dict:
-    """Naive (last value), seasonal naive and a channel-independent linear model on the window."""
+    """Naive (last value), seasonal naive and a channel-independent linear model on the window. With
+    ``model.quantiles`` the naive forecast also gets quantiles: those of its errors on the training
+    windows, per horizon step and target, so the model's calibration has a reference."""
     d, state = config.data, prepared.state
     history, y_true = split_windows(config, prepared, split)
     n_t = len(state["targets"])
@@ -58,12 +85,19 @@ def baselines(config, prepared: ForecastingPrepared, split: str) -> dict:
     def score(pred):
         return forecast_metrics(true, unscale(state, pred), y_true, pred, state["mase_scale"])
 
-    results = {"naive": score(np.repeat(past[:, -1:, :], d.horizon, axis=1))}
+    naive = np.repeat(past[:, -1:, :], d.horizon, axis=1)
+    results = {"naive": score(naive)}
+    train_x, train_y = split_windows(config, prepared, "train")
+    quantiles = config.model.quantiles
+    if quantiles:
+        errors = train_y - train_x[:, -1:, :n_t]  # [N, H, T]
+        levels = np.moveaxis(np.quantile(errors, quantiles, axis=0), 0, -1)  # [H, T, Q]
+        pred = naive[..., None] + levels[None]
+        results["naive"].update(quantile_metrics(true, unscale(state, pred), y_true, pred, quantiles))
     period = d.seasonal_period
     if period <= d.lookback:
         steps = d.lookback - period + (np.arange(d.horizon) % period)
         results["seasonal_naive"] = score(past[:, steps, :])
-    train_x, train_y = split_windows(config, prepared, "train")
     # One linear map lookback -> horizon shared by every target (like DLinear's "Linear").
     x = np.transpose(train_x[:, :, :n_t], (0, 2, 1)).reshape(-1, d.lookback)
     y = np.transpose(train_y, (0, 2, 1)).reshape(-1, d.horizon)

@@ -15,7 +15,7 @@ from common.task import Demo, Task
 from tasks.forecasting import data, demo_data, evaluation, export
 from tasks.forecasting.config import ForecastingDataConfig, ForecastingModelConfig
 from tasks.forecasting.data import ForecastingPrepared
-from tasks.forecasting.model import build_forecaster
+from tasks.forecasting.model import PinballLoss, build_forecaster
 
 
 class ForecastingTask(Task):
@@ -26,7 +26,9 @@ class ForecastingTask(Task):
     demo = Demo(demo_data.make_data, demo_data.predict_input)
     description = "Multi-horizon time-series forecasting with a recurrent encoder."
     predict_input_help = ("CSV with the time column and the trained target and covariate columns, at least "
-                          "data.lookback rows; the forecast covers the data.horizon steps after its last row.")
+                          "data.lookback rows; the forecast covers the data.horizon steps after its last row. "
+                          "With data.future_covariate_columns, end it with data.horizon rows holding the "
+                          "timestamps and those columns' known values, target cells empty.")
 
     def check_config(self, config) -> None:
         if config.data.lookback % config.model.patch_len:
@@ -42,6 +44,8 @@ class ForecastingTask(Task):
         return build_forecaster(config, prepared.state)
 
     def compile_args(self, config, prepared):
+        if config.model.quantiles:
+            return {"loss": PinballLoss(config.model.quantiles), "metrics": []}
         metrics = ["mae"] if config.model.loss != "mae" else ["mse"]
         return {"loss": config.model.loss, "metrics": metrics}
 
@@ -53,7 +57,8 @@ class ForecastingTask(Task):
         return evaluation.baselines(config, prepared, split)
 
     def headline_metrics(self):
-        return ["mse", "mae", "mse_original", "mae_original", "rmse_original", "mape", "smape", "mase"]
+        return ["mse", "mae", "mse_original", "mae_original", "rmse_original", "mape", "smape", "mase",
+                "mean_wql", "coverage", "interval_width"]
 
     # ---- export and predict -----------------------------------------------------------
     def serving_functions(self, model, config, prepared: ForecastingPrepared) -> dict:

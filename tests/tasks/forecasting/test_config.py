@@ -41,3 +41,26 @@ def test_three_files_without_path_are_accepted():
     config = cfg.with_values(demo_base(), {"data.path": None, "data.train": "a.csv", "data.val": "b.csv",
                                            "data.test": "c.csv"})
     assert config.data.path is None and config.data.test == "c.csv"
+
+
+@pytest.mark.parametrize("levels", [[0.0, 0.5], [0.5, 1.0], [0.9, 0.1], [0.1, 0.1, 0.9], [-0.2, 0.5]])
+def test_quantile_levels_must_be_sorted_distinct_and_inside_zero_one(levels):
+    with pytest.raises(ConfigError, match=r"'model.quantiles': give distinct levels strictly between 0 and 1 "
+                                          r"in increasing order"):
+        cfg.with_values(demo_base(), {"model.quantiles": levels})
+
+
+@pytest.mark.parametrize("levels", [None, [], [0.5], [0.05, 0.5, 0.95]])
+def test_no_quantiles_or_sorted_levels_load(levels):
+    assert cfg.with_values(demo_base(), {"model.quantiles": levels}).model.quantiles == levels
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"data.future_covariate_columns": ["load"]}, r"'data.future_covariate_columns' share \['load'\]"),
+    ({"data.future_covariate_columns": ["temperature"]}, "list a column known in advance only in the second"),
+    ({"data.calendar_features": ["hour"]}, "'hour' is not allowed; choose one of minute_of_hour, hour_of_day"),
+    ({"data.calendar_features": ["hour_of_day", "hour_of_day"]}, "repeats a feature"),
+])
+def test_known_future_inputs_are_checked_when_the_config_loads(values, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.with_values(demo_base(), values)

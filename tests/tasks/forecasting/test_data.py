@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from common import lifecycle
 from common.errors import DataError
 from tasks.forecasting import TASK
 from tasks.forecasting.data import ForecastingPrepared
@@ -71,3 +72,28 @@ def test_fill_policy_repairs_gaps_and_nan(tmp_path):
     path = write_csv(tmp_path / "s.csv", rows)
     prepared = TASK.prepare(config_for(path, **{"data.fill": "interpolate"}))
     assert prepared.info["rows (train/val/test)"] == "36 / 20 / 20"
+
+
+@pytest.mark.parametrize("name, rows", [("ettm1", (34560, 11520, 11520)), ("ettm2", (34560, 11520, 11520)),
+                                        ("etth2", (8640, 2880, 2880))])
+def test_ett_configs_cut_the_12_4_4_month_protocol(shared_data, monkeypatch, name, rows):
+    monkeypatch.setenv("RNNSUITE_DATA", str(shared_data))
+    config = lifecycle.load_config(TASK, TASK.demo_config_path.parent / f"forecasting_{name}.yaml")
+    prepared = TASK.prepare(config)
+    lookback = config.data.lookback
+    assert {s: len(v) for s, v in prepared.scaled.items()} == {
+        "train": rows[0], "val": rows[1] + lookback, "test": rows[2] + lookback}
+
+
+def test_known_future_inputs_are_the_scaled_columns_then_the_calendar(tmp_path):
+    path = write_csv(tmp_path / "s.csv", hourly(100))
+    prepared = TASK.prepare(config_for(path, **{"data.covariate_columns": [], "data.future_covariate_columns": ["b"],
+                                                "data.calendar_features": ["hour_of_day"]}))
+    assert prepared.state["future_covariates"] == ["b"] and prepared.info["known-future inputs"] == "b, hour_of_day"
+    np.testing.assert_allclose(prepared.known["train"][:, 0], prepared.scaled["train"][:, 1])
+    np.testing.assert_allclose(prepared.known["train"][:3, 1], np.array([0, 1, 2]) / 23 - 0.5, atol=1e-6)
+
+
+def test_without_known_future_inputs_the_state_is_as_before(tmp_path):
+    prepared = TASK.prepare(config_for(write_csv(tmp_path / "s.csv", hourly(100))))
+    assert "future_covariates" not in prepared.state and prepared.known["train"].shape == (60, 0)

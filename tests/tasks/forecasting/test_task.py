@@ -1,12 +1,18 @@
 """The forecasting task end to end: determinism, seq2seq, resume, predict, tune, ETTh1."""
+from types import SimpleNamespace
+
+import keras
+import numpy as np
 import pandas as pd
 import pytest
 
 from common import config as cfg
 from common import lifecycle
+from common.errors import DataError
 from common.io import read_json
 from tasks.forecasting import TASK
-from tests.tasks.forecasting.helpers import TINY
+from tests.harness import serve_in_fresh_process
+from tests.tasks.forecasting.helpers import TINY, config_for
 
 
 # ---- training behaviour -------------------------------------------------------------------
@@ -52,3 +58,55 @@ def test_etth1_standard_split_and_one_short_epoch(shared_data, monkeypatch, tmp_
     assert doc["test"]["windows"] == 2880 - 96 + 1  # every test window of the standard protocol
     assert read_json(run.state_path)["features"] == ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
     assert doc["test"]["mse"] < doc["baselines"]["naive"]["mse"]
+
+
+# ---- quantiles and known-future inputs ---------------------------------------------------------
+def noise_series(tmp_path, n=240):
+    """Target ``a`` equals the known-future column ``c``, white noise: only the horizon's ``c`` predicts it."""
+    c = np.random.default_rng(0).normal(size=n).round(4)
+    times = pd.date_range("2024-01-01", periods=n, freq="h")
+    pd.DataFrame({"date": times, "a": c, "c": c}).to_csv(tmp_path / "noise.csv", index=False)
+    return tmp_path / "noise.csv"
+
+
+def known_config(path, **values):
+    return config_for(path, **{"data.covariate_columns": [], "data.future_covariate_columns": ["c"], **values})
+
+
+def test_a_target_equal_to_a_known_future_column_is_learned_almost_exactly(tmp_path):
+    config = known_config(noise_series(tmp_path), **{"train.batch_size": 16})
+    prepared = TASK.prepare(config)
+    keras.utils.set_random_seed(0)
+    model = TASK.build_model(config, prepared)
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.fit(prepared.train, epochs=25, verbose=0, shuffle=False)  # the dataset shuffles itself
+    scores = TASK.evaluate(model, config, prepared, "test", SimpleNamespace(plots_dir=tmp_path))
+    assert scores["mse"] < 0.02 < 1 < TASK.baselines(config, prepared, "test")["naive"]["mse"]
+
+
+def test_export_takes_raw_known_future_inputs_and_returns_quantiles_in_a_fresh_process(tmp_path):
+    config = known_config(noise_series(tmp_path), **{"model.quantiles": [0.1, 0.5, 0.9],
+                                                     "data.calendar_features": ["hour_of_day", "day_of_week"]})
+    run, doc = lifecycle.train(TASK, config, tmp_path / "run")
+    assert {"pinball_q0.1", "mean_wql", "coverage", "interval_width"} <= set(doc["test"])
+    assert {"mean_wql", "coverage"} <= set(doc["baselines"]["naive"])
+    example = TASK.serving_example(config, TASK.prepare(config, read_json(run.state_path)))
+    assert example["future_covariates"].shape == (4, 2, 1) and example["future_time"].dtype == np.int64
+    out = serve_in_fresh_process(run.export_dir, example, tmp_path)
+    assert out["forecast"].shape == (4, 2, 1, 3) and (np.diff(out["forecast"], axis=-1) >= 0).all()
+
+    frame = pd.read_csv(tmp_path / "noise.csv").astype(str)
+    future = frame.tail(2).assign(a="")
+    pd.concat([frame.iloc[:-2].tail(10), future]).to_csv(tmp_path / "in.csv", index=False)
+    lifecycle.predict(TASK, run.path, tmp_path / "in.csv", tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns) == ["date", "a", "a_q0.1", "a_q0.5", "a_q0.9"]
+    assert out["date"].tolist() == future["date"].tolist() and (out["a"] == out["a_q0.5"]).all()
+
+    frame.iloc[:-2].tail(10).to_csv(tmp_path / "no_future.csv", index=False)
+    with pytest.raises(DataError, match=r"takes known-future covariates \(c\): end the file with data.horizon = 2 "
+                                        r"rows .* \(found 0 such rows\)"):
+        lifecycle.predict(TASK, run.path, tmp_path / "no_future.csv", tmp_path / "out.csv")
+    pd.concat([frame.iloc[:-2].tail(10), future.assign(c="")]).to_csv(tmp_path / "blank.csv", index=False)
+    with pytest.raises(DataError, match="known-future column 'c' is empty or not a number in the horizon row"):
+        lifecycle.predict(TASK, run.path, tmp_path / "blank.csv", tmp_path / "out.csv")

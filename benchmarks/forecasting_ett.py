@@ -1,0 +1,149 @@
+"""ETT long-horizon benchmark: our forecaster, our baselines and the published figures in one Markdown table.
+
+Each (dataset, horizon) pair is one training run of ``configs/forecasting_<dataset>.yaml`` through
+`common.lifecycle` (lookback 96, the 12/4/4-month split, MSE/MAE on the standardized scale, every
+test window scored), with ``data.horizon`` set to the pair's horizon.
+
+    PYTHONPATH=. python benchmarks/forecasting_ett.py --runs etth1:96 ettm2:720
+    PYTHONPATH=. python benchmarks/forecasting_ett.py --runs all            # 4 sets x 4 horizons
+    # a quick check of the plumbing on a slice (not comparable with the published numbers):
+    PYTHONPATH=. python benchmarks/forecasting_ett.py --runs etth1:24 --set train.epochs=1 \\
+        --set "data.split_rows=[480, 240, 240]" --out /tmp/ett.md
+
+Published numbers: multivariate, lookback 96, standardized test MSE / MAE, copied from the table in
+SegRNN's README ("Comparison Results for Lookback L = 96", github.com/lss-1138/SegRNN, read at
+commit 01708ba): SegRNN's own rerun (MSE loss, the fixed test loader), and iTransformer, PatchTST
+and DLinear as reported in the iTransformer paper (Liu et al., ICLR 2024), which the
+README reproduces. TimeMixer (Wang et al., ICLR 2024) is left blank: its table could not be
+checked against a source here, and an unchecked number is worse than a gap.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+DATASETS = ("etth1", "etth2", "ettm1", "ettm2")
+HORIZONS = (96, 192, 336, 720)
+MODELS = ("SegRNN", "TimeMixer", "iTransformer", "PatchTST", "DLinear")
+SOURCE = ("SegRNN README, 'Comparison Results for Lookback L = 96' (github.com/lss-1138/SegRNN @ 01708ba); "
+          "iTransformer/PatchTST/DLinear there are the iTransformer paper's (ICLR 2024) figures")
+
+# (dataset, horizon) -> model -> (MSE, MAE); None: not verified, shown blank.
+PUBLISHED = {
+    ("etth1", 96): {"SegRNN": (0.368, 0.395), "iTransformer": (0.386, 0.405), "PatchTST": (0.414, 0.419),
+                    "DLinear": (0.386, 0.400)},
+    ("etth1", 192): {"SegRNN": (0.408, 0.419), "iTransformer": (0.441, 0.436), "PatchTST": (0.460, 0.445),
+                     "DLinear": (0.437, 0.432)},
+    ("etth1", 336): {"SegRNN": (0.444, 0.440), "iTransformer": (0.487, 0.458), "PatchTST": (0.501, 0.466),
+                     "DLinear": (0.481, 0.459)},
+    ("etth1", 720): {"SegRNN": (0.446, 0.457), "iTransformer": (0.503, 0.491), "PatchTST": (0.500, 0.488),
+                     "DLinear": (0.519, 0.516)},
+    ("etth2", 96): {"SegRNN": (0.278, 0.335), "iTransformer": (0.297, 0.349), "PatchTST": (0.302, 0.348),
+                    "DLinear": (0.333, 0.387)},
+    ("etth2", 192): {"SegRNN": (0.359, 0.389), "iTransformer": (0.380, 0.400), "PatchTST": (0.388, 0.400),
+                     "DLinear": (0.477, 0.476)},
+    ("etth2", 336): {"SegRNN": (0.421, 0.436), "iTransformer": (0.428, 0.432), "PatchTST": (0.426, 0.433),
+                     "DLinear": (0.594, 0.541)},
+    ("etth2", 720): {"SegRNN": (0.432, 0.455), "iTransformer": (0.427, 0.445), "PatchTST": (0.431, 0.446),
+                     "DLinear": (0.831, 0.657)},
+    ("ettm1", 96): {"SegRNN": (0.330, 0.369), "iTransformer": (0.334, 0.368), "PatchTST": (0.329, 0.367),
+                    "DLinear": (0.345, 0.372)},
+    ("ettm1", 192): {"SegRNN": (0.369, 0.392), "iTransformer": (0.377, 0.391), "PatchTST": (0.367, 0.385),
+                     "DLinear": (0.380, 0.389)},
+    ("ettm1", 336): {"SegRNN": (0.399, 0.412), "iTransformer": (0.426, 0.420), "PatchTST": (0.399, 0.410),
+                     "DLinear": (0.413, 0.413)},
+    ("ettm1", 720): {"SegRNN": (0.454, 0.443), "iTransformer": (0.491, 0.459), "PatchTST": (0.454, 0.439),
+                     "DLinear": (0.474, 0.453)},
+    ("ettm2", 96): {"SegRNN": (0.173, 0.255), "iTransformer": (0.180, 0.264), "PatchTST": (0.175, 0.259),
+                    "DLinear": (0.193, 0.292)},
+    ("ettm2", 192): {"SegRNN": (0.237, 0.298), "iTransformer": (0.250, 0.309), "PatchTST": (0.241, 0.302),
+                     "DLinear": (0.284, 0.362)},
+    ("ettm2", 336): {"SegRNN": (0.296, 0.336), "iTransformer": (0.311, 0.348), "PatchTST": (0.305, 0.343),
+                     "DLinear": (0.369, 0.427)},
+    ("ettm2", 720): {"SegRNN": (0.389, 0.407), "iTransformer": (0.412, 0.407), "PatchTST": (0.402, 0.400),
+                     "DLinear": (0.554, 0.522)},
+}
+BASELINES = ("naive", "seasonal_naive", "linear")
+
+
+def parse_runs(items: list[str]) -> list[tuple[str, int]]:
+    """``etth1:96`` pairs (``all``: every dataset and horizon of the protocol)."""
+    if items == ["all"]:
+        return [(d, h) for d in DATASETS for h in HORIZONS]
+    runs = []
+    for item in items:
+        name, _, horizon = item.lower().partition(":")
+        if name not in DATASETS or not horizon.isdigit():
+            raise SystemExit(f"--runs {item!r}: expected DATASET:HORIZON with DATASET in {', '.join(DATASETS)}, "
+                             "e.g. etth1:96")
+        runs.append((name, int(horizon)))
+    return runs
+
+
+def run_one(dataset: str, horizon: int, overrides: dict, runs_dir: Path) -> dict:
+    """Train one pair through the lifecycle (a finished run in its folder is reused) -> metrics.json's doc."""
+    from common import config as cfg
+    from common import lifecycle
+    from tasks.forecasting import TASK
+
+    config = lifecycle.load_config(TASK, TASK.demo_config_path.parent / f"forecasting_{dataset}.yaml")
+    config = cfg.with_values(config, {"data.horizon": horizon, "train.tensorboard": False, **overrides})
+    run_dir = runs_dir / f"{dataset}_{horizon}"
+    if (run_dir / "metrics.json").exists():
+        return json.loads((run_dir / "metrics.json").read_text())
+    _, doc = lifecycle.train(TASK, config, run_dir)
+    return doc
+
+
+def fmt(pair) -> str:
+    return f"{pair[0]:.3f} / {pair[1]:.3f}" if pair else ""
+
+
+def table(results: dict, overrides: dict) -> str:
+    """The Markdown report: one row per pair, MSE / MAE per column."""
+    columns = ["dataset", "horizon", "ours", *BASELINES, *MODELS]
+    lines = ["# ETT long-horizon forecasting (multivariate, lookback 96, standardized test MSE / MAE)", ""]
+    if overrides:
+        settings = ", ".join(f"{k}={v}" for k, v in overrides.items())
+        lines += [f"Run settings differ from the configs ({settings}): our figures are not comparable "
+                  "with the published ones.", ""]
+    lines += ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for (dataset, horizon), doc in results.items():
+        test, base = doc["test"], doc.get("baselines", {})
+        published = PUBLISHED.get((dataset, horizon), {})
+        cells = [dataset.replace("ett", "ETT"), str(horizon), fmt((test["mse"], test["mae"]))]
+        cells += [fmt((base[b]["mse"], base[b]["mae"])) if b in base else "" for b in BASELINES]
+        cells += [fmt(published.get(m)) for m in MODELS]
+        lines.append("| " + " | ".join(cells) + " |")
+    windows = {f"{d}:{h}": doc["test"]["windows"] for (d, h), doc in results.items()}
+    lines += ["", f"Test windows scored (every one, stride 1): {windows}.",
+              f"Published: {SOURCE}. TimeMixer: left blank (not verified). A blank baseline: seasonal "
+              "period longer than the lookback."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    from common.config import parse_override
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", nargs="+", default=["etth1:96"], help="DATASET:HORIZON pairs, or 'all'")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                        help="config override applied to every run (repeatable)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/forecasting_ett"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/forecasting_ett.md"))
+    args = parser.parse_args(argv)
+    overrides = {".".join(key): value for key, value in map(parse_override, args.overrides)}
+    results = {}
+    for dataset, horizon in parse_runs(args.runs):
+        start = time.perf_counter()
+        results[(dataset, horizon)] = run_one(dataset, horizon, overrides, args.runs_dir)
+        print(f"{dataset}:{horizon} done in {time.perf_counter() - start:.0f}s", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table(results, overrides), encoding="utf-8")
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()

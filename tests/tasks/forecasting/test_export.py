@@ -1,0 +1,27 @@
+"""The serving function takes exactly the raw inputs the model needs, named and ordered."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tasks.forecasting.export import serving_functions
+from tasks.forecasting.model import build_forecaster
+from tests.tasks.forecasting.helpers import config_for
+
+
+@pytest.mark.parametrize("columns, calendar, inputs", [
+    ([], [], ["history"]),
+    (["b"], [], ["history", "future_covariates"]),
+    ([], ["hour_of_day"], ["history", "future_time"]),
+    (["b"], ["day_of_week"], ["history", "future_covariates", "future_time"]),
+])
+def test_serving_inputs_follow_the_known_future_inputs(columns, calendar, inputs):
+    config = config_for("unused.csv", **{"data.covariate_columns": [], "data.future_covariate_columns": columns,
+                                         "data.calendar_features": calendar})
+    state = {"features": ["a", "b"], "targets": ["a"], "mean": [1.0, 2.0], "scale": [2.0, 1.0],
+             **({"future_covariates": columns, "calendar": calendar} if columns or calendar else {})}
+    signature = serving_functions(build_forecaster(config, state), config, state)["serving_default"]
+    assert [spec.name for spec in signature.input_signature] == inputs
+    feeds = {"history": tf.ones([3, 8, 2]), "future_covariates": tf.ones([3, 2, 1]),
+             "future_time": tf.constant(np.full((3, 2), 1_700_000_000, np.int64))}
+    out = tf.function(signature.fn, input_signature=signature.input_signature)(**{k: feeds[k] for k in inputs})
+    assert out["forecast"].shape == (3, 2, 1)
