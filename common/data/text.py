@@ -38,7 +38,8 @@ def read_text(path, encoding: str = "utf-8") -> str:
             f"{path}:{line}: not valid {encoding} text (byte 0x{raw[exc.start]:02x}); "
             f"set data.encoding to the file's encoding (e.g. cp1252 or latin-1)") from None
     except LookupError:
-        raise DataError(f"unknown encoding {encoding!r} for {path}; use e.g. utf-8, cp1252, latin-1") from None
+        raise DataError(f"{path}: unknown text encoding {encoding!r}; set data.encoding to one Python knows, "
+                        "e.g. utf-8, cp1252 or latin-1") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
