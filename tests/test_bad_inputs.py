@@ -308,7 +308,8 @@ def corpus_results(tmp_path_factory, request):
     params = [item.callspec.params for item in request.session.items
               if item.module is request.module and getattr(item, "callspec", None)]
     cases = [p["case"] for p in params if "case" in p] or CASES
-    trained = {c["task"] for c in cases if c.get("run")} | {p["task"] for p in params if "task" in p}
+    trained = ({c["run"] if isinstance(c["run"], str) else c["task"] for c in cases if c.get("run")}
+               | {p["task"] for p in params if "task" in p})
     fixtures, fixture_runs, jobs, cli_jobs, setup = [], {}, [], [], {}
     for task in sorted(trained):
         folder = tmp / "fixtures" / task
@@ -323,7 +324,8 @@ def corpus_results(tmp_path_factory, request):
         setup[case["id"]] = (folder, listing(folder))
         job = {"id": case["id"], "task": case["task"], "cwd": str(folder), "argv": argv}
         if case.get("run"):
-            job.update(run_from=f"fixture/{case['task']}", damage=case.get("damage"))
+            source = case["run"] if isinstance(case["run"], str) else case["task"]
+            job.update(run_from=f"fixture/{source}", damage=case.get("damage"))
         (cli_jobs if case.get("cli") else jobs).append(job)
     env = _env(tmp)
     jobs_path, results_path = tmp / "jobs.json", tmp / "results.json"
@@ -373,7 +375,7 @@ def test_bad_input(case, corpus_results):
             assert word in result["stdout"], f"{word!r} not in stdout{shown}"
         return
     errors = _error_lines(stderr)
-    if case["kind"] == "cli" and case.get("argparse"):
+    if case.get("argparse"):
         errors = [line for line in stderr.splitlines() if "error:" in line]
     assert len(errors) == 1, f"expected exactly one 'error:' line{shown}"
     for word in case.get("error") or []:
