@@ -44,7 +44,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASE_KEYS = {"id", "kind", "task", "files", "config", "config_text", "set", "argv", "run", "exit", "error",
-             "outputs", "stdout", "cli", "slow", "note", "damage", "argparse"}
+             "outputs", "stdout", "cli", "slow", "note", "damage", "argparse", "xfail"}
 KINDS = {"config", "cli", "data", "run", "predict", "positive"}
 
 
@@ -103,7 +103,8 @@ def _reviews(per_label=20, labels=("pos", "neg"), header=("text", "label")):
 
 def _conll(sentences=24, types=("PER", "LOC")):
     names = {"PER": ["John", "Maria", "Ahmed", "Olga"], "LOC": ["Paris", "Lima", "Oslo", "Cairo"],
-             "ORG": ["Acme", "Globex", "Initech", "Cyberdyne"], "MISC": ["French", "Irish", "Olympic", "Dutch"]}
+             "ORG": ["Acme", "Globex", "Initech", "Cyberdyne"],
+             "MISC": ["French", "Irish", "Olympic", "Dutch"]}
     lines = ["-DOCSTART- -X- -X- O", ""]
     for i in range(sentences):
         kind = types[i % len(types)]
@@ -307,7 +308,7 @@ def corpus_results(tmp_path_factory, request):
     base = load_base()
     params = [item.callspec.params for item in request.session.items
               if item.module is request.module and getattr(item, "callspec", None)]
-    cases = [p["case"] for p in params if "case" in p] or CASES
+    cases = [p["case"] for p in params if "case" in p] if params else CASES
     trained = ({c["run"] if isinstance(c["run"], str) else c["task"] for c in cases if c.get("run")}
                | {p["task"] for p in params if "task" in p})
     fixtures, fixture_runs, jobs, cli_jobs, setup = [], {}, [], [], {}
@@ -335,8 +336,8 @@ def corpus_results(tmp_path_factory, request):
                                          cwd=job["cwd"], env=env, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, text=True)
              for job in cli_jobs}
-    runner = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(jobs_path), str(results_path)],
-                            cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
+    command = [sys.executable, str(Path(__file__).resolve()), str(jobs_path), str(results_path)]
+    runner = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for job_id, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=300)
@@ -351,8 +352,14 @@ def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c["id"], marks=[pytest.mark.slow] if c.get("slow") else [])
-                                  for c in CASES])
+def _marks(case):
+    marks = [pytest.mark.slow] if case.get("slow") else []
+    if case.get("xfail"):  # a known gap whose fix lies outside the corpus; strict: a fix must drop the mark
+        marks.append(pytest.mark.xfail(reason=case["xfail"], strict=True))
+    return marks
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["id"], marks=_marks(c)) for c in CASES])
 def test_bad_input(case, corpus_results):
     results = corpus_results["results"]
     result = results.get(case["id"])

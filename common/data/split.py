@@ -44,7 +44,8 @@ def seeded_subset(n: int, max_examples: int | None, seed: int) -> np.ndarray:
 def _too_few(labels, needed: int) -> list[tuple[str, int]]:
     """``(label, count)`` of the classes with fewer than ``needed`` examples, rarest first."""
     values, counts = np.unique(np.asarray(labels), return_counts=True)
-    return sorted(((str(v), int(c)) for v, c in zip(values, counts) if c < needed), key=lambda vc: (vc[1], vc[0]))
+    rare = [(str(v), int(c)) for v, c in zip(values, counts) if c < needed]
+    return sorted(rare, key=lambda vc: (vc[1], vc[0]))
 
 
 def _class_list(classes) -> str:
@@ -68,9 +69,9 @@ def stratified_split(labels, val_fraction: float, test_fraction: float, seed: in
     if val_fraction > 0 or test_fraction > 0:
         rare = _too_few(labels, 2)
         if rare:
-            raise DataError(f"{where}cannot make a stratified split: class {_class_list(rare)}, but it needs "
-                            "at least 2 of every class (one for training, one held out); add examples, remove "
-                            "the class, or give data.val and data.test files")
+            raise DataError(f"{where}cannot make a stratified split: class {_class_list(rare)}, but it "
+                            "needs at least 2 of every class (one for training, one held out); add examples, "
+                            "remove the class, or give data.val and data.test files")
 
     def cut(idx, fraction, seed_offset):
         if fraction <= 0:
@@ -97,9 +98,9 @@ def stratified_fold(labels, folds: int, fold: int, seed: int, source: str | None
     labels = np.asarray(labels)
     rare = _too_few(labels, folds)
     if rare:
-        raise DataError(f"{where}cannot make {folds} stratified folds (data.folds): class {_class_list(rare)}, "
-                        f"but it needs at least {folds} of every class (one per fold); add examples or lower "
-                        "data.folds")
+        raise DataError(f"{where}cannot make {folds} stratified folds (data.folds): class "
+                        f"{_class_list(rare)}, but it needs at least {folds} of every class (one per fold); "
+                        "add examples or lower data.folds")
     try:
         splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
                       .split(np.zeros(len(labels)), labels))

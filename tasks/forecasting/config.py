@@ -55,8 +55,8 @@ class ForecastingDataConfig(BaseDataConfig):
             try:
                 pd.tseries.frequencies.to_offset(self.frequency)
             except ValueError:
-                raise ConfigError(f"config key 'data.frequency': {self.frequency!r} is not a pandas offset; use "
-                                  "e.g. 1h, 15min, 1D or null to infer the step") from None
+                raise ConfigError(f"config key 'data.frequency': {self.frequency!r} is not a pandas offset; "
+                                  "use e.g. 1h, 15min, 1D or null to infer the step") from None
         overlap = set(self.target_columns) & set(self.covariate_columns)
         if overlap:
             raise ConfigError(f"config keys 'data.target_columns' and 'data.covariate_columns' share "
@@ -72,8 +72,8 @@ class ForecastingDataConfig(BaseDataConfig):
             except ValueError:
                 stamp = pd.NaT
             if pd.isna(stamp):
-                raise ConfigError(f"config key 'data.split_dates': cannot read {text!r} as a date; give dates "
-                                  "like 2024-03-01 or 2024-03-01 12:00")
+                raise ConfigError(f"config key 'data.split_dates': cannot read {text!r} as a date; give "
+                                  "dates like 2024-03-01 or 2024-03-01 12:00")
             stamps.append(stamp)
         if stamps[0] >= stamps[1]:
             raise ConfigError(f"config key 'data.split_dates': the val start {self.split_dates[0]} must come "

@@ -88,8 +88,8 @@ def read_series(path: Path, time_column: str, columns: list[str], encoding="utf-
         if fill == "error":
             pos = _first_gap(data.index, freq)
             raise DataError(f"{path}:{lines[pos + 1]}: gap in the series: {data.index[pos + 1]} follows "
-                            f"{data.index[pos]} (expected a row every {freq.freqstr}); set data.fill: ffill or "
-                            "interpolate to fill gaps, or data.frequency if the step is not what the data "
+                            f"{data.index[pos]} (expected a row every {freq.freqstr}); set data.fill: ffill "
+                            "or interpolate to fill gaps, or data.frequency if the step is not what the data "
                             "mostly uses")
         data = data.reindex(full)
         data.index.name = time_column

@@ -23,8 +23,9 @@ def split_bounds(n_rows: int, method: str, ratios, rows, dates, index, lookback:
         for name, start in (("val", val_start), ("test", test_start)):
             if not index[0] < start <= index[-1]:
                 side = "after the last" if start > index[-1] else "at or before the first"
-                raise DataError(f"{path}: data.split_dates puts the {name} start at {start}, {side} timestamp "
-                                f"of the file ({index[0]} .. {index[-1]}); choose dates inside the series")
+                raise DataError(f"{path}: data.split_dates puts the {name} start at {start}, {side} "
+                                f"timestamp of the file ({index[0]} .. {index[-1]}); choose dates inside the "
+                                "series")
         n_train = int(index.searchsorted(val_start))
         n_val = int(index.searchsorted(test_start)) - n_train
         n_test = n_rows - n_train - n_val

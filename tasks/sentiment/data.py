@@ -114,8 +114,8 @@ def _read_delimited(path, text_column, label_column, delimiter, encoding) -> Lab
                 spans = (f" (a quoted field carries this record on to line {end}: is a quote unclosed?)"
                          if end > line else "")
                 raise DataError(f"{path}:{line}: {len(row)} fields but the header has {len(header)} "
-                                f"({sep}-separated){spans}; quote fields that contain the separator, or check "
-                                "data.format")
+                                f"({sep}-separated){spans}; quote fields that contain the separator, or "
+                                "check data.format")
             out.texts.append(row[text_at])
             out.labels.append(_require_label(row[label_at], path, line) if label_at is not None else "")
             out.sources.append(f"{path}:{line}")

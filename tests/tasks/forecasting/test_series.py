@@ -13,8 +13,8 @@ def read(path):
 @pytest.mark.parametrize("rows, message", [
     (hourly(6)[:2] + hourly(6)[3:], r"s.csv:4: gap in the series: 2024-01-01 03:00:00 follows 2024-01-01 "
                                     r"01:00:00.*data.fill"),
-    (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,inf,2"], r"s.csv:3: column 'a' holds 'inf', not a finite"),
-    (["2024-01-01 00:00:00,1,-Infinity", "2024-01-01 01:00:00,1,2"], r"s.csv:2: column 'b' holds '-Infinity'"),
+    (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,inf,2"], r"s.csv:3: column 'a' holds 'inf', not a fin"),
+    (["2024-01-01 00:00:00,1,-Infinity", "2024-01-01 01:00:00,1,2"], r"s.csv:2: column 'b' holds '-Inf"),
     (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,1e999,2"], r"s.csv:3: column 'a' holds '1e999'"),
     (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,1,2,3"], r"s.csv:3: 4 fields but the header has 3"),
     (["2024-01-01 00:00:00,1,2", '2024-01-01 01:00:00,"1,2', "2024-01-01 02:00:00,1,2"],
