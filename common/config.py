@@ -228,6 +228,9 @@ def from_dict(cls, data, prefix=""):
         value = _coerce(data[name], hints[name], full)
         _check_rules(value, f.metadata, full)
         kwargs[name] = value
+    for name in fields:  # a section the YAML leaves out still gets its own checks (after the given keys)
+        if name not in data and dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = from_dict(hints[name], {}, prefix=f"{prefix}.{name}" if prefix else name)
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):
@@ -303,13 +306,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_yaml(path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--config {path} is a folder; give the YAML config file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
         text = path.read_text(encoding="utf-8-sig")
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                           "save the config as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -41,18 +41,37 @@ def seeded_subset(n: int, max_examples: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, max_examples, replace=False))
 
 
-def stratified_split(labels, val_fraction: float, test_fraction: float, seed: int):
+def _too_few(labels, needed: int) -> list[tuple[str, int]]:
+    """``(label, count)`` of the classes with fewer than ``needed`` examples, rarest first."""
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    rare = [(str(v), int(c)) for v, c in zip(values, counts) if c < needed]
+    return sorted(rare, key=lambda vc: (vc[1], vc[0]))
+
+
+def _class_list(classes) -> str:
+    return ", ".join(f"{label!r} has {count} example{'s' if count != 1 else ''}" for label, count in classes)
+
+
+def stratified_split(labels, val_fraction: float, test_fraction: float, seed: int, source: str | None = None):
     """Index arrays (train, val, test) with each split keeping the class proportions.
 
     Uses scikit-learn's stratified ``train_test_split`` twice; a fraction of 0 gives an empty split.
+    ``source`` names the file in error messages.
     """
     from sklearn.model_selection import train_test_split
 
     labels = np.asarray(labels)
     indices = np.arange(len(labels))
+    where = f"{source}: " if source else ""
     if val_fraction + test_fraction >= 1.0:
         raise DataError(f"val and test fractions ({val_fraction} + {test_fraction}) leave no training data; "
                         "make them sum to less than 1")
+    if val_fraction > 0 or test_fraction > 0:
+        rare = _too_few(labels, 2)
+        if rare:
+            raise DataError(f"{where}cannot make a stratified split: class {_class_list(rare)}, but it "
+                            "needs at least 2 of every class (one for training, one held out); add examples, "
+                            "remove the class, or give data.val and data.test files")
 
     def cut(idx, fraction, seed_offset):
         if fraction <= 0:
@@ -61,7 +80,7 @@ def stratified_split(labels, val_fraction: float, test_fraction: float, seed: in
             return train_test_split(idx, test_size=fraction, random_state=seed + seed_offset,
                                     stratify=labels[idx])
         except ValueError as exc:
-            raise DataError(f"cannot make a stratified split of {len(idx)} examples ({exc}); "
+            raise DataError(f"{where}cannot make a stratified split of {len(idx)} examples ({exc}); "
                             "give every class at least 2 examples or use separate val/test files") from None
 
     rest, test = cut(indices, test_fraction, 0)
@@ -69,17 +88,23 @@ def stratified_split(labels, val_fraction: float, test_fraction: float, seed: in
     return np.sort(train), np.sort(val), np.sort(test)
 
 
-def stratified_fold(labels, folds: int, fold: int, seed: int):
+def stratified_fold(labels, folds: int, fold: int, seed: int, source: str | None = None):
     """Index arrays (rest, test) for fold ``fold`` of a stratified ``folds``-fold cross-validation."""
     from sklearn.model_selection import StratifiedKFold
 
+    where = f"{source}: " if source else ""
     if not 0 <= fold < folds:
         raise DataError(f"fold {fold} does not exist; use 0..{folds - 1}")
     labels = np.asarray(labels)
+    rare = _too_few(labels, folds)
+    if rare:
+        raise DataError(f"{where}cannot make {folds} stratified folds (data.folds): class "
+                        f"{_class_list(rare)}, but it needs at least {folds} of every class (one per fold); "
+                        "add examples or lower data.folds")
     try:
         splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
                       .split(np.zeros(len(labels)), labels))
     except ValueError as exc:
-        raise DataError(f"cannot make {folds} stratified folds: {exc}") from None
+        raise DataError(f"{where}cannot make {folds} stratified folds: {exc}") from None
     rest, test = splits[fold]
     return np.sort(rest), np.sort(test)

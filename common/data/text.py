@@ -34,11 +34,13 @@ def read_text(path, encoding: str = "utf-8") -> str:
         text = raw.decode(enc)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        guess = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "e.g. cp1252 or latin-1"
         raise DataError(
             f"{path}:{line}: not valid {encoding} text (byte 0x{raw[exc.start]:02x}); "
-            f"set data.encoding to the file's encoding (e.g. cp1252 or latin-1)") from None
+            f"set data.encoding to the file's encoding ({guess})") from None
     except LookupError:
-        raise DataError(f"unknown encoding {encoding!r} for {path}; use e.g. utf-8, cp1252, latin-1") from None
+        raise DataError(f"{path}: unknown text encoding {encoding!r}; set data.encoding to one Python knows, "
+                        "e.g. utf-8, cp1252 or latin-1") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

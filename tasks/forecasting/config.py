@@ -55,6 +55,16 @@ class ForecastingDataConfig(BaseDataConfig):
         if self.split == "dates" and len(self.split_dates) != 2:
             raise ConfigError("config key 'data.split_dates': give two dates (val start, test start), "
                               f"got {self.split_dates}")
+        if self.split == "dates":
+            self._check_dates()
+        if self.frequency is not None:
+            import pandas as pd
+
+            try:
+                pd.tseries.frequencies.to_offset(self.frequency)
+            except ValueError:
+                raise ConfigError(f"config key 'data.frequency': {self.frequency!r} is not a pandas offset; "
+                                  "use e.g. 1h, 15min, 1D or null to infer the step") from None
         for other in ("covariate_columns", "future_covariate_columns"):
             overlap = set(self.target_columns) & set(getattr(self, other))
             if overlap:
@@ -67,6 +77,23 @@ class ForecastingDataConfig(BaseDataConfig):
         if len(set(self.calendar_features)) != len(self.calendar_features):
             raise ConfigError(f"config key 'data.calendar_features': {self.calendar_features} repeats a feature; "
                               "list each once")
+
+    def _check_dates(self):
+        import pandas as pd
+
+        stamps = []
+        for text in self.split_dates:
+            try:
+                stamp = pd.Timestamp(text)
+            except ValueError:
+                stamp = pd.NaT
+            if pd.isna(stamp):
+                raise ConfigError(f"config key 'data.split_dates': cannot read {text!r} as a date; give "
+                                  "dates like 2024-03-01 or 2024-03-01 12:00")
+            stamps.append(stamp)
+        if stamps[0] >= stamps[1]:
+            raise ConfigError(f"config key 'data.split_dates': the val start {self.split_dates[0]} must come "
+                              f"before the test start {self.split_dates[1]}")
 
 
 @dataclass

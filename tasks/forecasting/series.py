@@ -8,6 +8,7 @@ config chooses.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,9 @@ from common.errors import DataError
 def header(path: Path, encoding="utf-8") -> list[str]:
     """The column names on the file's header line (to default data.target_columns to every column)."""
     first_line = read_text(path, encoding).split("\n", 1)[0]
+    if not first_line.strip():
+        raise DataError(f"{path}:1: no header line (the file is empty or starts with a blank line); the "
+                        "first line must name the columns")
     return [c.strip() for c in pd.read_csv(io.StringIO(first_line), nrows=0).columns]
 
 
@@ -32,7 +36,7 @@ def read_series(path: Path, time_column: str, columns: list[str], encoding="utf-
     try:
         frame = pd.read_csv(io.StringIO(text), skip_blank_lines=False, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a valid CSV file ({str(exc).strip()})") from None
+        raise _parser_error(path, exc) from None
     frame.index = np.arange(2, len(frame) + 2)  # file line numbers (line 1 is the header)
     frame = frame[~(frame == "").all(axis=1)]  # stray blank lines
     frame.columns = [c.strip() for c in frame.columns]
@@ -59,6 +63,11 @@ def read_series(path: Path, time_column: str, columns: list[str], encoding="utf-
             line = frame.index[wrong.argmax()]
             raise DataError(f"{path}:{line}: column '{column}' holds {raw[line]!r}, not a number; "
                             "fix or remove that row")
+        infinite = np.isinf(numbers.to_numpy(dtype=np.float64))  # "inf", "-Infinity", "1e999"...
+        if infinite.any():
+            line = frame.index[infinite.argmax()]
+            raise DataError(f"{path}:{line}: column '{column}' holds {raw[line]!r}, not a finite number; "
+                            "fix or remove that row (leave the cell empty for a missing value)")
         values[column] = numbers.to_numpy(dtype=np.float64)
     data = pd.DataFrame(values, index=pd.DatetimeIndex(times.to_numpy(), name=time_column))
     lines = frame.index.to_numpy()
@@ -77,10 +86,11 @@ def read_series(path: Path, time_column: str, columns: list[str], encoding="utf-
     full = pd.date_range(data.index[0], data.index[-1], freq=freq)
     if len(full) != len(data) or not full.equals(data.index):
         if fill == "error":
-            gap = _first_gap(data.index, freq)
-            raise DataError(f"{path}: gap in the series after {gap} (expected a row every {freq.freqstr}); "
-                            "set data.fill: ffill or interpolate to fill gaps, or data.frequency if the step "
-                            "is not what the data mostly uses")
+            pos = _first_gap(data.index, freq)
+            raise DataError(f"{path}:{lines[pos + 1]}: gap in the series: {data.index[pos + 1]} follows "
+                            f"{data.index[pos]} (expected a row every {freq.freqstr}); set data.fill: ffill "
+                            "or interpolate to fill gaps, or data.frequency if the step is not what the data "
+                            "mostly uses")
         data = data.reindex(full)
         data.index.name = time_column
     if data.isna().any().any():
@@ -103,7 +113,23 @@ def _infer_step(index: pd.DatetimeIndex, path) -> pd.DateOffset:
     return pd.tseries.frequencies.to_offset(steps.mode().iloc[0])
 
 
-def _first_gap(index, freq):
+def _first_gap(index, freq) -> int:
+    """Position of the last row before the first gap (or off-grid step)."""
     expected = index[:-1] + freq
-    pos = int(np.argmax(index[1:] != expected))
-    return index[pos]
+    return int(np.argmax(index[1:] != expected))
+
+
+def _parser_error(path, exc) -> DataError:
+    """pandas' tokenizer errors as one message with the file line: a ragged row or an unclosed quote."""
+    message = str(exc).strip()
+    ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if ragged:
+        expected, line, saw = ragged.groups()
+        return DataError(f"{path}:{line}: {saw} fields but the header has {expected}; remove the extra "
+                         "values, or quote a value that contains a comma")
+    quote = re.search(r"EOF inside string starting at row (\d+)", message)
+    if quote:  # pandas counts rows from 0 with the header as row 0: row N is on file line N + 1
+        line = int(quote.group(1)) + 1
+        return DataError(f"{path}:{line}: a quoted value starts on this line and its closing quote (\") is "
+                         "missing; close it (a quote inside a value is written \"\")")
+    return DataError(f"{path}: not a valid CSV file ({message})")

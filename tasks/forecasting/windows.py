@@ -22,7 +22,13 @@ def split_bounds(n_rows: int, method: str, ratios, rows, dates, index, lookback:
         if n_train + n_val + n_test > n_rows:
             raise DataError(f"{path}: data.split_rows {rows} needs {sum(rows)} rows but the file has {n_rows}")
     else:
-        val_start, test_start = (pd.Timestamp(d) for d in dates)
+        val_start, test_start = (pd.Timestamp(d) for d in dates)  # checked by the config
+        for name, start in (("val", val_start), ("test", test_start)):
+            if not index[0] < start <= index[-1]:
+                side = "after the last" if start > index[-1] else "at or before the first"
+                raise DataError(f"{path}: data.split_dates puts the {name} start at {start}, {side} "
+                                f"timestamp of the file ({index[0]} .. {index[-1]}); choose dates inside the "
+                                "series")
         n_train = int(index.searchsorted(val_start))
         n_val = int(index.searchsorted(test_start)) - n_train
         n_test = n_rows - n_train - n_val

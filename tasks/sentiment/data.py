@@ -77,36 +77,67 @@ def _column_index(header: list[str], name: str, role: str, path) -> int:
 
 
 def _read_delimited(path, text_column, label_column, delimiter, encoding) -> LabelledTexts:
-    """CSV (RFC 4180 quoting) or TSV (no quoting at all, as in GLUE and the IANA TSV definition)."""
+    """CSV (RFC 4180 quoting) or TSV (no quoting at all, as in GLUE and the IANA TSV definition).
+
+    A record may span lines (a quoted field holding a newline), so every message names the line
+    where the record *starts*: for an unclosed quote, that is the line that opened it."""
     text = read_text(path, encoding)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(text.split("\n"), delimiter=delimiter, quoting=quoting)
+    # Lines keep their "\n" so that a quoted field spanning lines keeps its line break.
+    reader = csv.reader([line + "\n" for line in lines], delimiter=delimiter, quoting=quoting)
+    start = 1  # first line of the record being read
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
+            start = reader.line_num + 1
             header = next(reader, None)  # leading blank lines
         if header is None:
             raise DataError(f"{path}: the file is empty; it needs a header row with "
                             f"'{text_column}' and '{label_column}' columns and at least one example")
+        _check_closed(path, lines, start, reader.line_num, quoting)
         header = [h.strip() for h in header]
         text_at = _column_index(header, text_column, "text", path)
         label_at = _column_index(header, label_column, "label", path) if label_column else None
         out = LabelledTexts()
+        start = reader.line_num + 1
         for row in reader:
-            line = reader.line_num
+            line, end = start, reader.line_num
+            start = end + 1
+            _check_closed(path, lines, line, end, quoting)
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
                 sep = "tab" if delimiter == "\t" else repr(delimiter)
+                spans = (f" (a quoted field carries this record on to line {end}: is a quote unclosed?)"
+                         if end > line else "")
                 raise DataError(f"{path}:{line}: {len(row)} fields but the header has {len(header)} "
-                                f"({sep}-separated); quote fields that contain the separator, or check "
-                                "data.format")
+                                f"({sep}-separated){spans}; quote fields that contain the separator, or "
+                                "check data.format")
             out.texts.append(row[text_at])
             out.labels.append(_require_label(row[label_at], path, line) if label_at is not None else "")
             out.sources.append(f"{path}:{line}")
     except csv.Error as exc:
-        raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc}); check the quoting") from None
+        raise DataError(f"{path}:{start}: malformed CSV ({exc}); check the quoting") from None
     return out
+
+
+def _check_closed(path, lines, start: int, end: int, quoting) -> None:
+    """A record that runs to the end of the file may hold a quote that is never closed (Python's csv
+    module then silently takes the rest of the file as one field): name the line that opened it."""
+    if quoting == csv.QUOTE_NONE or end < len(lines) or end == start and '"' not in lines[start - 1]:
+        return
+    try:
+        for _ in csv.reader([line + "\n" for line in lines[start - 1:end]], strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc):
+            return  # another irregularity that the lenient reader accepted
+        raise DataError(f"{path}:{start}: a quoted field starts on this line and its closing quote (\") is "
+                        f"missing{f' (it runs to the end of the file, line {end})' if end > start else ''}; "
+                        'close it, and write a quote inside a field as ""') from None
 
 
 def _require_label(value, path, line) -> str:

@@ -64,19 +64,29 @@ def load_splits(config) -> dict[str, td.LabelledTexts]:
     if data.path is None:
         return {split: read_split(data, getattr(data, split)) for split in SPLITS}
     full = read_split(data, data.path)
+    source = source_files(full)
+    if len(set(full.labels)) < 2:
+        raise DataError(f"{source}: every example has the label {full.labels[0]!r}; a classifier needs "
+                        "examples of at least two labels")
     splits = {"val": read_split(data, data.val) if data.val else None,
               "test": read_split(data, data.test) if data.test else None}
     if data.folds is not None:
-        rest, test = stratified_fold(full.labels, data.folds, data.fold, config.seed)
+        rest, test = stratified_fold(full.labels, data.folds, data.fold, config.seed, source)
         splits["test"] = full.subset(test)
         full = full.subset(rest)
     test_fraction = 0.0 if splits["test"] is not None else data.test_fraction
     val_fraction = 0.0 if splits["val"] is not None else data.val_fraction
-    train, val, test = stratified_split(full.labels, val_fraction, test_fraction, config.seed)
+    train, val, test = stratified_split(full.labels, val_fraction, test_fraction, config.seed, source)
     splits["train"] = full.subset(train)
     splits["val"] = splits["val"] if splits["val"] is not None else full.subset(val)
     splits["test"] = splits["test"] if splits["test"] is not None else full.subset(test)
     return {split: splits[split] for split in SPLITS}
+
+
+def source_files(examples: td.LabelledTexts) -> str:
+    """The file(s) the examples came from (``sources`` are ``file:line``), for messages."""
+    files = dict.fromkeys(source.rsplit(":", 1)[0] for source in examples.sources)
+    return ", ".join(files) or "the data"
 
 
 def clean(config, splits: dict[str, td.LabelledTexts]) -> dict[str, int]:
@@ -99,7 +109,8 @@ def clean(config, splits: dict[str, td.LabelledTexts]) -> dict[str, int]:
             kept.texts = [tokenize(t) for t in kept.texts]
         kept = kept.subset(seeded_subset(len(kept), data.max_examples, config.seed))
         if not len(kept):
-            raise DataError(f"the {split} data has no examples with text")
+            raise DataError(f"{source_files(examples)}: the {split} data has no examples with text (every "
+                            "text is empty)")
         splits[split] = kept
     return dropped
 
@@ -115,8 +126,8 @@ def fit_state(config, train: td.LabelledTexts) -> dict:
     """The label set and vocabulary, fitted on the training split only."""
     labels = td.sorted_labels(train.labels)
     if len(labels) < 2:
-        raise DataError(f"the training data has a single label ({labels[0]!r}); a classifier needs "
-                        "at least two")
+        raise DataError(f"{source_files(train)}: the training data has a single label ({labels[0]!r}); a "
+                        "classifier needs examples of at least two labels")
     return {"labels": labels, "vocabulary": fit_vocabulary(config, train.texts)}
 
 

@@ -233,8 +233,9 @@ def prepare(config, state: dict | None = None) -> TranslationPrepared:
             if len(s) < data.max_length and len(t) < data.max_length]
     too_long = len(splits["train"]) - len(keep)
     if not keep:
-        raise DataError(f"every training pair is longer than data.max_length={data.max_length} tokens; "
-                        "raise data.max_length")
+        files = ", ".join(dict.fromkeys(w.rsplit(":", 1)[0] for w in splits["train"].where))
+        raise DataError(f"{files}: every training pair is longer than data.max_length={data.max_length} "
+                        "tokens on one side; raise data.max_length")
     splits["train"] = splits["train"].subset(keep)
     src_tok["train"] = [src_tok["train"][i] for i in keep]
     tgt_tok["train"] = [tgt_tok["train"][i] for i in keep]

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.data.text import read_lines
+from common.errors import DataError
 from common.io import atomic_path
 from common.task import Demo, Task
 from tasks.translation import data, demo_data, evaluation, translator
@@ -80,6 +81,8 @@ class TranslationTask(Task):
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         """One sentence per line in, one translation per line out (blank lines stay blank)."""
         lines = [line for _, line in read_lines(input_path, config.data.encoding, keep_blank=True)]
+        if not any(line.strip() for line in lines):
+            raise DataError(f"{input_path}: the file is empty; write one sentence to translate per line")
         out = []
         for start in range(0, len(lines), 64):
             chunk = lines[start:start + 64]

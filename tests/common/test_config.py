@@ -99,3 +99,18 @@ def test_a_renamed_key_names_its_new_name():
 
     with pytest.raises(ConfigError, match="config key 'model.old_width' was renamed to 'model.width'"):
         cfg.from_dict(Section, {"old_width": 4}, prefix="model")
+
+
+def test_a_config_without_a_data_section_still_checks_the_data_rule(tmp_path):
+    with pytest.raises(ConfigError, match="set data.path .* or data.train, data.val and data.test"):
+        load(tmp_path, "train: {epochs: 1}\n")
+
+
+def test_a_given_key_is_checked_before_an_absent_section(tmp_path):
+    with pytest.raises(ConfigError, match="config section 'train': expected a mapping"):
+        load(tmp_path, "train: 5\n")
+
+
+def test_a_config_path_that_is_a_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder; give the YAML config file"):
+        lifecycle.load_config(TASK, tmp_path)

@@ -16,9 +16,16 @@ def test_stratified_split_keeps_class_shares_and_is_seeded():
     assert all(np.array_equal(x, y) for x, y in zip((train, val, test), again))
 
 
-def test_stratified_split_of_a_singleton_class_is_a_clear_error():
-    with pytest.raises(DataError, match="give every class at least 2 examples"):
-        stratified_split(["a"] * 9 + ["b"], 0.0, 0.5, seed=0)
+def test_stratified_split_of_a_singleton_class_names_the_file_and_the_class():
+    with pytest.raises(DataError, match=r"^d.csv: cannot make a stratified split: class 'b' has 1 example, "
+                                        r"but it needs at least 2"):
+        stratified_split(["a"] * 9 + ["b"], 0.0, 0.5, seed=0, source="d.csv")
+
+
+def test_too_few_examples_for_the_folds_names_the_file_the_class_and_the_fix():
+    with pytest.raises(DataError, match=r"^d.csv: cannot make 5 stratified folds .*'b' has 3 examples.*"
+                                        r"lower data.folds"):
+        stratified_fold(["a"] * 10 + ["b"] * 3, 5, 0, seed=0, source="d.csv")
 
 
 def test_folds_partition_the_data():

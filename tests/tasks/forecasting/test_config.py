@@ -14,6 +14,10 @@ from tests.tasks.forecasting.helpers import demo_base
     ({"model.kind": "transformer"}, "'transformer' is not allowed; choose one of direct, seq2seq"),
     ({"data.lookback": 0}, "must be >= 1"),
     ({"model.rnn.cell": "rnn"}, "choose one of simple_rnn, lstm, gru"),
+    ({"data.split": "dates", "data.split_dates": ["soon", "2024-02-01"]}, "cannot read 'soon' as a date"),
+    ({"data.split": "dates", "data.split_dates": ["2024-02-01", "2024-01-01"]},
+     "val start 2024-02-01 must come before the test start"),
+    ({"data.frequency": "fortnightly"}, "'data.frequency': 'fortnightly' is not a pandas offset"),
 ])
 def test_config_errors_name_the_key(values, message):
     with pytest.raises(ConfigError, match=message):

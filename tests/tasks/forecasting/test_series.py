@@ -11,7 +11,14 @@ def read(path):
 
 
 @pytest.mark.parametrize("rows, message", [
-    (hourly(6)[:2] + hourly(6)[3:], r"gap in the series after 2024-01-01 01:00:00.*data.fill"),
+    (hourly(6)[:2] + hourly(6)[3:], r"s.csv:4: gap in the series: 2024-01-01 03:00:00 follows 2024-01-01 "
+                                    r"01:00:00.*data.fill"),
+    (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,inf,2"], r"s.csv:3: column 'a' holds 'inf', not a fin"),
+    (["2024-01-01 00:00:00,1,-Infinity", "2024-01-01 01:00:00,1,2"], r"s.csv:2: column 'b' holds '-Inf"),
+    (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,1e999,2"], r"s.csv:3: column 'a' holds '1e999'"),
+    (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,1,2,3"], r"s.csv:3: 4 fields but the header has 3"),
+    (["2024-01-01 00:00:00,1,2", '2024-01-01 01:00:00,"1,2', "2024-01-01 02:00:00,1,2"],
+     r"s.csv:3: a quoted value starts on this line and its closing quote"),
     ([hourly(3)[1], hourly(3)[0], hourly(3)[2]], r"s.csv:3: timestamp .* before .*data.sort: true"),
     ([hourly(3)[0], hourly(3)[0], hourly(3)[1]], r"s.csv:3: duplicate timestamp"),
     (["2024-01-01 00:00:00,1,2", "2024-01-01 01:00:00,,2", "2024-01-01 02:00:00,1,2"],
@@ -48,3 +55,10 @@ def test_header_lists_the_columns_without_bom_or_spaces(tmp_path):
     path = tmp_path / "s.csv"
     path.write_bytes(b"\xef\xbb\xbfdate, a ,b\r\n2024-01-01 00:00:00,1,2\r\n")
     assert header(path) == ["date", "a", "b"]
+
+
+def test_an_empty_file_has_no_header_line(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match=r"e.csv:1: no header line"):
+        header(path)

@@ -21,6 +21,31 @@ def test_csv_with_quoted_commas_bom_and_crlf(tmp_path):
     assert data.sources[1].endswith("d.csv:3")
 
 
+def test_a_quoted_text_may_span_lines_and_keeps_its_line_break(tmp_path):
+    path = write(tmp_path / "d.csv", 'text,label\n"two\nlines",pos\nbad,neg\n')
+    data = td.read_labelled(path)
+    assert data.texts == ["two\nlines", "bad"] and data.sources[1].endswith("d.csv:4")
+
+
+@pytest.mark.parametrize("rows", [
+    ['"unclosed,pos'] + [f"t{i},neg" for i in range(10)],  # swallows the rest of the file
+    [f"t{i},neg" for i in range(10)] + ['"unclosed,pos'],  # on the last line
+    [f"t{i},neg" for i in range(10)] + ['t,"pos'],  # in the last field of the last line
+])
+def test_an_unclosed_quote_is_reported_where_it_starts(tmp_path, rows):
+    start = 2 + next(i for i, row in enumerate(rows) if '"' in row)
+    path = write(tmp_path / "d.csv", "text,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=rf"d.csv:{start}: a quoted field starts on this line and its closing "
+                                        r"quote \(\"\) is missing"):
+        td.read_labelled(path)
+
+
+def test_a_ragged_record_after_a_multi_line_quote_names_its_first_line(tmp_path):
+    path = write(tmp_path / "d.csv", 'text,label\na,pos\n"b,neg\nc",pos,extra\nd,neg\n')
+    with pytest.raises(DataError, match=r"d.csv:3: 3 fields but the header has 2 .*on to line 4"):
+        td.read_labelled(path)
+
+
 def test_tsv_takes_quotes_literally_like_glue(tmp_path):
     path = write(tmp_path / "d.tsv", 'sentence\tlabel\n"quoted" start \t1\n')
     data = td.read_labelled(path, "sentence", "label")

@@ -82,7 +82,21 @@ def test_empty_texts_can_be_an_error_instead(tmp_path):
 
 def test_a_single_training_label_is_refused(tmp_path):
     path = write_csv(tmp_path / "d.csv", [["good", "pos"]] * 10)
-    with pytest.raises(DataError, match="a single label"):
+    with pytest.raises(DataError, match=r"d.csv: every example has the label 'pos'"):
+        TASK.prepare(load(**{"data.path": path}))
+
+
+def test_a_single_label_in_the_training_file_names_the_file(tmp_path):
+    train = write_csv(tmp_path / "train.csv", [["good", "pos"]] * 10)
+    other = write_csv(tmp_path / "other.csv", [["good", "pos"], ["bad", "neg"]])
+    config = load(**{"data.path": None, "data.train": train, "data.val": other, "data.test": other})
+    with pytest.raises(DataError, match=r"train.csv: the training data has a single label \('pos'\)"):
+        TASK.prepare(config)
+
+
+def test_a_class_with_one_example_names_the_file_and_the_class(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [["good", "pos"], ["bad", "neg"]] * 5 + [["odd", "meh"]])
+    with pytest.raises(DataError, match=r"d.csv: cannot make a stratified split: class 'meh' has 1 example"):
         TASK.prepare(load(**{"data.path": path}))
 
 
