@@ -118,7 +118,8 @@ def run_command(task, args) -> None:
         from common.serving import make_server
 
         run = RunFolder(args.run_dir)
-        run.require(run.export_dir / "saved_model.pb", hint="train or export it first")
+        run.require(run.export_dir / "saved_model.pb",
+                    hint=f"export it first: python -m tasks.{task.name} export --run-dir {run.path}")
         name = args.model_name or task.name
         server = make_server(run.export_dir, name, args.host, args.port, args.max_batch,
                              max_connections=args.max_connections, timeout=args.timeout)

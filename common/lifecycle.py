@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 
 from common import config as cfg
-from common.errors import ConfigError, UserError
+from common.errors import ConfigError, UserError, warn
 from common.export import load_serving, write_export
 from common.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 from common.model_card import write_model_card
@@ -106,6 +106,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
                       and load_config(task, run.config_path, saved_run=True) == config)
     if run.is_finished() or (run.path.exists() and not resuming and not trained_before):
         run.clear()  # a finished run being replaced, or leftovers of one that died before its first epoch
+    made = [folder for folder in (run.path, *run.path.parents) if not folder.exists()]  # removed on failure
     run.create()
     run.failed_path.unlink(missing_ok=True)
     cfg.save_yaml(cfg.to_dict(config), run.config_path)
@@ -120,7 +121,14 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
         with strategy.scope():
             model = task.build_model(config, prepared)
             compile_model(task, model, config, prepared)
-        best, history = fit(task, model, config, prepared, run)
+        try:
+            best, history = fit(task, model, config, prepared, run)
+        except UserError:
+            if not run.is_interrupted() and not resuming:
+                run.clear()  # stopped before its first epoch's backup (e.g. train.monitor is not a metric)
+                for folder in made:
+                    _remove_if_empty(folder)
+            raise
         _stop_if_diverged(run, history)
         training = {"best_epoch": (best.best_epoch + 1) if best.best_epoch is not None else None,
                     "best_" + best.monitor: best.best, "train_seconds": round(time.time() - started, 1),
@@ -131,6 +139,14 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     metrics = _evaluate_and_report(task, model, config, prepared, run, "test", training=training)
     _export_with_card(task, model, config, prepared, run)
     return run, metrics
+
+
+def _remove_if_empty(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):  # empty subfolders first
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _stop_if_diverged(run, history) -> None:
@@ -154,7 +170,11 @@ def _export_with_card(task, model, config, prepared, run):
 
 def _evaluate_and_report(task, model, config, prepared, run, split, training=None):
     result = task.evaluate(model, config, prepared, split, run)
-    doc = read_json(run.metrics_path) if run.metrics_path.exists() else {}
+    try:
+        doc = read_json(run.metrics_path) if run.metrics_path.exists() else {}
+    except UserError:
+        warn(f"{run.metrics_path} was damaged; writing it anew from this evaluation")
+        doc = {}
     doc[split] = result
     if split == "test":
         doc["baselines"] = task.baselines(config, prepared, split)
