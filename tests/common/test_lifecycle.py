@@ -123,6 +123,7 @@ def test_a_backup_damaged_beyond_repair_is_one_clear_error(three_epochs, tmp_pat
         lifecycle.train(TASK, three_epochs, run.path, log=lambda *_: None)
 
 
+@pytest.mark.slow  # three CLI processes: about 30 s (the in-process crash tests above run by default)
 def test_kill_9_mid_training_then_the_same_command_gives_the_same_metrics(config, tmp_path):
     """A real SIGKILL, at whatever point the process has reached after its first backup."""
     import json

@@ -58,7 +58,7 @@ def demo_data(tmp_path):
     return TASK.demo.make_data(tmp_path / "data")["data.path"]
 
 
-@pytest.mark.parametrize("algorithm, trials", [("bayesian", 3),
+@pytest.mark.parametrize("algorithm, trials", [pytest.param("bayesian", 3, marks=pytest.mark.slow),
                                                pytest.param("hyperband", None, marks=pytest.mark.slow)])
 def test_a_killed_search_resumes_with_the_same_command(tmp_path, demo_data, algorithm, trials):
     run_dir = tmp_path / "tune"

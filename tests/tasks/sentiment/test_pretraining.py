@@ -16,6 +16,7 @@ def test_lm_text_is_standardised_as_the_vectorizer_reads_it():
     assert standardiser("lower_and_strip_punctuation")(["It's GREAT, isn't it?"]) == ["its great isnt it"]
 
 
+@pytest.mark.slow  # two language models and a classifier: about 25 s
 def test_the_recipe_pretrains_fine_tunes_and_exports(tmp_path):
     overrides = TASK.demo.make_data(tmp_path / "data", seed=0)
     extra = tmp_path / "unlabelled.txt"

@@ -83,6 +83,7 @@ def test_predict_reads_the_text_column_of_a_csv(trained):
 
 # ---- real data (skips when the benchmark folder is absent) -----------------------------------
 
+@pytest.mark.slow
 def test_rt_polarity_cp1252_label_files_train_end_to_end(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("RNNSUITE_DATA", str(shared_data))
     config = lifecycle.load_config(TASK, TASK.demo_config_path.parent / "sentiment_rt_polarity.yaml")
