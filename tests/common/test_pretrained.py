@@ -9,8 +9,14 @@ from common import config as cfg
 from common import lifecycle
 from common.errors import ConfigError, DataError
 from common.layers.recurrent import RecurrentBlock, RNNConfig
-from common.pretrained import (FineTuneSchedule, assign_encoder, fine_tune_callbacks, load_encoder,
-                               map_vocabulary, read_language_model)
+from common.pretrained import (
+    FineTuneSchedule,
+    assign_encoder,
+    fine_tune_callbacks,
+    load_encoder,
+    map_vocabulary,
+    read_language_model,
+)
 from tasks.language_model import TASK as LM_TASK
 from tasks.language_model.model import build_language_model
 

@@ -114,6 +114,7 @@ def test_distributed_search_shares_trials_between_workers(tmp_path, demo_data):
     assert (run_dir / "best.yaml").exists()
 
 
+@pytest.mark.slow  # a fresh process with two logical CPU devices
 def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, demo_data):
     process = cli("train", "--config", str(TASK.demo_config_path), "--run-dir", str(tmp_path / "run"), *QUIET,
                   "--set", f"data.path={demo_data}", "--set", "train.epochs=1",
@@ -127,6 +128,7 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, demo_data):
 @pytest.mark.xfail(reason="Keras 3 fit() under MultiWorkerMirroredStrategy fails upstream with 'Attempt to convert "
                           "a value (PerReplica...)': keras-team/keras#20585, tensorflow/tensorflow#72388",
                    strict=False)
+@pytest.mark.slow
 def test_multi_worker_strategy_trains_with_two_local_workers(tmp_path, demo_data):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

@@ -28,7 +28,8 @@ def test_tiny_shakespeare_uses_nanogpts_split(shared_data, monkeypatch):
     assert prepared.test_is_val and len(prepared.state["vocabulary"]) == 65 + 2  # + padding and <unk>
 
 
-@pytest.mark.parametrize("name", ["lm_ptb.yaml", pytest.param("lm_tinyshakespeare.yaml", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lm_ptb.yaml", "lm_tinyshakespeare.yaml"])
 def test_a_short_run_on_a_slice_trains_evaluates_and_exports(shared_data, monkeypatch, tmp_path, name):
     monkeypatch.setenv("RNNSUITE_DATA", str(shared_data))
     config = benchmark_config(name, **{"train.epochs": 1, "data.max_split_tokens": 3000, "train.batch_size": 8,
