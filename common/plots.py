@@ -88,41 +88,21 @@ def save_attention_heatmap(weights, source_tokens, target_tokens, path, title="A
     _save(fig, path)
 
 
-def save_forecasts(history, actual, predicted, path, names, title="Forecast vs actual"):
-    """A few windows: the lookback, the true future and the forecast, per target (first target only
-    when there are many)."""
-    n = len(history)
-    fig, axes = plt.subplots(n, 1, figsize=(8, 2.6 * n), squeeze=False)
-    for i, ax in enumerate(axes[:, 0]):
-        lookback = history[i].shape[0]
-        horizon = actual[i].shape[0]
-        past = np.arange(-lookback, 0)
-        future = np.arange(0, horizon)
-        ax.plot(past, history[i][:, 0], color="gray", label=f"history ({names[0]})")
-        ax.plot(future, actual[i][:, 0], color="black", label="actual")
-        ax.plot(future, predicted[i][:, 0], color="tab:red", label="forecast")
-        ax.axvline(0, color="gray", linestyle=":")
-        ax.grid(alpha=0.3)
-        if i == 0:
-            ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle(title)
-    _save(fig, path)
-
-
-def save_interval_forecasts(history, actual, lower, median, upper, path, names, level: float,
-                            title="Forecast with prediction interval"):
-    """Like `save_forecasts`, with the interval ``[lower, upper]`` (nominal coverage ``level``) shaded
-    around the point forecast ``median``, first target only."""
+def save_forecasts(history, actual, predicted, path, names, title="Forecast vs actual", interval=None):
+    """A few windows: the lookback, the true future and the forecast, first target only. ``interval``:
+    ``(lower, upper, level)`` shades the prediction interval of nominal coverage ``level``."""
     n = len(history)
     fig, axes = plt.subplots(n, 1, figsize=(8, 2.6 * n), squeeze=False)
     for i, ax in enumerate(axes[:, 0]):
         past = np.arange(-history[i].shape[0], 0)
         future = np.arange(0, actual[i].shape[0])
         ax.plot(past, history[i][:, 0], color="gray", label=f"history ({names[0]})")
-        ax.fill_between(future, lower[i][:, 0], upper[i][:, 0], color="tab:red", alpha=0.2,
-                        label=f"{level:.0%} interval")
+        if interval is not None:
+            lower, upper, level = interval
+            ax.fill_between(future, lower[i][:, 0], upper[i][:, 0], color="tab:red", alpha=0.2,
+                            label=f"{level:.0%} interval")
         ax.plot(future, actual[i][:, 0], color="black", label="actual")
-        ax.plot(future, median[i][:, 0], color="tab:red", label="forecast")
+        ax.plot(future, predicted[i][:, 0], color="tab:red", label="forecast")
         ax.axvline(0, color="gray", linestyle=":")
         ax.grid(alpha=0.3)
         if i == 0:

@@ -61,14 +61,12 @@ def evaluate(model, config, prepared: ForecastingPrepared, split: str, plots_dir
     picks = np.linspace(0, len(history) - 1, num=min(3, len(history))).astype(int)
     feats = np.array(state["scale"]) * history[picks] + np.array(state["mean"])
     path, title = plots_dir / f"forecasts_{split}.png", f"Forecast vs actual ({split}, {state['targets'][0]})"
+    interval = None
     if quantiles and len(quantiles) > 1:
         band = unscale(state, y_pred[picks])
-        plots.save_interval_forecasts(feats, unscale(state, y_true[picks]), band[..., 0],
-                                      unscale(state, point[picks]), band[..., -1], path, state["targets"],
-                                      level=quantiles[-1] - quantiles[0], title=title)
-    else:
-        plots.save_forecasts(feats, unscale(state, y_true[picks]), unscale(state, point[picks]), path,
-                             state["targets"], title=title)
+        interval = (band[..., 0], band[..., -1], quantiles[-1] - quantiles[0])
+    plots.save_forecasts(feats, unscale(state, y_true[picks]), unscale(state, point[picks]), path,
+                         state["targets"], title=title, interval=interval)
     return metrics
 
 
