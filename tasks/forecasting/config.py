@@ -108,6 +108,9 @@ class ForecastingModelConfig:
     d_model: int = option(0, "Width of the segment embedding (0: feed raw segments).", min=0)
     instance_norm: bool = option(True, "Reversible instance normalization (RevIN) of every window.")
     head_dropout: float = option(0.0, "Dropout before the output head.", min=0.0, max=0.95)
+    linear_skip: bool = option(False, "Add a linear map lookback -> horizon of every (normalized) channel "
+                               "to the recurrent forecast (LSTNet's autoregressive highway): the network "
+                               "then learns what a linear model misses.")
     loss: str = option("mse", "Training loss on the standardized scale (SegRNN trains with mae); "
                        "ignored with model.quantiles (the pinball loss).", choices=["mse", "mae", "huber"])
     quantiles: list[float] | None = option(None, "Forecast these quantile levels (sorted, in (0, 1), e.g. "

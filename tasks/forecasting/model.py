@@ -9,7 +9,11 @@ small RNN competitive on benchmarks such as ETTh1:
 - segments (SegRNN): the lookback is cut into ``patch_len``-step segments that
   are embedded and fed to the RNN as few, wide steps instead of many narrow ones;
 - reversible instance normalization (RevIN, Kim et al. 2022): each window is
-  standardized by its own mean/std and the forecast is mapped back.
+  standardized by its own mean/std and the forecast is mapped back;
+- a linear skip (``linear_skip``, the "highway" of LSTNet, Lai et al. 2018): a
+  linear map from each normalized channel's lookback to its horizon, added to
+  the recurrent forecast, so the network only has to learn what a linear
+  forecaster (a strong baseline on ETT) misses.
 
 Two options extend the horizon part. Known-future inputs (``future_covariates``:
 columns known in advance, then calendar features) go through a small per-step
@@ -47,7 +51,7 @@ class RecurrentForecaster(keras.layers.Layer):
 
     def __init__(self, lookback, horizon, n_features, target_indices, kind="direct", rnn=None,
                  channel_independent=True, patch_len=1, d_model=0, instance_norm=True, head_dropout=0.0,
-                 quantiles=None, future_covariate_indices=(), n_calendar=0, **kwargs):
+                 linear_skip=False, quantiles=None, future_covariate_indices=(), n_calendar=0, **kwargs):
         super().__init__(**kwargs)
         self.lookback, self.horizon, self.n_features = lookback, horizon, n_features
         self.target_indices = list(target_indices)
@@ -58,6 +62,7 @@ class RecurrentForecaster(keras.layers.Layer):
         self.d_model = d_model
         self.instance_norm = instance_norm
         self.head_dropout = head_dropout
+        self.linear_skip = linear_skip
         self.quantiles = [float(q) for q in quantiles or []]
         self.future_covariate_indices = list(future_covariate_indices)
         self.n_calendar = n_calendar
@@ -76,6 +81,8 @@ class RecurrentForecaster(keras.layers.Layer):
             self.decoder_cell = DECODER_CELLS[cell_type](units, name="decoder_cell")
             self.decoder = keras.layers.RNN(self.decoder_cell, return_sequences=True, name="decoder")
             self.head = keras.layers.Dense(self.series_outputs, name="head")
+        if linear_skip:
+            self.skip = keras.layers.Dense(horizon, name="linear_skip")
         if self.n_known:
             self.future_hidden = keras.layers.Dense(units, activation="relu", name="future_hidden")
             self.future_out = keras.layers.Dense(self.series_outputs, name="future_out")
@@ -103,6 +110,8 @@ class RecurrentForecaster(keras.layers.Layer):
                 layer.build((None, encoded))
             self.decoder.build((None, self.horizon, self.series_outputs))
             self.head.build((None, self.rnn.get("units", 64)))
+        if self.linear_skip:
+            self.skip.build((None, self.n_features, self.lookback))
         if self.n_known:
             self.future_hidden.build((None, self.horizon, encoded + self.n_known))
             self.future_out.build((None, self.horizon, self.rnn.get("units", 64)))
@@ -139,6 +148,13 @@ class RecurrentForecaster(keras.layers.Layer):
             step_input = self.head(out)
             outputs.append(step_input)
         return ops.stack(outputs, axis=1)
+
+    def _linear_forecast(self, x):
+        """The linear skip ``[B', H, outputs]``: one map lookback -> horizon shared by every channel."""
+        skip = self.skip(ops.transpose(x, (0, 2, 1)))  # [B, F, H]
+        if self.channel_independent:
+            return ops.reshape(skip, (-1, self.horizon, 1))  # rows (batch, channel), channel fastest
+        return ops.transpose(ops.take(skip, self.target_indices, axis=1), (0, 2, 1))
 
     def _known_effect(self, encoded, known, mean, std):
         """The known-future inputs' additive effect on every horizon step ``[B', H, outputs]``."""
@@ -202,6 +218,8 @@ class RecurrentForecaster(keras.layers.Layer):
             else:
                 first = ops.take(last, self.target_indices, axis=1)
             y = self._decode(encoded, first, future, training)
+        if self.linear_skip:
+            y = y + self._linear_forecast(x)
         if self.n_known:
             y = y + self._known_effect(encoded, future_covariates, mean, std)
         y = self._from_series(y)
@@ -225,7 +243,7 @@ class RecurrentForecaster(keras.layers.Layer):
                       target_indices=self.target_indices, kind=self.kind, rnn=self.rnn,
                       channel_independent=self.channel_independent, patch_len=self.patch_len,
                       d_model=self.d_model, instance_norm=self.instance_norm, head_dropout=self.head_dropout,
-                      quantiles=self.quantiles, future_covariate_indices=self.future_covariate_indices,
+                      linear_skip=self.linear_skip, quantiles=self.quantiles, future_covariate_indices=self.future_covariate_indices,
                       n_calendar=self.n_calendar)
         return config
 
@@ -263,7 +281,8 @@ def build_forecaster(config, state: dict) -> keras.Model:
         lookback=d.lookback, horizon=d.horizon, n_features=len(features),
         target_indices=[features.index(t) for t in state["targets"]], kind=m.kind, rnn=m.rnn.block_kwargs(),
         channel_independent=m.channel_independent, patch_len=m.patch_len, d_model=m.d_model,
-        instance_norm=m.instance_norm, head_dropout=m.head_dropout, quantiles=m.quantiles,
+        instance_norm=m.instance_norm, head_dropout=m.head_dropout, linear_skip=m.linear_skip,
+        quantiles=m.quantiles,
         future_covariate_indices=[features.index(c) for c in future_columns], n_calendar=len(calendar),
         name="forecaster")
     history = keras.Input((d.lookback, len(features)), name="history")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common.layers.decoding import beam_search, sample_search
@@ -25,7 +26,9 @@ from tasks.language_model.data import BOUNDARY_ID, PAD_ID
 from tasks.language_model.layers import StatefulRecurrent
 
 
-def build_language_model(config, vocabulary_size: int) -> keras.Model:
+def build_language_model(config, vocabulary_size: int, train_ids=None) -> keras.Model:
+    """The training model; with ``train_ids`` (the training stream) the output bias starts at the
+    training unigram distribution (`unigram_bias`)."""
     m, rnn = config.model, config.model.rnn
     stateful = config.data.batching == "stream"
     batch = config.train.batch_size if stateful else None
@@ -47,7 +50,24 @@ def build_language_model(config, vocabulary_size: int) -> keras.Model:
         logits = embedding(x, reverse=True)
     else:
         logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
-    return keras.Model(tokens, logits, name="language_model")
+    model = keras.Model(tokens, logits, name="language_model")
+    if train_ids is not None:
+        bias = model.get_layer("embedding").logit_bias if m.tie_embeddings else model.get_layer("logits").bias
+        bias.assign(unigram_bias(train_ids, vocabulary_size))
+    return model
+
+
+def unigram_bias(train_ids, vocabulary_size: int) -> np.ndarray:
+    """Log add-one unigram probabilities of the training tokens, the output bias to start from.
+
+    Why: from a zero bias, Adam moves each logit by about the learning rate per step, so a
+    word-level model spends its first thousands of steps (a large part of a CPU budget) only
+    learning word frequencies, stuck near unigram perplexity; starting there, training works
+    on context from the first step (Karpathy's "init well"; the bias of the output layer
+    equals the data's log-frequencies).
+    """
+    counts = np.bincount(np.asarray(train_ids).ravel(), minlength=vocabulary_size)[:vocabulary_size] + 1.0
+    return np.log(counts / counts.sum()).astype("float32")
 
 
 class LossInUnits(keras.callbacks.Callback):

@@ -43,7 +43,7 @@ class LanguageModelTask(Task):
         return data.prepare(config, state)
 
     def build_model(self, config, prepared):
-        return build_language_model(config, len(prepared.state["vocabulary"]))
+        return build_language_model(config, len(prepared.state["vocabulary"]), prepared.ids["train"])
 
     def compile_args(self, config, prepared) -> dict:
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}

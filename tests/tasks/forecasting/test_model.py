@@ -14,6 +14,8 @@ HISTORY = np.random.default_rng(0).normal(size=(2, 8, 3)).astype("float32")
     {"kind": "seq2seq", "rnn": {"cell": "lstm", "units": 6}, "channel_independent": False,
      "instance_norm": False},
     {"kind": "seq2seq", "rnn": {"cell": "gru", "units": 6, "bidirectional": True}, "patch_len": 2},
+    {"kind": "direct", "rnn": {"cell": "gru", "units": 6}, "patch_len": 4, "linear_skip": True},
+    {"kind": "direct", "rnn": {"cell": "lstm", "units": 6}, "channel_independent": False, "linear_skip": True},
 ])
 def test_forecaster_passes_the_layer_harness(tmp_path, options):
     init = dict(lookback=8, horizon=3, n_features=3, target_indices=[0, 2], **options)
@@ -28,6 +30,19 @@ def test_teacher_forcing_feeds_the_true_future_in_training():
     free = layer(HISTORY, training=True)
     assert forced.shape == free.shape == (2, 3, 1)
     assert not np.allclose(forced[:, 1:], free[:, 1:])  # steps after the first see the given values
+
+
+@pytest.mark.parametrize("channel_independent", [True, False])
+def test_linear_skip_adds_one_lookback_to_horizon_map_per_channel(channel_independent):
+    layer = RecurrentForecaster(lookback=8, horizon=3, n_features=3, target_indices=[0, 2], instance_norm=False,
+                                rnn={"cell": "gru", "units": 6}, channel_independent=channel_independent,
+                                linear_skip=True)
+    layer(HISTORY)
+    layer.head.set_weights([np.zeros_like(w) for w in layer.head.get_weights()])  # silence the RNN path
+    kernel = np.random.default_rng(3).normal(size=(8, 3)).astype("float32")
+    layer.skip.set_weights([kernel, np.zeros(3, "float32")])
+    expected = np.einsum("blf,lh->bhf", HISTORY, kernel)[:, :, [0, 2]]
+    np.testing.assert_allclose(np.asarray(layer(HISTORY)), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind, inputs", [("direct", ["history"]), ("seq2seq", ["future", "history"])])

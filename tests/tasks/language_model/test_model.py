@@ -39,6 +39,19 @@ def test_tied_embeddings_project_when_sizes_differ(prepared_config):
     assert model.output_shape[-1] == len(prepared.state["vocabulary"])
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_the_output_bias_starts_at_the_training_unigram_distribution(prepared_config, tied):
+    config, prepared = prepared_config
+    config = cfg.with_values(config, {"model.tie_embeddings": tied})
+    size = len(prepared.state["vocabulary"])
+    model = build_language_model(config, size, prepared.ids["train"])
+    layer = model.get_layer("embedding" if tied else "logits")
+    bias = np.asarray(layer.logit_bias if tied else layer.bias)
+    counts = np.bincount(prepared.ids["train"], minlength=size) + 1.0
+    np.testing.assert_allclose(bias, np.log(counts / counts.sum()), rtol=1e-5)
+    assert np.argmax(bias) == np.argmax(counts)  # the most frequent training token starts most likely
+
+
 def test_layers_are_named_for_reuse(prepared_config):
     config, prepared = prepared_config
     names = [layer.name for layer in build_language_model(config, 10).layers]
