@@ -108,6 +108,9 @@ class ForecastingModelConfig:
     d_model: int = option(0, "Width of the segment embedding (0: feed raw segments).", min=0)
     instance_norm: bool = option(True, "Reversible instance normalization (RevIN) of every window.")
     head_dropout: float = option(0.0, "Dropout before the output head.", min=0.0, max=0.95)
+    channel_embedding: int = option(0, "Width of a learned per-variable vector given to the output head "
+                                    "beside the encoder state (SegRNN's channel identity; channel_independent "
+                                    "and kind direct only; 0: none).", min=0)
     linear_skip: bool = option(False, "Add a linear map lookback -> horizon of every (normalized) channel "
                                "to the recurrent forecast (LSTNet's autoregressive highway): the network "
                                "then learns what a linear model misses.")
@@ -118,6 +121,9 @@ class ForecastingModelConfig:
                                            "the point forecast. null or []: a point forecast.")
 
     def validate(self):
+        if self.channel_embedding and not (self.channel_independent and self.kind == "direct"):
+            raise ConfigError("config key 'model.channel_embedding': needs model.channel_independent: true and "
+                              "model.kind: direct; set it to 0 otherwise")
         q = self.quantiles or []
         if any(not 0 < v < 1 for v in q) or any(b <= a for a, b in zip(q, q[1:])):
             raise ConfigError(f"config key 'model.quantiles': give distinct levels strictly between 0 and 1 in "

@@ -13,7 +13,10 @@ small RNN competitive on benchmarks such as ETTh1:
 - a linear skip (``linear_skip``, the "highway" of LSTNet, Lai et al. 2018): a
   linear map from each normalized channel's lookback to its horizon, added to
   the recurrent forecast, so the network only has to learn what a linear
-  forecaster (a strong baseline on ETT) misses.
+  forecaster (a strong baseline on ETT) misses;
+- a channel embedding (``channel_embedding``, SegRNN's channel identity): with
+  channel independence one network serves every variable, and a learned vector
+  per variable beside the encoder state lets the head tell them apart.
 
 Two options extend the horizon part. Known-future inputs (``future_covariates``:
 columns known in advance, then calendar features) go through a small per-step
@@ -51,7 +54,7 @@ class RecurrentForecaster(keras.layers.Layer):
 
     def __init__(self, lookback, horizon, n_features, target_indices, kind="direct", rnn=None,
                  channel_independent=True, patch_len=1, d_model=0, instance_norm=True, head_dropout=0.0,
-                 linear_skip=False, quantiles=None, future_covariate_indices=(), n_calendar=0, **kwargs):
+                 linear_skip=False, channel_embedding=0, quantiles=None, future_covariate_indices=(), n_calendar=0, **kwargs):
         super().__init__(**kwargs)
         self.lookback, self.horizon, self.n_features = lookback, horizon, n_features
         self.target_indices = list(target_indices)
@@ -63,6 +66,7 @@ class RecurrentForecaster(keras.layers.Layer):
         self.instance_norm = instance_norm
         self.head_dropout = head_dropout
         self.linear_skip = linear_skip
+        self.channel_embedding = channel_embedding
         self.quantiles = [float(q) for q in quantiles or []]
         self.future_covariate_indices = list(future_covariate_indices)
         self.n_calendar = n_calendar
@@ -90,6 +94,9 @@ class RecurrentForecaster(keras.layers.Layer):
         if len(self.quantiles) > 1:
             self.spread = keras.layers.Dense(horizon * self.series_outputs * (len(self.quantiles) - 1),
                                              name="quantile_spread")
+        if channel_embedding:
+            self.channel_vectors = self.add_weight(shape=(n_features, channel_embedding), initializer="normal",
+                                                   name="channel_embedding")
         if instance_norm:
             # RevIN's learnable per-channel affine transform.
             self.affine_weight = self.add_weight(shape=(n_features,), initializer="ones", name="revin_weight")
@@ -104,7 +111,7 @@ class RecurrentForecaster(keras.layers.Layer):
         self.encoder.build((None, steps, width))
         encoded = self.rnn.get("units", 64) * (2 if self.rnn.get("bidirectional") else 1)
         if self.kind == "direct":
-            self.head.build((None, encoded))
+            self.head.build((None, encoded + self.channel_embedding))
         else:
             for layer in self.bridge:
                 layer.build((None, encoded))
@@ -208,7 +215,11 @@ class RecurrentForecaster(keras.layers.Layer):
             series = self.embed(series)
         encoded = self.dropout(self.encoder(series, training=training), training=training)
         if self.kind == "direct":
-            y = ops.reshape(self.head(encoded), (-1, self.horizon, self.series_outputs))
+            head_input = encoded
+            if self.channel_embedding:  # rows are (batch, channel), channel fastest
+                channels_of_rows = ops.tile(self.channel_vectors, (ops.shape(history)[0], 1))
+                head_input = ops.concatenate([encoded, channels_of_rows], axis=-1)
+            y = ops.reshape(self.head(head_input), (-1, self.horizon, self.series_outputs))
         else:
             last = x[:, -1, :]
             if self.channel_independent:
@@ -243,7 +254,7 @@ class RecurrentForecaster(keras.layers.Layer):
                       target_indices=self.target_indices, kind=self.kind, rnn=self.rnn,
                       channel_independent=self.channel_independent, patch_len=self.patch_len,
                       d_model=self.d_model, instance_norm=self.instance_norm, head_dropout=self.head_dropout,
-                      linear_skip=self.linear_skip, quantiles=self.quantiles, future_covariate_indices=self.future_covariate_indices,
+                      linear_skip=self.linear_skip, channel_embedding=self.channel_embedding, quantiles=self.quantiles, future_covariate_indices=self.future_covariate_indices,
                       n_calendar=self.n_calendar)
         return config
 
@@ -282,7 +293,7 @@ def build_forecaster(config, state: dict) -> keras.Model:
         target_indices=[features.index(t) for t in state["targets"]], kind=m.kind, rnn=m.rnn.block_kwargs(),
         channel_independent=m.channel_independent, patch_len=m.patch_len, d_model=m.d_model,
         instance_norm=m.instance_norm, head_dropout=m.head_dropout, linear_skip=m.linear_skip,
-        quantiles=m.quantiles,
+        channel_embedding=m.channel_embedding, quantiles=m.quantiles,
         future_covariate_indices=[features.index(c) for c in future_columns], n_calendar=len(calendar),
         name="forecaster")
     history = keras.Input((d.lookback, len(features)), name="history")

@@ -16,6 +16,7 @@ HISTORY = np.random.default_rng(0).normal(size=(2, 8, 3)).astype("float32")
     {"kind": "seq2seq", "rnn": {"cell": "gru", "units": 6, "bidirectional": True}, "patch_len": 2},
     {"kind": "direct", "rnn": {"cell": "gru", "units": 6}, "patch_len": 4, "linear_skip": True},
     {"kind": "direct", "rnn": {"cell": "lstm", "units": 6}, "channel_independent": False, "linear_skip": True},
+    {"kind": "direct", "rnn": {"cell": "gru", "units": 6}, "patch_len": 2, "channel_embedding": 4},
 ])
 def test_forecaster_passes_the_layer_harness(tmp_path, options):
     init = dict(lookback=8, horizon=3, n_features=3, target_indices=[0, 2], **options)
@@ -43,6 +44,17 @@ def test_linear_skip_adds_one_lookback_to_horizon_map_per_channel(channel_indepe
     layer.skip.set_weights([kernel, np.zeros(3, "float32")])
     expected = np.einsum("blf,lh->bhf", HISTORY, kernel)[:, :, [0, 2]]
     np.testing.assert_allclose(np.asarray(layer(HISTORY)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_channel_embedding_lets_one_network_forecast_channels_differently():
+    layer = RecurrentForecaster(lookback=8, horizon=3, n_features=3, target_indices=[0, 1, 2], instance_norm=False,
+                                rnn={"cell": "gru", "units": 6}, channel_embedding=4)
+    same = np.repeat(HISTORY[:, :, :1], 3, axis=2)  # three identical channels
+    out = np.asarray(layer(same))
+    assert not np.allclose(out[..., 0], out[..., 1])
+    layer.channel_vectors.assign(np.zeros((3, 4), "float32"))  # no identity: identical inputs, identical outputs
+    out = np.asarray(layer(same))
+    np.testing.assert_allclose(out[..., 0], out[..., 1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind, inputs", [("direct", ["history"]), ("seq2seq", ["future", "history"])])
