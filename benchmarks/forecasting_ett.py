@@ -103,7 +103,7 @@ def fmt(pair) -> str:
 
 def table(results: dict, overrides: dict) -> str:
     """The Markdown report: one row per pair, MSE / MAE per column."""
-    columns = ["dataset", "horizon", "ours", *BASELINES, *MODELS]
+    columns = ["dataset", "horizon", "ours", "training", *BASELINES, *MODELS]
     lines = ["# ETT long-horizon forecasting (multivariate, lookback 96, standardized test MSE / MAE)", ""]
     if overrides:
         settings = ", ".join(f"{k}={v}" for k, v in overrides.items())
@@ -113,12 +113,15 @@ def table(results: dict, overrides: dict) -> str:
     for (dataset, horizon), doc in results.items():
         test, base = doc["test"], doc.get("baselines", {})
         published = PUBLISHED.get((dataset, horizon), {})
-        cells = [dataset.replace("ett", "ETT"), str(horizon), fmt((test["mse"], test["mae"]))]
+        seconds = doc.get("training", {}).get("train_seconds")
+        cells = [dataset.replace("ett", "ETT"), str(horizon), fmt((test["mse"], test["mae"])),
+                 f"{seconds / 60:.1f} min" if seconds else ""]
         cells += [fmt((base[b]["mse"], base[b]["mae"])) if b in base else "" for b in BASELINES]
         cells += [fmt(published.get(m)) for m in MODELS]
         lines.append("| " + " | ".join(cells) + " |")
     windows = {f"{d}:{h}": doc["test"]["windows"] for (d, h), doc in results.items()}
-    lines += ["", f"Test windows scored (every one, stride 1): {windows}.",
+    lines += ["", f"Test windows scored (every one, stride 1): {windows}. Training: wall-clock minutes of "
+              "fitting on this machine (2 CPU cores here).",
               f"Published: {SOURCE}. TimeMixer: left blank (not verified). A blank baseline: seasonal "
               "period longer than the lookback."]
     return "\n".join(lines) + "\n"
