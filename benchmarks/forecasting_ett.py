@@ -4,10 +4,10 @@ Each (dataset, horizon) pair is one training run of ``configs/forecasting_<datas
 `common.lifecycle` (lookback 96, the 12/4/4-month split, MSE/MAE on the standardized scale, every
 test window scored), with ``data.horizon`` set to the pair's horizon.
 
-    PYTHONPATH=. python benchmarks/forecasting_ett.py --runs etth1:96 ettm2:720
-    PYTHONPATH=. python benchmarks/forecasting_ett.py --runs all            # 4 sets x 4 horizons
+    python -m benchmarks.forecasting_ett --runs etth1:96 ettm2:720
+    python -m benchmarks.forecasting_ett --runs all            # 4 sets x 4 horizons
     # a quick check of the plumbing on a slice (not comparable with the published numbers):
-    PYTHONPATH=. python benchmarks/forecasting_ett.py --runs etth1:24 --set train.epochs=1 \\
+    python -m benchmarks.forecasting_ett --runs etth1:24 --set train.epochs=1 \\
         --set "data.split_rows=[480, 240, 240]" --out /tmp/ett.md
 
 Published numbers: multivariate, lookback 96, standardized test MSE / MAE, copied from the table in
