@@ -21,6 +21,12 @@ EMBED, VOCAB = 128, 1000
 
 
 def keras_step(cell, units, seq, batch, bidirectional, implementation, jit=True):
+    model, tokens, labels = keras_model(cell, units, seq, batch, bidirectional, implementation, jit)
+    return lambda: model.train_on_batch(tokens, labels)
+
+
+def keras_model(cell, units, seq, batch, bidirectional, implementation, jit=True):
+    """The compiled classifier and its fixed batch (rnn_speed.py also checks fast against stock on it)."""
     import keras
     import numpy as np
 
@@ -37,7 +43,7 @@ def keras_step(cell, units, seq, batch, bidirectional, implementation, jit=True)
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, VOCAB, size=(batch, seq)).astype("int32")
     labels = rng.integers(0, 2, size=(batch, 1)).astype("float32")
-    return lambda: model.train_on_batch(tokens, labels)
+    return model, tokens, labels
 
 
 def torch_step(cell, units, seq, batch, bidirectional):
