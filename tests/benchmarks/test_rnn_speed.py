@@ -6,8 +6,17 @@ import os
 import pytest
 
 from benchmarks import rnn_speed
-from benchmarks.rnn_speed import (ROOT, markdown, parse_args, peak_gflops, ratio_text, round_order, summarize,
-                                  thread_env, train_flops_per_token)
+from benchmarks.rnn_speed import (
+    ROOT,
+    markdown,
+    parse_args,
+    peak_gflops,
+    ratio_text,
+    round_order,
+    summarize,
+    thread_env,
+    train_flops_per_token,
+)
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
