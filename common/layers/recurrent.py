@@ -44,6 +44,37 @@ class RNNConfig:
                 "implementation": self.implementation}
 
 
+def stacked_layers(cell, units, num_layers, implementation, dropout, recurrent_dropout, layer_norm, *,
+                   bidirectional=False, outputs=lambda last: {}):
+    """The sublayers of a recurrent stack: ``(rnns, norms)``, checked and named ``<cell>_<i>`` (or
+    ``bi_<cell>_<i>``) and ``norm_<i>`` (between layers), created interleaved so that every stack
+    built here has the same weight order and its weights load into any other of the same config.
+    ``outputs(last)``: extra keyword arguments of a layer (``return_sequences``/``return_state``)."""
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {sorted(IMPLEMENTATIONS)}, got {implementation!r}")
+    rnns, norms = [], []
+    for i in range(num_layers):
+        last = i == num_layers - 1
+        rnn = IMPLEMENTATIONS[implementation][cell](units, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                                                    name=f"{cell}_{i}", **outputs(last))
+        rnns.append(keras.layers.Bidirectional(rnn, name=f"bi_{cell}_{i}") if bidirectional else rnn)
+        if layer_norm and not last:
+            norms.append(keras.layers.LayerNormalization(name=f"norm_{i}"))
+    return rnns, norms
+
+
+def build_stack(rnns, norms, input_shape, width) -> None:
+    """Build the sublayers of `stacked_layers` for ``input_shape``; every layer outputs ``width`` features."""
+    shape = tuple(input_shape)
+    for i, rnn in enumerate(rnns):
+        rnn.build(shape)
+        shape = shape[:2] + (width,)
+        if i < len(norms):
+            norms[i].build(shape)
+
+
 @keras.saving.register_keras_serializable(package="rnnsuite")
 class RecurrentBlock(keras.layers.Layer):
     """Stacked (bi)directional recurrent layers with optional layer norm in between.
@@ -58,10 +89,6 @@ class RecurrentBlock(keras.layers.Layer):
                  recurrent_dropout=0.0, layer_norm=False, return_sequences=False,
                  return_state=False, implementation="auto", **kwargs):
         super().__init__(**kwargs)
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(f"implementation must be one of {sorted(IMPLEMENTATIONS)}, got {implementation!r}")
         self.implementation = implementation
         self.cell = cell
         self.units = units
@@ -73,26 +100,14 @@ class RecurrentBlock(keras.layers.Layer):
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.supports_masking = True
-        self.rnns = []
-        self.norms = []
-        for i in range(num_layers):
-            last = i == num_layers - 1
-            rnn = IMPLEMENTATIONS[implementation][cell](units, return_sequences=(not last) or return_sequences,
-                              return_state=last and return_state, dropout=dropout,
-                              recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}")
-            if bidirectional:
-                rnn = keras.layers.Bidirectional(rnn, name=f"bi_{cell}_{i}")
-            self.rnns.append(rnn)
-            if layer_norm and not last:
-                self.norms.append(keras.layers.LayerNormalization(name=f"norm_{i}"))
+        self.rnns, self.norms = stacked_layers(
+            cell, units, num_layers, implementation, dropout, recurrent_dropout, layer_norm,
+            bidirectional=bidirectional,
+            outputs=lambda last: {"return_sequences": (not last) or return_sequences,
+                                  "return_state": last and return_state})
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for i, rnn in enumerate(self.rnns):
-            rnn.build(shape)
-            shape = shape[:2] + (self.units * (2 if self.bidirectional else 1),)
-            if i < len(self.norms):
-                self.norms[i].build(shape)
+        build_stack(self.rnns, self.norms, input_shape, self.units * (2 if self.bidirectional else 1))
         self.built = True
 
     def call(self, inputs, mask=None, training=None):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from common.layers.recurrent import CELLS, IMPLEMENTATIONS
+from common.layers.recurrent import build_stack, stacked_layers
 
 
 @keras.saving.register_keras_serializable(package="rnnsuite")
@@ -34,8 +34,6 @@ class StatefulRecurrent(keras.layers.Layer):
     def __init__(self, cell="lstm", units=64, num_layers=1, dropout=0.0, recurrent_dropout=0.0,
                  layer_norm=False, implementation="auto", batch_size=None, **kwargs):
         super().__init__(**kwargs)
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         self.cell = cell
         self.units = units
         self.num_layers = num_layers
@@ -45,14 +43,9 @@ class StatefulRecurrent(keras.layers.Layer):
         self.implementation = implementation
         self.batch_size = batch_size
         self.supports_masking = True
-        self.rnns = []
-        self.norms = []
-        for i in range(num_layers):  # interleaved as in RecurrentBlock, so the weight order is the same
-            self.rnns.append(IMPLEMENTATIONS[implementation][cell](
-                units, return_sequences=True, return_state=True, dropout=dropout,
-                recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}"))
-            if layer_norm and i < num_layers - 1:
-                self.norms.append(keras.layers.LayerNormalization(name=f"norm_{i}"))
+        self.rnns, self.norms = stacked_layers(
+            cell, units, num_layers, implementation, dropout, recurrent_dropout, layer_norm,
+            outputs=lambda last: {"return_sequences": True, "return_state": True})
         self._carried = []
 
     @property
@@ -60,12 +53,7 @@ class StatefulRecurrent(keras.layers.Layer):
         return 2 if self.cell == "lstm" else 1
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for i, rnn in enumerate(self.rnns):
-            rnn.build(shape)
-            shape = shape[:2] + (self.units,)
-            if i < len(self.norms):
-                self.norms[i].build(shape)
+        build_stack(self.rnns, self.norms, input_shape, self.units)
         if self.batch_size is not None:
             self._carried = [tf.Variable(tf.zeros([self.batch_size, self.units]), trainable=False)
                              for _ in range(self.num_layers * self.states_per_layer)]
