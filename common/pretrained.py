@@ -63,12 +63,12 @@ class PretrainedEncoderOptions:
                                                      "(data.direction: backward) for the backward half of a "
                                                      "bidirectional encoder.")
     pretraining: PretrainingConfig = section(PretrainingConfig, "Pretrain the language models first.")
-    fine_tune: str = option("gradual", "Pretrained layers: gradual (ULMFiT: the new layers first, then one "
+    fine_tune: str = option("all", "Pretrained layers: gradual (ULMFiT: the new layers first, then one "
                             "more pretrained layer from the top each epoch), frozen (never trained) or all "
                             "(trained from the start).", choices=list(FINE_TUNE))
-    lr_factor: float = option(2.6, "Discriminative learning rates: each pretrained layer down the stack "
+    lr_factor: float = option(1.0, "Discriminative learning rates: each pretrained layer down the stack "
                               "learns this many times slower than the one above (1: same rate).", min=1.0)
-    warmup_epochs: float = option(1.0, "Linear learning-rate warm-up over this many epochs with a pretrained "
+    warmup_epochs: float = option(0.0, "Linear learning-rate warm-up over this many epochs with a pretrained "
                                   "encoder (0: none).", min=0.0)
 
     def validate(self):
