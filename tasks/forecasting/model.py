@@ -54,7 +54,8 @@ class RecurrentForecaster(keras.layers.Layer):
 
     def __init__(self, lookback, horizon, n_features, target_indices, kind="direct", rnn=None,
                  channel_independent=True, patch_len=1, d_model=0, instance_norm=True, head_dropout=0.0,
-                 linear_skip=False, channel_embedding=0, quantiles=None, future_covariate_indices=(), n_calendar=0, **kwargs):
+                 linear_skip=False, channel_embedding=0, quantiles=None, future_covariate_indices=(),
+                 n_calendar=0, **kwargs):
         super().__init__(**kwargs)
         self.lookback, self.horizon, self.n_features = lookback, horizon, n_features
         self.target_indices = list(target_indices)
@@ -95,8 +96,8 @@ class RecurrentForecaster(keras.layers.Layer):
             self.spread = keras.layers.Dense(horizon * self.series_outputs * (len(self.quantiles) - 1),
                                              name="quantile_spread")
         if channel_embedding:
-            self.channel_vectors = self.add_weight(shape=(n_features, channel_embedding), initializer="normal",
-                                                   name="channel_embedding")
+            self.channel_vectors = self.add_weight(shape=(n_features, channel_embedding),
+                                                   initializer="normal", name="channel_embedding")
         if instance_norm:
             # RevIN's learnable per-channel affine transform.
             self.affine_weight = self.add_weight(shape=(n_features,), initializer="ones", name="revin_weight")
@@ -254,7 +255,8 @@ class RecurrentForecaster(keras.layers.Layer):
                       target_indices=self.target_indices, kind=self.kind, rnn=self.rnn,
                       channel_independent=self.channel_independent, patch_len=self.patch_len,
                       d_model=self.d_model, instance_norm=self.instance_norm, head_dropout=self.head_dropout,
-                      linear_skip=self.linear_skip, channel_embedding=self.channel_embedding, quantiles=self.quantiles, future_covariate_indices=self.future_covariate_indices,
+                      linear_skip=self.linear_skip, channel_embedding=self.channel_embedding,
+                      quantiles=self.quantiles, future_covariate_indices=self.future_covariate_indices,
                       n_calendar=self.n_calendar)
         return config
 

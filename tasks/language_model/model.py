@@ -24,6 +24,7 @@ from common.layers.decoding import beam_search, sample_search
 from common.layers.reversible_embedding import ReversibleEmbedding
 from tasks.language_model.data import BOUNDARY_ID, PAD_ID
 from tasks.language_model.layers import StatefulRecurrent
+from tasks.language_model.ngram import unigram_probabilities
 
 
 def build_language_model(config, vocabulary_size: int, train_ids=None) -> keras.Model:
@@ -58,7 +59,8 @@ def build_language_model(config, vocabulary_size: int, train_ids=None) -> keras.
 
 
 def unigram_bias(train_ids, vocabulary_size: int) -> np.ndarray:
-    """Log add-one unigram probabilities of the training tokens, the output bias to start from.
+    """Log add-one unigram probabilities of the training tokens (`unigram_probabilities`), the output
+    bias to start from.
 
     Why: from a zero bias, Adam moves each logit by about the learning rate per step, so a
     word-level model spends its first thousands of steps (a large part of a CPU budget) only
@@ -66,8 +68,7 @@ def unigram_bias(train_ids, vocabulary_size: int) -> np.ndarray:
     on context from the first step (Karpathy's "init well"; the bias of the output layer
     equals the data's log-frequencies).
     """
-    counts = np.bincount(np.asarray(train_ids).ravel(), minlength=vocabulary_size)[:vocabulary_size] + 1.0
-    return np.log(counts / counts.sum()).astype("float32")
+    return np.log(unigram_probabilities(train_ids, vocabulary_size)).astype("float32")
 
 
 class LossInUnits(keras.callbacks.Callback):

@@ -25,12 +25,17 @@ from tasks.language_model.data import BOUNDARY_ID, PAD_ID
 DISCOUNT = 0.75
 
 
-def unigram_nll(train_ids: np.ndarray, ids: np.ndarray, vocabulary_size: int) -> float:
-    """Summed NLL of ``ids`` under add-one-smoothed unigram frequencies of the training tokens."""
+def unigram_probabilities(train_ids: np.ndarray, vocabulary_size: int) -> np.ndarray:
+    """Add-one-smoothed unigram frequencies of the training tokens (PAD, never a token, is left out of
+    the total): the unigram baseline, and the language model's starting output bias."""
     counts = np.bincount(train_ids, minlength=vocabulary_size).astype("float64")
     counts[PAD_ID] = 0.0
-    probs = (counts + 1.0) / (counts.sum() + vocabulary_size - 1)  # PAD is never a token
-    return float(-np.log(probs[ids]).sum())
+    return (counts + 1.0) / (counts.sum() + vocabulary_size - 1)
+
+
+def unigram_nll(train_ids: np.ndarray, ids: np.ndarray, vocabulary_size: int) -> float:
+    """Summed NLL of ``ids`` under `unigram_probabilities`."""
+    return float(-np.log(unigram_probabilities(train_ids, vocabulary_size)[ids]).sum())
 
 
 class KneserNey:
