@@ -37,8 +37,9 @@ def _timed(step, steps: int) -> float:
 def keras_setup(spec: dict):
     """The suite's or the stock layers in the rnn_training.py classifier; pools sized before any op."""
     import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from benchmarks._harness import set_threads
+    set_threads(spec["threads"], 1)
     import keras
 
     from benchmarks.rnn_training import keras_model

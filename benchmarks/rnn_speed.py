@@ -36,6 +36,7 @@ from pathlib import Path
 
 from benchmarks._rnn_speed_worker import MARKER
 from benchmarks.rnn_training import EMBED
+from common.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CANDIDATES = ("rnnsuite", "keras", "torch")
@@ -317,7 +318,7 @@ def main(argv=None) -> None:
               {k: r["text"] for k, r in row["ratios"].items()}, flush=True)
         for path, text in ((args.json, json.dumps(doc, indent=1)), (args.md, markdown(doc))):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text)  # after every shape: a long grid that stops keeps what it measured
+            atomic_write_text(path, text)  # after every shape: a long grid that stops keeps what it measured
     print(f"load average (1 min) after: {doc['load_after']:.2f}")
     print(markdown(doc))
     failed = [r["shape"] for r in doc["shapes"] if check_of(r) and not check_of(r)["ok"]]
