@@ -57,23 +57,43 @@ def percentile(values: list, q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def print_table(rows: list[dict], columns: list[str]) -> None:
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    """A Markdown table, floats rounded for reading (0 decimals from 100 up, else 3 significant digits)."""
     def fmt(v):
         if isinstance(v, float):
             return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
         return str(v)
     cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in cells:
-        print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |")
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    print(markdown_table(rows, columns))
+
+
+def command(module: str, argv=None) -> str:
+    """The command line as typed from the repository root, for the record: ``python -m <module> ...``
+    with this checkout's absolute path taken out, so the line reruns on any machine."""
+    import shlex
+    import sys
+    root = str(Path(__file__).resolve().parents[1]) + os.sep
+    words = sys.argv[1:] if argv is None else list(argv)
+    return f"python -m {module} " + shlex.join(w.replace(root, "") for w in words)
+
+
+def write_text(path: str, text: str) -> None:
+    from common.io import atomic_write_text
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    print(f"wrote {path}")
 
 
 def write_json(path: str, payload: dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"machine": machine(), **payload}, indent=2))
-    print(f"wrote {path}")
+    write_text(path, json.dumps({"machine": machine(), **payload}, indent=2))
 
 
 def set_threads(intra: int, inter: int) -> None:

@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import platform
-import shlex
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import _harness
 from benchmarks._rnn_speed_worker import MARKER
 from benchmarks.rnn_training import EMBED
 from common.io import atomic_write_text
@@ -298,11 +298,11 @@ def main(argv=None) -> None:
                   f"or pass --torch-python)")
     peaks = {str(t): machine_peak(t, args.fma_units) for t in args.threads}
     print("FP32 peak (read and assumed):", json.dumps(peaks[str(args.threads[0])]))
-    command = "python -m benchmarks.rnn_speed " + shlex.join(sys.argv[1:] if argv is None else argv)
-    doc = {"command": command,
+    doc = {"command": _harness.command("benchmarks.rnn_speed", argv),
            "machine": {"cpu": peaks[str(args.threads[0])]["cpu"], "cpus": usable,
                        "python": platform.python_version(), "started": time.strftime("%Y-%m-%d %H:%M")},
-           "settings": vars(args) | {"candidates": list(pythons)},
+           "settings": vars(args) | {"candidates": list(pythons),
+                                     "torch_python": args.torch_python.replace(str(ROOT) + os.sep, "")},
            "peaks": peaks, "versions": {}, "load_before": os.getloadavg()[0], "shapes": []}
     print(f"load average (1 min) before: {doc['load_before']:.2f}")
     grid = itertools.product(args.threads, args.cells, args.directions, args.hidden, args.seq, args.batch)
