@@ -24,8 +24,11 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    # isort: off
+    import common  # noqa: F401 - first, so that TensorFlow starts without its log lines
     import keras
     import tensorflow as tf
+    # isort: on
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__,
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
