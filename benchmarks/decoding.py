@@ -51,7 +51,11 @@ def main(argv=None):
     from pathlib import Path
 
     import numpy as np
+
+    # isort: off
+    import common  # noqa: F401 - first, so that TensorFlow starts without its log lines
     import tensorflow as tf
+    # isort: on
     if args.sentences:
         example = {"source": np.array(source_sentences(args.sentences), dtype=str)}
     else:

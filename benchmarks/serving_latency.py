@@ -55,7 +55,10 @@ def measure(task: str, run_dir: str, calls: int, batch: int, batch_calls: int) -
     """One row per signature of the run's export."""
     from pathlib import Path
 
+    # isort: off
+    import common  # noqa: F401 - first, so that TensorFlow starts without its log lines
     import tensorflow as tf
+    # isort: on
     export = Path(run_dir) / "export"
     if not (export / "saved_model.pb").exists():
         raise SystemExit(f"{export} has no SavedModel; run `python -m tasks.{task} export --run-dir {run_dir}` "
@@ -65,6 +68,10 @@ def measure(task: str, run_dir: str, calls: int, batch: int, batch_calls: int) -
     rows = []
     for name, fn in loaded.signatures.items():
         keys = set(fn.structured_input_signature[1])
+        if not keys <= set(example):
+            print(f"{task}: signature {name} skipped: it takes {sorted(keys - set(example))}, which the "
+                  "task's serving example does not give")
+            continue
         inputs = {k: v for k, v in example.items() if k in keys}
         one = time_calls(fn, batch_of(inputs, 1), calls)
         many = time_calls(fn, batch_of(inputs, batch), batch_calls)
