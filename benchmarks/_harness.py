@@ -93,9 +93,13 @@ def command(module: str, argv=None) -> str:
     with this checkout's absolute path taken out, so the line reruns on any machine."""
     import shlex
     import sys
-    root = str(Path(__file__).resolve().parents[1]) + os.sep
     words = sys.argv[1:] if argv is None else list(argv)
-    return f"python -m {module} " + shlex.join(w.replace(root, "") for w in words)
+    return f"python -m {module} " + shlex.join(without_root(w) for w in words)
+
+
+def without_root(text: str) -> str:
+    """``text`` with this checkout's absolute path taken out (paths become relative to the repository root)."""
+    return text.replace(str(Path(__file__).resolve().parents[1]) + os.sep, "")
 
 
 def write_text(path: str, text: str) -> None:
@@ -106,7 +110,9 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, payload: dict) -> None:
-    write_text(path, json.dumps({"machine": machine(), **payload}, indent=2))
+    """``payload`` as JSON, with the machine description unless it carries one already (the one its
+    Markdown report quoted: read twice, the load average would differ)."""
+    write_text(path, json.dumps(payload if "machine" in payload else {"machine": machine(), **payload}, indent=2))
 
 
 def set_threads(intra: int, inter: int) -> None:

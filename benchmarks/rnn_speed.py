@@ -302,7 +302,7 @@ def main(argv=None) -> None:
            "machine": {"cpu": peaks[str(args.threads[0])]["cpu"], "cpus": usable,
                        "python": platform.python_version(), "started": time.strftime("%Y-%m-%d %H:%M")},
            "settings": vars(args) | {"candidates": list(pythons),
-                                     "torch_python": args.torch_python.replace(str(ROOT) + os.sep, "")},
+                                     "torch_python": _harness.without_root(args.torch_python)},
            "peaks": peaks, "versions": {}, "load_before": os.getloadavg()[0], "shapes": []}
     print(f"load average (1 min) before: {doc['load_before']:.2f}")
     grid = itertools.product(args.threads, args.cells, args.directions, args.hidden, args.seq, args.batch)

@@ -15,3 +15,9 @@ def test_the_recorded_command_quotes_words_with_spaces():
 def test_table_rounds_large_floats_to_integers_and_small_ones_to_three_digits():
     table = _harness.markdown_table([{"x": 1234.56, "y": 0.123456, "z": "text"}], ["x", "y", "z"])
     assert table.splitlines()[2] == "| 1235 | 0.123 | text |"
+
+
+def test_json_keeps_the_machine_description_its_report_quoted(tmp_path):
+    path = tmp_path / "r.json"
+    _harness.write_json(str(path), {"machine": {"load_average": [9.0]}, "rows": []})
+    assert _harness.json.loads(path.read_text())["machine"] == {"load_average": [9.0]}
