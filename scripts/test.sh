@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up the virtual environment and run the test suite (slow real-data runs excluded).
+# Set up the virtual environment and run the test suite (slow real-data runs excluded), one pytest worker
+# per CPU; a test file stays on one worker, so its module fixtures (trained runs) are built once. `-n 0` runs serially.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-PYTHONPATH="$PWD" .venv/bin/python -m pytest -q "$@"
+PYTHONPATH="$PWD" .venv/bin/python -m pytest -q -n auto --dist loadfile "$@"
