@@ -45,6 +45,7 @@ VERSIONED = ("tensorflow", "keras", "torch")  # the workers report these version
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 FULL = {"cells": ["lstm", "gru"], "directions": ["uni", "bi"], "hidden": [128, 256, 512],
         "seq": [32, 128, 512], "batch": [64], "threads": [1, 2], "rounds": 5}
+GOALS = {"keras": 1.3, "torch": 1.0}  # issue #12: rnnsuite/<other> at least this at every shape
 QUICK = {"cells": ["lstm", "gru"], "directions": ["uni"], "hidden": [128], "seq": [32], "batch": [64],
          "threads": [1], "rounds": 3}
 
@@ -211,6 +212,25 @@ def check_of(row: dict) -> dict | None:
     return row["candidates"].get("rnnsuite", {}).get("ready", {}).get("check")
 
 
+def goal_tally(doc: dict) -> list[str]:
+    """Per comparison, how many shapes meet the issue's goal (median per-round ratio), miss it, or have
+    their ratio refused: the table is too long to read the verdict off row by row."""
+    lines = []
+    for other, goal in GOALS.items():
+        key = f"rnnsuite/{other}"
+        rows = [r for r in doc["shapes"] if key in r["ratios"]]
+        if not rows:
+            continue
+        refused = [r for r in rows if r["ratios"][key]["text"].startswith("spread")]
+        shown = [r for r in rows if r not in refused]
+        met = [r for r in shown if statistics.median(r["ratios"][key]["per_round"]) >= goal]
+        medians = [statistics.median(r["ratios"][key]["per_round"]) for r in shown]
+        span = f"; medians {min(medians):.2f}–{max(medians):.2f}" if medians else ""
+        lines.append(f"- {key} ≥ {goal}: met at {len(met)} of {len(rows)} shapes, missed at "
+                     f"{len(shown) - len(met)}, ratio refused at {len(refused)}{span}.")
+    return lines
+
+
 def markdown(doc: dict) -> str:
     """The report: how it was measured, then one row per shape."""
     s, peaks = doc["settings"], doc["peaks"]
@@ -236,6 +256,8 @@ def markdown(doc: dict) -> str:
         f"{doc['load_after']:.2f} after.", "",
         "Check: rnnsuite logits and gradients vs stock Keras at the shape, tolerance 1e-5.", "",
     ]
+    tally = goal_tally(doc)
+    lines += ["Goals (median of the per-round ratios):", *tally, ""] if tally else []
     header = ["cell", "dir", "hidden", "seq", "batch", "threads"]
     header += [f"{n} tok/s (GFLOP/s, % peak)" for n in names]
     header += [f"rnnsuite/{n}" for n in others] + ["check"]

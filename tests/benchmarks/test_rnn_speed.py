@@ -126,6 +126,20 @@ def test_report_rows_show_refused_ratios_and_failed_checks():
     assert "torch" not in markdown(doc).split("| cell")[1]
 
 
+def test_report_tallies_the_shapes_that_meet_each_goal():
+    args = parse_args(["--quick", "--candidates", "rnnsuite", "keras"])
+    peaks = {"1": peak_gflops(CPUINFO, cores=1)}
+    rows = [summarize(_result([1.0, 1.0], [1.4, 1.4]), 1.25, 100.0),  # 1.40: met
+            summarize(_result([1.0, 1.0], [1.1, 1.2]), 1.25, 100.0),  # 1.15: missed
+            summarize(_result([1.0, 2.0], [2.0, 3.0]), 1.25, 100.0)]  # spread 1.33: refused
+    doc = {"command": "python -m benchmarks.rnn_speed --quick",
+           "machine": {"cpu": "x", "cpus": 2, "started": "t"}, "settings": vars(args), "peaks": peaks,
+           "versions": {}, "load_before": 1.0, "load_after": 2.0, "shapes": rows}
+    assert ("- rnnsuite/keras ≥ 1.3: met at 1 of 3 shapes, missed at 1, ratio refused at 1; "
+            "medians 1.15–1.40.") in markdown(doc).splitlines()
+    assert "rnnsuite/torch ≥" not in markdown(doc)
+
+
 TORCH_PYTHON = ROOT / ".venv-torch/bin/python"
 
 
