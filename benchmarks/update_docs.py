@@ -3,7 +3,7 @@ scripts wrote and nothing typed by hand.
 
 A block in the document
 
-    <!-- results: benchmarks/results/rnn_speed_quick.md -->
+    <!-- results: benchmarks/results/rnn_speed.md -->
     ...
     <!-- end results -->
 
