@@ -14,7 +14,7 @@ against stock Keras at the shape (1e-5).
 
     scripts/setup_torch.sh                           # once: .venv-torch with torch 2.13.0
     .venv/bin/python -m benchmarks.rnn_speed --quick   # tiny grid, a few minutes
-    .venv/bin/python -m benchmarks.rnn_speed           # the whole grid (hours)
+    .venv/bin/python -m benchmarks.rnn_speed --rounds 3   # the whole grid: 64 min on 2 quiet cores
     .venv/bin/python -m benchmarks.rnn_speed --cells lstm --hidden 256 --seq 128 --threads 1
 
 Writes benchmarks/results/rnn_speed.json (machine, settings, every round) and .md (the table).
