@@ -121,10 +121,15 @@ def thread_env(base: dict, threads: int) -> dict:
     return env
 
 
+def refused(ratios: list, max_spread: float) -> bool:
+    """True when the per-round ratios spread (max/min) beyond max_spread: then the rounds disagree more
+    than the comparison could tell, and a median would mislead."""
+    return max(ratios) / min(ratios) > max_spread
+
+
 def ratio_text(ratios: list, max_spread: float) -> str:
-    """'median [min–max]' of per-round ratios, or 'spread too wide' when max/min > max_spread:
-    then the rounds disagree more than the comparison could tell, and a median would mislead."""
-    if max(ratios) / min(ratios) > max_spread:
+    """'median [min–max]' of per-round ratios, or 'spread too wide' when they are `refused`."""
+    if refused(ratios, max_spread):
         return f"spread too wide ({max(ratios) / min(ratios):.2f} > {max_spread})"
     return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}–{max(ratios):.2f}]"
 
@@ -215,19 +220,17 @@ def check_of(row: dict) -> dict | None:
 def goal_tally(doc: dict) -> list[str]:
     """Per comparison, how many shapes meet the issue's goal (median per-round ratio), miss it, or have
     their ratio refused: the table is too long to read the verdict off row by row."""
-    lines = []
+    lines, max_spread = [], doc["settings"]["max_spread"]
     for other, goal in GOALS.items():
         key = f"rnnsuite/{other}"
-        rows = [r for r in doc["shapes"] if key in r["ratios"]]
-        if not rows:
+        per_round = [r["ratios"][key]["per_round"] for r in doc["shapes"] if key in r["ratios"]]
+        if not per_round:
             continue
-        refused = [r for r in rows if r["ratios"][key]["text"].startswith("spread")]
-        shown = [r for r in rows if r not in refused]
-        met = [r for r in shown if statistics.median(r["ratios"][key]["per_round"]) >= goal]
-        medians = [statistics.median(r["ratios"][key]["per_round"]) for r in shown]
+        medians = [statistics.median(ratios) for ratios in per_round if not refused(ratios, max_spread)]
+        met = sum(m >= goal for m in medians)
         span = f"; medians {min(medians):.2f}–{max(medians):.2f}" if medians else ""
-        lines.append(f"- {key} ≥ {goal}: met at {len(met)} of {len(rows)} shapes, missed at "
-                     f"{len(shown) - len(met)}, ratio refused at {len(refused)}{span}.")
+        lines.append(f"- {key} ≥ {goal}: met at {met} of {len(per_round)} shapes, missed at "
+                     f"{len(medians) - met}, ratio refused at {len(per_round) - len(medians)}{span}.")
     return lines
 
 
