@@ -299,9 +299,11 @@ def parse_args(argv=None):
     p.add_argument("--pin", action="store_true", help="pin each worker to the first N usable CPUs")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip rnnsuite vs Keras equality")
     p.add_argument("--torch-python", default=str(ROOT / ".venv-torch/bin/python"))
-    p.add_argument("--json", default="benchmarks/results/rnn_speed.json")
-    p.add_argument("--md", default="benchmarks/results/rnn_speed.md")
+    p.add_argument("--json", help="default benchmarks/results/rnn_speed.json (--quick: rnn_speed_quick.json)")
+    p.add_argument("--md", help="default benchmarks/results/rnn_speed.md (--quick: rnn_speed_quick.md)")
     args = p.parse_args(argv)
+    stem = "benchmarks/results/rnn_speed" + ("_quick" if args.quick else "")  # never over the full grid
+    args.json, args.md = args.json or f"{stem}.json", args.md or f"{stem}.md"
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -112,6 +112,13 @@ def test_summary_has_tokens_per_second_gflops_and_per_round_ratios():
     assert row["ratios"]["rnnsuite/keras"]["text"] == "spread too wide (1.33 > 1.25)"
 
 
+def test_quick_writes_beside_the_full_grid_not_over_it():
+    assert (parse_args([]).json, parse_args([]).md) == ("benchmarks/results/rnn_speed.json",
+                                                        "benchmarks/results/rnn_speed.md")
+    assert parse_args(["--quick"]).json == "benchmarks/results/rnn_speed_quick.json"
+    assert parse_args(["--quick", "--md", "x.md"]).md == "x.md"
+
+
 def test_report_rows_show_refused_ratios_and_failed_checks():
     args = parse_args(["--quick", "--candidates", "rnnsuite", "keras"])
     peaks = {"1": peak_gflops(CPUINFO, cores=1)}
