@@ -1,4 +1,6 @@
 """Benchmark plumbing shared by the scripts: the recorded command and the Markdown table."""
+import json
+
 from benchmarks import _harness
 
 
@@ -20,4 +22,4 @@ def test_table_rounds_large_floats_to_integers_and_small_ones_to_three_digits():
 def test_json_keeps_the_machine_description_its_report_quoted(tmp_path):
     path = tmp_path / "r.json"
     _harness.write_json(str(path), {"machine": {"load_average": [9.0]}, "rows": []})
-    assert _harness.json.loads(path.read_text())["machine"] == {"load_average": [9.0]}
+    assert json.loads(path.read_text())["machine"] == {"load_average": [9.0]}
