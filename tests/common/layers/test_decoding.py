@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from common.layers.decoding import (
+    MIN_ROWS_LEFT_OUT,
     NEG_INF,
     beam_search,
     filter_logits,
@@ -104,17 +105,49 @@ def test_runs_inside_tf_function_with_unknown_batch(search):
     assert decode(start_state(0)).shape[0] == 0
 
 
-def test_constants_reach_every_step_for_every_beam():
+def test_constants_reach_every_step_for_every_live_beam():
     seen = []
 
     def step(tokens, state, constants):
-        seen.append(constants["offset"].shape[0])
+        seen.append((tokens.shape[0], constants["offset"].shape[0], state.shape[0]))
         logits = tf.one_hot(tf.fill(tf.shape(tokens), END), 5) * 10.0 + constants["offset"]
         return logits, state
 
     beam_search(step, start_state(2), {"offset": tf.zeros([2, 5])}, start_id=START, end_id=END,
                 max_length=2, beam_width=3)
-    assert seen and set(seen) == {6}  # 2 sentences x 3 beams
+    assert seen[0] == (6, 6, 6)  # 2 sentences x 3 beams
+    assert all(len(set(rows)) == 1 for rows in seen)  # tokens, constants and state rows agree
+
+
+def stepped_rows(search, sentences):
+    """Decode ``sentences`` rows of which all but the last end at once while the last says A three
+    times; -> (rows each step saw, the last sentence's tokens, its length)."""
+    rows = []
+    ends = tf.tile(tf.constant([[0, 0, 10.0, 0, 0]]), [sentences - 1, 1])
+    table = tf.concat([ends, tf.constant([[0, 0, 0, 10.0, 0]])], axis=0)
+
+    def step(tokens, state, constants):
+        rows.append(tokens.shape[0])
+        logits = tf.where((state >= 3.0) | (tokens[:, None] == END), tf.one_hot(END, 5) * 10.0, constants)
+        return logits, state + 1
+
+    out = search(step, start_state(sentences), table, start_id=START, end_id=END, max_length=6)
+    return rows, out.tokens.numpy()[-1].tolist(), int(out.lengths[-1])
+
+
+@pytest.mark.parametrize("search", [greedy_search, beam_search])
+def test_finished_rows_are_left_out_of_the_step(search):
+    rows, tokens, length = stepped_rows(search, MIN_ROWS_LEFT_OUT + 1)
+    width = 1 if search is greedy_search else 4
+    assert rows[0] == (MIN_ROWS_LEFT_OUT + 1) * width and max(rows[1:]) < rows[0]
+    assert (tokens, length) == ([A, A, A], 3)  # what the sentence decodes to alone
+
+
+@pytest.mark.parametrize("search", [greedy_search, beam_search])
+def test_a_few_finished_rows_are_stepped_anyway(search):
+    rows, tokens, length = stepped_rows(search, 2)
+    assert len(set(rows)) == 1
+    assert (tokens, length) == ([A, A, A], 3)
 
 
 def test_bad_beam_width_is_rejected():
