@@ -5,8 +5,10 @@ Keras mask (from ``mask_zero`` embeddings through the recurrent block), and a
 row with no valid step at all (an empty text) pools to zeros rather than NaN
 or -inf.
 
-Modes: ``last`` (the output at the last valid step), ``max``, ``mean`` and
-``attention`` (a learned weighted mean, Bahdanau-style scoring as in Yang et
+Modes: ``last`` (the output at the last valid step), ``max``, ``mean``,
+``max_mean`` (both side by side, twice the features: ULMFiT's concat pooling,
+Howard & Ruder 2018, without its last step, which a bidirectional output
+sequence makes meaningless) and ``attention`` (a learned weighted mean, Bahdanau-style scoring as in Yang et
 al. 2016's hierarchical attention networks). For a *bidirectional* RNN,
 ``last`` on the output sequence sees the backward direction after only one
 token; classifiers should instead take the RNN's own final state
@@ -17,7 +19,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-POOLING_MODES = ("last", "max", "mean", "attention")
+POOLING_MODES = ("last", "max", "mean", "max_mean", "attention")
+SEQUENCE_MODES = ("last", "max", "mean", "max_mean")
 
 
 def _float_mask(inputs, mask):
@@ -29,24 +32,23 @@ def _float_mask(inputs, mask):
 
 @keras.saving.register_keras_serializable(package="rnnsuite")
 class SequencePooling(keras.layers.Layer):
-    """Mask-aware ``last`` / ``max`` / ``mean`` pooling over the time axis (no weights)."""
+    """Mask-aware ``last`` / ``max`` / ``mean`` / ``max_mean`` pooling over the time axis (no weights)."""
 
     def __init__(self, mode="mean", **kwargs):
         super().__init__(**kwargs)
-        if mode not in ("last", "max", "mean"):
-            raise ValueError(f"mode must be last, max or mean, got {mode!r}")
+        if mode not in SEQUENCE_MODES:
+            raise ValueError(f"mode must be one of {', '.join(SEQUENCE_MODES)}, got {mode!r}")
         self.mode = mode
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
         weights = _float_mask(inputs, mask)
         any_valid = ops.minimum(ops.sum(weights, axis=1), 1.0)  # [batch, 1]: 0 for an empty row
-        if self.mode == "mean":
-            return ops.sum(inputs * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
-        if self.mode == "max":
+        if self.mode in ("max", "mean", "max_mean"):
+            mean = ops.sum(inputs * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
             lowest = ops.min(inputs) - 1.0  # below every valid value, finite (unlike -inf)
-            pooled = ops.max(ops.where(weights > 0, inputs, lowest), axis=1)
-            return pooled * any_valid
+            largest = ops.max(ops.where(weights > 0, inputs, lowest), axis=1) * any_valid
+            return {"mean": mean, "max": largest, "max_mean": ops.concatenate([largest, mean], axis=-1)}[self.mode]
         # last: the highest time index whose mask is on (works whatever side the padding is on)
         steps = ops.cast(ops.arange(ops.shape(inputs)[1]), inputs.dtype)
         last = ops.cast(ops.max(weights[..., 0] * steps[None, :], axis=1), "int32")
@@ -57,7 +59,10 @@ class SequencePooling(keras.layers.Layer):
         return None
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[-1])
+        features = input_shape[-1]
+        if self.mode == "max_mean" and features is not None:
+            features *= 2
+        return (input_shape[0], features)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
@@ -115,6 +120,6 @@ def pooling_layer(mode: str, attention_units: int = 64, name: str = "pooling"):
     """The pooling layer for a config's ``pooling`` choice."""
     if mode == "attention":
         return AttentionPooling(attention_units, name=name)
-    if mode in POOLING_MODES:
+    if mode in SEQUENCE_MODES:
         return SequencePooling(mode, name=name)
     raise ValueError(f"pooling must be one of {', '.join(POOLING_MODES)}, got {mode!r}")

@@ -3,7 +3,7 @@
 ``TextVectorization`` sits inside the model (so the export takes raw strings)
 -> ``mask_zero`` embedding (random, pretrained GloVe/word2vec, or with the recurrent
 block from language models: `common.pretrained`) -> the shared
-recurrent block -> last / max / mean / attention pooling -> dropout -> softmax.
+recurrent block -> last / max / mean / max_mean / attention pooling -> dropout -> softmax.
 """
 from __future__ import annotations
 

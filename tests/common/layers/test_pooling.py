@@ -24,13 +24,17 @@ def test_max_ignores_padding_even_when_padding_is_larger():
     np.testing.assert_allclose(pool("max")[0], [3.0, -1.0])
 
 
+def test_max_mean_puts_max_and_mean_side_by_side():
+    np.testing.assert_allclose(pool("max_mean")[0], [3.0, -1.0, 2.0, -3.0])
+
+
 def test_last_takes_the_last_valid_step():
     np.testing.assert_allclose(pool("last")[0], [3.0, -1.0])
 
 
-@pytest.mark.parametrize("mode", ["last", "max", "mean"])
+@pytest.mark.parametrize("mode", ["last", "max", "mean", "max_mean"])
 def test_a_row_without_valid_steps_pools_to_zeros(mode):
-    np.testing.assert_allclose(pool(mode)[1], [0.0, 0.0])
+    assert not pool(mode)[1].any()
 
 
 def test_without_a_mask_every_step_counts():
@@ -53,14 +57,14 @@ def test_attention_pooled_vector_is_a_convex_combination_of_valid_steps():
 
 
 def test_unknown_mode_is_rejected_with_the_allowed_ones():
-    with pytest.raises(ValueError, match="last, max, mean, attention"):
+    with pytest.raises(ValueError, match="last, max, mean, max_mean, attention"):
         pooling_layer("median")
 
 
-@pytest.mark.parametrize("mode", ["last", "max", "mean"])
-def test_sequence_pooling_passes_the_layer_harness(mode, tmp_path):
+@pytest.mark.parametrize("mode, width", [("last", 2), ("max", 2), ("mean", 2), ("max_mean", 4)])
+def test_sequence_pooling_passes_the_layer_harness(mode, width, tmp_path):
     run_layer_test(SequencePooling, {"mode": mode}, X, tmp_path, input_mask=MASK,
-                   expected_output_shape=(2, 2), expected_mask=NO_MASK)
+                   expected_output_shape=(2, width), expected_mask=NO_MASK)
 
 
 @pytest.mark.parametrize("init_kwargs, expected_output_shape", [

@@ -14,7 +14,7 @@ from tests.tasks.sentiment.helpers import load
     ({"data.val_fraction": 0}, "the val split is empty; give data.val or a positive data.val_fraction"),
     ({"data.test_fraction": 0}, "the test split is empty; give data.test or a positive data.test_fraction"),
     ({"data.train": "t.csv"}, "set data.path .* or data.train, not both"),
-    ({"model.pooling": "median"}, "'median' is not allowed; choose one of last, max, mean, attention"),
+    ({"model.pooling": "median"}, "'median' is not allowed; choose one of last, max, mean, max_mean, attention"),
 ])
 def test_bad_config_is_refused_with_the_key_named(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")

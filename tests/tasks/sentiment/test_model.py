@@ -9,7 +9,7 @@ from tasks.sentiment.model import predict_probabilities
 from tests.tasks.sentiment.helpers import LONG_TEXT, tiny_prepared
 
 
-@pytest.mark.parametrize("pooling", ["last", "max", "mean", "attention"])
+@pytest.mark.parametrize("pooling", ["last", "max", "mean", "max_mean", "attention"])
 def test_every_pooling_builds_and_handles_empty_and_long_strings(tmp_path, pooling):
     config, prepared = tiny_prepared(tmp_path, **{"model.pooling": pooling})
     model = TASK.build_model(config, prepared)
