@@ -17,6 +17,7 @@ from common.export import load_serving, write_export
 from common.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 from common.model_card import write_model_card
 from common.plots import save_learning_curves
+from common.pretrained import with_pretraining_folder
 from common.report import write_report
 from common.run import RunFolder
 from common.training import compile_model, fit, seed_everything, split_cpu, strategy_for
@@ -96,7 +97,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     if run.is_finished() and not overwrite:
         raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
                         "or --run-dir for a new folder")
-    config = with_absolute_data_paths(config)
+    config = with_pretraining_folder(with_absolute_data_paths(config), run.path)
     split_cpu(config.train.cpu_replicas)
     strategy = strategy_for(config.train.distribution)  # before any op: multi-worker needs a fresh runtime
     seed_everything(config.seed, config.train.deterministic)

@@ -5,7 +5,7 @@ A task with an embedding layer and a `RecurrentBlock` (sentiment, ner) takes bot
 holding ``forward/`` and ``backward/`` runs, as the recipe writes), ``model.pretrained_encoder_backward``
 a backward one for the backward half of a bidirectional encoder. ``model.pretraining.enabled`` trains
 those runs first, on the task's training texts plus ``model.pretraining.extra_text`` (never its val or
-test split), into ``runs/<task>/<name>/pretrained_lm/``.
+test split), into the run folder's ``pretrained_lm/`` (`with_pretraining_folder`).
 
 In ``prepare``: `pretrain` (the recipe), `load_encoder` (read the runs, map the vocabularies by string,
 check the shapes; counts and the LM's metrics go into the state and the report). In ``build_model``:
@@ -48,8 +48,8 @@ class PretrainingConfig:
     max_tokens: int = option(30000, "Language-model vocabulary cap (most frequent words).", min=3)
     val_fraction: float = option(0.05, "Share of the pretraining text (its end) used for early stopping.",
                                  min=0.01, max=0.5)
-    run_dir: str | None = option(None, "Where the language-model runs go (null: "
-                                 "runs/<task>/<name>/pretrained_lm).")
+    run_dir: str | None = option(None, "Where the language-model runs go (null: pretrained_lm/ in the "
+                                 "run folder, as --run-dir gives it).")
 
 
 @dataclass
@@ -342,6 +342,19 @@ def pretraining_text(options, train_lines: list[str], standardise, tokenise=None
     if not lines:
         raise DataError("model.pretraining: the training texts and extra_text hold no words to pretrain on")
     return "\n".join(lines) + "\n"
+
+
+def with_pretraining_folder(config, run_path: Path):
+    """``config`` with ``model.pretraining.run_dir`` set to ``<run_path>/pretrained_lm`` when the recipe
+    is on and no folder is given: each run keeps its own language models (two --run-dir runs of one
+    config would otherwise share, and retrain over, ``runs/<task>/<name>/pretrained_lm``), and its
+    config.yaml says where they are. `RunFolder.clear` leaves that folder alone."""
+    from common import config as cfg
+
+    pretraining = getattr(getattr(config, "model", None), "pretraining", None)
+    if pretraining is None or not pretraining.enabled or pretraining.run_dir:
+        return config
+    return cfg.with_values(config, {"model.pretraining.run_dir": str(Path(run_path) / "pretrained_lm")})
 
 
 def pretrain(task_name: str, config, train_lines: list[str], standardise, tokenise=None, log=print) -> Path:

@@ -16,9 +16,11 @@ from common.pretrained import (
     load_encoder,
     map_vocabulary,
     read_language_model,
+    with_pretraining_folder,
 )
 from tasks.language_model import TASK as LM_TASK
 from tasks.language_model.model import build_language_model
+from tests.tasks.sentiment.helpers import load as load_sentiment
 
 LM_WORDS = ["", "<unk>", "<eos>", "the", "film", "was", "good", "plot"]
 
@@ -146,3 +148,16 @@ def test_the_freezing_schedule_changes_which_weights_move():
     assert moved(0, head) and not moved(0, "recurrent") and not moved(0, "embedding")
     assert moved(1, "recurrent/lstm_1") and not moved(1, "recurrent/lstm_0") and not moved(1, "embedding")
     assert moved(2, "recurrent/lstm_0") and not moved(2, "embedding")
+
+
+def test_the_recipe_keeps_its_language_models_in_the_run_folder(tmp_path):
+    config = load_sentiment({"model.pretraining.enabled": True})
+    assert with_pretraining_folder(config, tmp_path / "run").model.pretraining.run_dir == str(
+        tmp_path / "run" / "pretrained_lm")
+
+
+def test_a_given_pretraining_folder_or_no_recipe_leaves_the_config_alone(tmp_path):
+    given = load_sentiment({"model.pretraining.enabled": True, "model.pretraining.run_dir": "lms"})
+    assert with_pretraining_folder(given, tmp_path).model.pretraining.run_dir == "lms"
+    off = load_sentiment()
+    assert with_pretraining_folder(off, tmp_path) is off

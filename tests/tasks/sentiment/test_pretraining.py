@@ -22,10 +22,9 @@ def test_the_recipe_pretrains_fine_tunes_and_exports(tmp_path):
     extra = tmp_path / "unlabelled.txt"
     extra.write_text("an unlabelled sentence about a splendid movie\n", encoding="utf-8")
     config = cfg.with_values(load(), {**overrides, **TINY, "train.epochs": 2, "model.pretraining.enabled": True,
-                                      "model.pretraining.epochs": 1, "model.pretraining.extra_text": [str(extra)],
-                                      "model.pretraining.run_dir": str(tmp_path / "lm")})
+                                      "model.pretraining.epochs": 1, "model.pretraining.extra_text": [str(extra)]})
     run, _ = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
-    corpus = (tmp_path / "lm" / "corpus.txt").read_text(encoding="utf-8").splitlines()
+    corpus = (run.path / "pretrained_lm" / "corpus.txt").read_text(encoding="utf-8").splitlines()  # --run-dir's
     assert "an unlabelled sentence about a splendid movie" in corpus
     assert len(corpus) == len(TASK.prepare(config, read_json(run.state_path)).texts["train"]) + 1  # no val/test
     summary = read_json(run.state_path)["pretrained_encoder"]
