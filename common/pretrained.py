@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common import config as cfg
 from common.config import option, section
 from common.data.datasets import resolve
 from common.data.text import read_lines
@@ -349,8 +350,6 @@ def with_pretraining_folder(config, run_path: Path):
     is on and no folder is given: each run keeps its own language models (two --run-dir runs of one
     config would otherwise share, and retrain over, ``runs/<task>/<name>/pretrained_lm``), and its
     config.yaml says where they are. `RunFolder.clear` leaves that folder alone."""
-    from common import config as cfg
-
     pretraining = getattr(getattr(config, "model", None), "pretraining", None)
     if pretraining is None or not pretraining.enabled or pretraining.run_dir:
         return config
@@ -363,7 +362,6 @@ def pretrain(task_name: str, config, train_lines: list[str], standardise, tokeni
 
     The global seeds are set again afterwards, so the task's model starts the same whether the language
     models were trained now or reused."""
-    from common import config as cfg
     from common import lifecycle
     from common.registry import get_task
     from common.training import seed_everything

@@ -8,8 +8,8 @@ or -inf.
 Modes: ``last`` (the output at the last valid step), ``max``, ``mean``,
 ``max_mean`` (both side by side, twice the features: ULMFiT's concat pooling,
 Howard & Ruder 2018, without its last step, which a bidirectional output
-sequence makes meaningless) and ``attention`` (a learned weighted mean, Bahdanau-style scoring as in Yang et
-al. 2016's hierarchical attention networks). For a *bidirectional* RNN,
+sequence makes meaningless) and ``attention`` (a learned weighted mean,
+Bahdanau-style scoring as in Yang et al. 2016's hierarchical attention networks). For a *bidirectional* RNN,
 ``last`` on the output sequence sees the backward direction after only one
 token; classifiers should instead take the RNN's own final state
 (``return_sequences=False``), which is what `common.layers.RecurrentBlock` gives.
@@ -30,6 +30,15 @@ def _float_mask(inputs, mask):
     return ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
 
 
+def _mean(inputs, weights):
+    return ops.sum(inputs * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+
+def _max(inputs, weights, any_valid):
+    lowest = ops.min(inputs) - 1.0  # below every valid value, finite (unlike -inf)
+    return ops.max(ops.where(weights > 0, inputs, lowest), axis=1) * any_valid
+
+
 @keras.saving.register_keras_serializable(package="rnnsuite")
 class SequencePooling(keras.layers.Layer):
     """Mask-aware ``last`` / ``max`` / ``mean`` / ``max_mean`` pooling over the time axis (no weights)."""
@@ -44,11 +53,12 @@ class SequencePooling(keras.layers.Layer):
     def call(self, inputs, mask=None):
         weights = _float_mask(inputs, mask)
         any_valid = ops.minimum(ops.sum(weights, axis=1), 1.0)  # [batch, 1]: 0 for an empty row
-        if self.mode in ("max", "mean", "max_mean"):
-            mean = ops.sum(inputs * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
-            lowest = ops.min(inputs) - 1.0  # below every valid value, finite (unlike -inf)
-            largest = ops.max(ops.where(weights > 0, inputs, lowest), axis=1) * any_valid
-            return {"mean": mean, "max": largest, "max_mean": ops.concatenate([largest, mean], axis=-1)}[self.mode]
+        if self.mode == "mean":
+            return _mean(inputs, weights)
+        if self.mode == "max":
+            return _max(inputs, weights, any_valid)
+        if self.mode == "max_mean":
+            return ops.concatenate([_max(inputs, weights, any_valid), _mean(inputs, weights)], axis=-1)
         # last: the highest time index whose mask is on (works whatever side the padding is on)
         steps = ops.cast(ops.arange(ops.shape(inputs)[1]), inputs.dtype)
         last = ops.cast(ops.max(weights[..., 0] * steps[None, :], axis=1), "int32")

@@ -86,7 +86,8 @@ class SentimentModelConfig(PretrainedEncoderOptions):
     embedding_dropout: float = option(0.0, "Dropout on the word embeddings.", min=0.0, max=0.9)
     rnn: RNNConfig = section(RNNConfig, "Recurrent encoder.")
     pooling: str = option("last", "How the sequence becomes one vector: the RNN's final state (last), "
-                          "max, mean, both side by side (max_mean: ULMFiT's concat pooling) or attention pooling over its outputs.", choices=list(POOLING_MODES))
+                          "max, mean, both side by side (max_mean: ULMFiT's concat pooling) or attention "
+                          "pooling over its outputs.", choices=list(POOLING_MODES))
     attention_units: int = option(64, "Hidden size of the attention scorer (pooling: attention).", min=1)
     hidden_units: int = option(0, "Optional dense ReLU layer before the classifier (0: none).", min=0)
     dropout: float = option(0.3, "Dropout before the classifier.", min=0.0, max=0.9)
