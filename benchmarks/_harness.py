@@ -94,7 +94,7 @@ def command(module: str, argv=None) -> str:
     import shlex
     import sys
     words = sys.argv[1:] if argv is None else list(argv)
-    return f"python -m {module} " + shlex.join(without_root(w) for w in words)
+    return f"python -m {module} {shlex.join(without_root(w) for w in words)}".rstrip()
 
 
 def without_root(text: str) -> str:

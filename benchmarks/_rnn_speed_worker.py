@@ -39,7 +39,7 @@ def keras_setup(spec: dict):
     import tensorflow as tf
 
     from benchmarks._harness import set_threads
-    set_threads(spec["threads"], 1)
+    set_threads(spec["threads"], spec["threads"])
     import keras
 
     from benchmarks.rnn_training import keras_model
@@ -86,7 +86,7 @@ def torch_setup(spec: dict):
     """nn.LSTM / nn.GRU in the same classifier (rnn_training.torch_step); pools sized before any op."""
     import torch
     torch.set_num_threads(spec["threads"])
-    torch.set_num_interop_threads(1)
+    torch.set_num_interop_threads(spec["threads"])
 
     from benchmarks.rnn_training import torch_step
     step = torch_step(spec["cell"], spec["hidden"], spec["seq"], spec["batch"], spec["bidirectional"])

@@ -75,12 +75,12 @@ def test_rounds_alternate_the_candidates_in_a_fixed_order():
         (0, "rnnsuite"), (0, "keras"), (0, "torch"), (1, "rnnsuite"), (1, "keras"), (1, "torch")]
 
 
-def test_a_worker_gets_every_pool_at_the_thread_count_and_one_inter_op_thread():
+def test_a_worker_gets_every_pool_inter_op_included_at_the_thread_count():
     base = {"PATH": "/bin", "PYTHONPATH": "/elsewhere", "OMP_NUM_THREADS": "8"}
     env = thread_env(base, 2)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
         assert env[name] == "2"
-    assert env["TF_NUM_INTEROP_THREADS"] == "1" and env["PATH"] == "/bin"
+    assert env["TF_NUM_INTEROP_THREADS"] == "2" and env["PATH"] == "/bin"
     assert env["PYTHONPATH"] == os.pathsep.join([str(ROOT), "/elsewhere"])
     assert base["OMP_NUM_THREADS"] == "8"  # the caller's environment is left alone
     assert thread_env({}, 1)["PYTHONPATH"] == str(ROOT)

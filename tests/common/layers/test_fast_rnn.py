@@ -4,11 +4,14 @@ For equal weights, outputs, final states and gradients (inputs and every weight)
 match ``keras.layers.LSTM``/``GRU`` within 1e-5, with and without masks, forwards,
 backwards and bidirectional; the layers serialize like any Keras layer.
 """
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from common.layers import fast_rnn
 from common.layers.fast_rnn import FastGRU, FastLSTM
 from tests.harness import NO_MASK, run_layer_test
 
@@ -194,3 +197,70 @@ def test_fast_gru_passes_the_layer_harness(case, tmp_path):
         shape, mask = shape[:2], mask[:2]
     run_layer_test(FastGRU, init_kwargs, HARNESS_X, tmp_path, input_mask=HARNESS_MASK,
                    expected_output_shape=shape, expected_mask=mask)
+
+
+# ---- batch parts: the XLA loops of a small matmul run on slices of the batch side by side ----------
+def test_batch_parts_cut_a_small_matmul_into_one_part_per_thread(monkeypatch):
+    monkeypatch.setattr(fast_rnn, "parallel_threads", lambda: 2)
+    assert fast_rnn.batch_parts(64, 128, 4) == 2
+
+
+def test_batch_parts_leave_a_matmul_that_xla_threads_itself_whole(monkeypatch):
+    monkeypatch.setattr(fast_rnn, "parallel_threads", lambda: 2)
+    assert fast_rnn.batch_parts(64, 256, 4) == 1  # 64 x 256 x 1024 = SPLIT_BELOW_MACS
+
+
+def test_batch_parts_share_the_threads_with_concurrent_layers(monkeypatch):
+    monkeypatch.setattr(fast_rnn, "parallel_threads", lambda: 4)
+    assert fast_rnn.batch_parts(64, 64, 4, concurrent_layers=2) == 2
+    monkeypatch.setattr(fast_rnn, "parallel_threads", lambda: 2)
+    assert fast_rnn.batch_parts(64, 64, 4, concurrent_layers=2) == 1
+
+
+def test_batch_parts_keep_at_least_the_minimum_rows_per_part(monkeypatch):
+    monkeypatch.setattr(fast_rnn, "parallel_threads", lambda: 8)
+    assert fast_rnn.batch_parts(40, 32, 3) == 40 // fast_rnn.MIN_PART_ROWS
+    assert fast_rnn.batch_parts(8, 32, 3) == 1
+
+
+def test_batch_parts_take_an_unknown_batch_as_the_nominal_one(monkeypatch):
+    monkeypatch.setattr(fast_rnn, "parallel_threads", lambda: 8)
+    assert fast_rnn.batch_parts(None, 32, 3) == fast_rnn.NOMINAL_BATCH // fast_rnn.MIN_PART_ROWS
+
+
+def test_parallel_threads_follow_the_inter_op_pool_and_the_usable_cpus():
+    cpus = len(os.sched_getaffinity(0))
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    assert fast_rnn.parallel_threads() == (min(inter, cpus) if inter else cpus)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("batch_shape", ["known", "unknown"])
+def test_batch_parts_compute_what_the_stock_layer_computes(cell, batch_shape, monkeypatch):
+    # 50 rows in 3 parts: one padded row, masked rows and holes in every part
+    monkeypatch.setattr(fast_rnn, "parallel_threads", lambda: 3)
+    calls = []
+    in_parts = fast_rnn._in_parts
+    monkeypatch.setattr(fast_rnn, "_in_parts", lambda run, parts, *args: calls.append(parts) or
+                        in_parts(run, parts, *args))
+    fast, stock = _pair(cell, False, return_sequences=True, return_state=True)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(50, 6, 4)).astype(np.float32)
+    mask = rng.random((50, 6)) > 0.3
+    mask[:, 0] = True
+    signature = [tf.TensorSpec([50 if batch_shape == "known" else None, 6, 4], tf.float32),
+                 tf.TensorSpec([50 if batch_shape == "known" else None, 6], tf.bool)]
+    fast_fn = tf.function(lambda x, m: _outputs_and_grads(fast, x, m, True), input_signature=signature)
+    fast_out, fast_grads = fast_fn(x, mask)
+    stock_out, stock_grads = _outputs_and_grads(stock, x, mask, True)
+    assert calls and set(calls) == {3}
+    for a, b in zip(list(fast_out) + list(fast_grads), list(stock_out) + list(stock_grads)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=TOL, rtol=TOL)
+
+
+def test_recurrent_block_tells_its_bidirectional_layers_they_run_side_by_side():
+    from common.layers.recurrent import RecurrentBlock
+    block = RecurrentBlock("lstm", 8, bidirectional=True)
+    wrapper = block.rnns[0]
+    assert wrapper.forward_layer.concurrent_layers == wrapper.backward_layer.concurrent_layers == 2
+    assert RecurrentBlock("gru", 8).rnns[0].concurrent_layers == 1
