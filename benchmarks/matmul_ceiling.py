@@ -31,11 +31,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from benchmarks import _harness
 from benchmarks.rnn_speed import CANDIDATES, GATES, ROOT, machine_peak, percent, thread_env
-from common.io import atomic_write_text
 
 MARKER = "CEILING "
 LARGE = 2048
@@ -44,8 +42,7 @@ STEPS = 64  # chained step matmuls per timed call
 
 def measure(threads: int, cells: list, hidden: list, batch: int, repeats: int) -> dict:
     """In the worker process: best-of-``repeats`` GFLOP/s of the large matmul and of each step chain."""
-    from benchmarks._harness import set_threads
-    set_threads(threads, threads)
+    _harness.set_threads(threads, threads)
     import tensorflow as tf
 
     def best(fn, *args) -> float:
@@ -181,10 +178,10 @@ def main(argv=None) -> None:
     doc["load_after"] = os.getloadavg()[0]
     speed_path = ROOT / args.rnn_speed
     speed = json.loads(speed_path.read_text()) if speed_path.is_file() else None
-    for path, text in ((args.json, json.dumps(doc, indent=1)), (args.md, markdown(doc, speed))):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
-    print(markdown(doc, speed))
+    report = markdown(doc, speed)
+    _harness.write_text(args.json, json.dumps(doc, indent=1))
+    _harness.write_text(args.md, report)
+    print(report)
     print(f"wrote {args.json} and {args.md}")
 
 

@@ -57,11 +57,10 @@ def stacked_layers(cell, units, num_layers, implementation, dropout, recurrent_d
     rnns, norms = [], []
     for i in range(num_layers):
         last = i == num_layers - 1
-        kwargs = {**outputs(last)}
-        if bidirectional and IMPLEMENTATIONS[implementation][cell] is not CELLS[cell]:
-            kwargs["concurrent_layers"] = 2  # the two directions run side by side
-        rnn = IMPLEMENTATIONS[implementation][cell](units, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                                                    name=f"{cell}_{i}", **kwargs)
+        layer_class, kwargs = IMPLEMENTATIONS[implementation][cell], outputs(last)
+        if bidirectional and layer_class is not CELLS[cell]:
+            kwargs = {**kwargs, "concurrent_layers": 2}  # the fast layers: the two directions run side by side
+        rnn = layer_class(units, dropout=dropout, recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}", **kwargs)
         rnns.append(keras.layers.Bidirectional(rnn, name=f"bi_{cell}_{i}") if bidirectional else rnn)
         if layer_norm and not last:
             norms.append(keras.layers.LayerNormalization(name=f"norm_{i}"))
