@@ -42,6 +42,10 @@ class PretrainingConfig:
                                    "texts; never the task's val or test data.")
     encoding: str = option("utf-8", "Text encoding of the extra_text files.")
     epochs: int = option(5, "Language-model training epochs.", min=1)
+    in_domain_epochs: int = option(0, "ULMFiT's second stage: after the first (the training texts plus "
+                                   "extra_text), the language models train this many more epochs on the "
+                                   "training texts alone, so they end on the task's own text (0: no second "
+                                   "stage). Needs extra_text.", min=0)
     batch_size: int = option(32, "Parallel streams of the language model.", min=1)
     bptt: int = option(35, "Language-model window length in tokens.", min=2)
     learning_rate: float = option(0.002, "Language-model learning rate.", positive=True)
@@ -79,6 +83,9 @@ class PretrainedEncoderOptions:
         if self.pretrained_encoder_backward and not self.pretrained_encoder:
             raise ConfigError("config key 'model.pretrained_encoder_backward' needs model.pretrained_encoder "
                               "(the forward language model)")
+        if self.pretraining.in_domain_epochs and not self.pretraining.extra_text:
+            raise ConfigError("config key 'model.pretraining.in_domain_epochs': without extra_text the first "
+                              "stage already reads the training texts alone; add extra_text or set it to 0")
         if getattr(self, "pretrained_vectors", None) and self.uses_pretrained_encoder:
             raise ConfigError("config key 'model.pretrained_vectors': the embedding comes from the language "
                               "model; remove model.pretrained_vectors or the pretrained encoder")
@@ -329,11 +336,11 @@ def fine_tune_callbacks(options, embedding, block) -> list:
 
 
 # ---- the recipe: pretrain on the task's own text -----------------------------------------------------
-def pretraining_text(options, train_lines: list[str], standardise, tokenise=None) -> str:
-    """The task's training texts (as its model reads them) plus the extra files (``tokenise``d first, as
-    the task's data), one text per line, all ``standardise``d like the task's vocabulary lookups."""
+def pretraining_text(options, train_lines: list[str], standardise, tokenise, extra_text: list[str]) -> str:
+    """The task's training texts (as its model reads them) plus the ``extra_text`` files (``tokenise``d
+    first, as the task's data), one text per line, all ``standardise``d like the task's vocabulary lookups."""
     extra = []
-    for path_string in options.pretraining.extra_text:
+    for path_string in extra_text:
         path = resolve(path_string)
         extra.extend(line for _, line in read_lines(path, options.pretraining.encoding))
     if tokenise is not None:
@@ -360,23 +367,39 @@ def pretrain(task_name: str, config, train_lines: list[str], standardise, tokeni
     """Train the language models of the recipe (both directions for a bidirectional encoder) unless a
     finished run with the same config and text is there already; return their folder.
 
-    The global seeds are set again afterwards, so the task's model starts the same whether the language
-    models were trained now or reused."""
+    With ``in_domain_epochs`` a second pair starts from the first and trains on the training texts
+    alone, in ``in_domain/``; that folder is returned. The global seeds are set again afterwards, so
+    the task's model starts the same whether the language models were trained now or reused."""
+    from common.training import seed_everything
+
+    p = config.model.pretraining
+    default = RunFolder.default(task_name, config.name).path / "pretrained_lm"
+    folder = Path(p.run_dir) if p.run_dir else default
+    text = pretraining_text(config.model, train_lines, standardise, tokenise, p.extra_text)
+    _train_language_models(task_name, config, folder, text, p.epochs, None, log)
+    if p.in_domain_epochs:
+        own_text = pretraining_text(config.model, train_lines, standardise, tokenise, [])
+        _train_language_models(task_name, config, folder / "in_domain", own_text, p.in_domain_epochs, folder, log)
+        folder = folder / "in_domain"
+    seed_everything(config.seed, config.train.deterministic)
+    return folder
+
+
+def _train_language_models(task_name: str, config, folder: Path, text: str, epochs: int, init_from, log):
+    """The forward (and backward) language-model runs on ``text`` in ``folder``, each started from the
+    same direction's run in ``init_from`` when given; a finished run of the same config is reused."""
     from common import lifecycle
     from common.registry import get_task
-    from common.training import seed_everything
 
     m = config.model
     p, rnn = m.pretraining, m.rnn
-    default = RunFolder.default(task_name, config.name).path / "pretrained_lm"
-    folder = Path(p.run_dir) if p.run_dir else default
-    text = pretraining_text(m, train_lines, standardise, tokenise)
     corpus = folder / "corpus.txt"
     folder.mkdir(parents=True, exist_ok=True)
     if not corpus.exists() or corpus.read_text(encoding="utf-8") != text:
         atomic_write_text(corpus, text)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     lm_task = get_task("language_model")
+    stage = "in-domain " if init_from else ""
     for direction in ("forward", "backward") if rnn.bidirectional else ("forward",):
         raw = {"task": "language_model", "name": f"{task_name}_{config.name}_{direction}_{digest}",
                "seed": config.seed,
@@ -387,19 +410,19 @@ def pretrain(task_name: str, config, train_lines: list[str], standardise, tokeni
                          "rnn": {"cell": rnn.cell, "units": rnn.units, "layers": rnn.layers,
                                  "layer_norm": rnn.layer_norm, "dropout": p.dropout,
                                  "implementation": rnn.implementation}},
-               "train": {"epochs": p.epochs, "batch_size": p.batch_size, "learning_rate": p.learning_rate,
+               "train": {"epochs": epochs, "batch_size": p.batch_size, "learning_rate": p.learning_rate,
                          "clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2,
                          "tensorboard": False, "verbose": config.train.verbose,
                          "deterministic": config.train.deterministic}}
+        if init_from:
+            raw["model"]["init_from"] = str((Path(init_from) / direction).resolve())
         lm_config = cfg.from_dict(lm_task.config_class, raw)
         run = RunFolder(folder / direction)
         if run.is_finished() and lifecycle.load_config(lm_task, run.config_path, saved_run=True) == lm_config:
-            log(f"Pretraining: reusing the {direction} language model in {run.path}")
+            log(f"Pretraining: reusing the {stage}{direction} language model in {run.path}")
             continue
-        log(f"Pretraining the {direction} language model in {run.path}")
+        log(f"Pretraining the {stage}{direction} language model in {run.path}")
         lifecycle.train(lm_task, lm_config, run.path, overwrite=True, log=log)
-    seed_everything(config.seed, config.train.deterministic)
-    return folder
 
 
 def with_encoder(config, prepared, state_given: bool, task_name: str, vocabulary: list[str], train_lines,

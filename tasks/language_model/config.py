@@ -81,5 +81,9 @@ class LanguageModelModelConfig:
                                       "probability in training.", min=0.0, max=0.9)
     output_dropout: float = option(0.0, "Variational (locked) dropout on the last recurrent outputs: one mask "
                                    "per sequence, the same at every step.", min=0.0, max=0.9)
+    init_from: str | None = option(None, "A language-model run to start from: its vocabulary and weights, "
+                                   "then training goes on on this config's text (ULMFiT's second stage: a "
+                                   "general LM fine-tuned on in-domain text). Its embedding_dim, rnn cell, "
+                                   "units, layers, layer_norm and tie_embeddings must be these.")
     generation: GenerationConfig = section(GenerationConfig, "Text generation (report sample, predict, and "
                                            "the documented serving defaults).")

@@ -39,6 +39,7 @@ class LanguageModelPrepared(Prepared):
 
     ids: dict[str, np.ndarray]  # per split, int32 token ids of the whole stream (without the leading boundary)
     test_is_val: bool = False  # data.test_fraction 0: the test split is the validation split
+    start_weights: list[np.ndarray] | None = None  # model.init_from's weights, for a new model to start from
 
 
 def boundary(granularity: str) -> str:

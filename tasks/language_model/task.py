@@ -5,10 +5,13 @@ characters; stream batching with the state carried across windows (truncated
 BPTT) or independent lines. Model: embedding, the shared recurrent cells, a
 softmax over the vocabulary (`model`, `layers`). Metrics: perplexity or bits per
 character over every token, with unigram and Kneser-Ney baselines (`evaluate`).
-Export: generation and scoring on raw strings (`export`). The hooks below only
+Export: generation and scoring on raw strings (`export`). A run can start from
+another one's vocabulary and weights (`start`). The hooks below only
 route to the modules of this package.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import keras
 
@@ -18,6 +21,7 @@ from tasks.language_model import data, demo_data, evaluate, export
 from tasks.language_model.config import LanguageModelDataConfig, LanguageModelModelConfig
 from tasks.language_model.layers import ResetStates
 from tasks.language_model.model import LossInUnits, build_language_model
+from tasks.language_model.start import read_start
 
 
 class LanguageModelTask(Task):
@@ -40,10 +44,18 @@ class LanguageModelTask(Task):
                               "on one device; use distribution: default (or data.batching: line)")
 
     def prepare(self, config, state=None) -> data.LanguageModelPrepared:
-        return data.prepare(config, state)
+        if state is not None or not config.model.init_from:
+            return data.prepare(config, state)
+        start = read_start(self, config)
+        prepared = data.prepare(config, start.state)
+        info = {**prepared.info, "started from": f"{start.path} (its vocabulary and weights: model.init_from)"}
+        return dataclasses.replace(prepared, info=info, start_weights=start.weights)
 
     def build_model(self, config, prepared):
-        return build_language_model(config, len(prepared.state["vocabulary"]), prepared.ids["train"])
+        model = build_language_model(config, len(prepared.state["vocabulary"]), prepared.ids["train"])
+        if prepared.start_weights is not None:
+            model.set_weights(prepared.start_weights)
+        return model
 
     def compile_args(self, config, prepared) -> dict:
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}

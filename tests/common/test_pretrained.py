@@ -8,6 +8,7 @@ import pytest
 from common import config as cfg
 from common import lifecycle
 from common.errors import ConfigError, DataError
+from common.io import read_json
 from common.layers.recurrent import RecurrentBlock, RNNConfig
 from common.pretrained import (
     FineTuneSchedule,
@@ -15,6 +16,7 @@ from common.pretrained import (
     fine_tune_callbacks,
     load_encoder,
     map_vocabulary,
+    pretrain,
     read_language_model,
     with_pretraining_folder,
 )
@@ -161,3 +163,26 @@ def test_a_given_pretraining_folder_or_no_recipe_leaves_the_config_alone(tmp_pat
     assert with_pretraining_folder(given, tmp_path).model.pretraining.run_dir == "lms"
     off = load_sentiment()
     assert with_pretraining_folder(off, tmp_path) is off
+
+
+def test_a_second_stage_needs_extra_text():
+    with pytest.raises(ConfigError, match="model.pretraining.in_domain_epochs"):
+        load_sentiment({"model.pretraining.enabled": True, "model.pretraining.in_domain_epochs": 1})
+
+
+def test_the_second_stage_starts_from_the_first_and_reads_the_training_texts_alone(tmp_path):
+    extra = tmp_path / "general.txt"
+    extra.write_text("a general sentence about zebras\n" * 30, encoding="utf-8")  # the end is the LM's val split
+    config = load_sentiment({"model.pretraining.enabled": True, "model.pretraining.extra_text": f"[{extra}]",
+                             "model.pretraining.epochs": 1, "model.pretraining.in_domain_epochs": 1,
+                             "model.pretraining.run_dir": str(tmp_path / "lm"), "model.rnn.bidirectional": False,
+                             "model.rnn.units": 4, "model.embedding_dim": 4, "train.verbose": "none"})
+    folder = pretrain("sentiment", config, ["the film was good", "the plot was dull"], lambda texts: texts,
+                      log=lambda *_: None)
+    assert folder == tmp_path / "lm" / "in_domain"
+    assert (folder / "corpus.txt").read_text(encoding="utf-8") == "the film was good\nthe plot was dull\n"
+    second = lifecycle.load_config(LM_TASK, folder / "forward" / "config.yaml", saved_run=True)
+    assert second.model.init_from == str((tmp_path / "lm" / "forward").resolve()) and second.train.epochs == 1
+    vocabulary = read_json(folder / "forward" / "state.json")["vocabulary"]
+    assert "zebras" in vocabulary  # the first stage's vocabulary, kept
+    assert vocabulary == read_json(tmp_path / "lm" / "forward" / "state.json")["vocabulary"]
