@@ -11,11 +11,9 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from common.errors import ConfigError, DataError
-from common.io import read_json
 from common.run import RunFolder
 
 # the config keys that decide the weights' shapes (dropouts and the implementation do not)
@@ -43,11 +41,10 @@ def read_start(task, config) -> StartingPoint:
     if not (run.config_path.exists() and run.state_path.exists() and run.model_path.exists()):
         raise DataError(f"config key 'model.init_from': {run.path} is not a finished language-model run (it "
                         "needs config.yaml, state.json and model.keras); give the folder of one")
-    saved = lifecycle.load_config(task, run.config_path, saved_run=True)
+    _, saved, state, model = lifecycle.load_run(task, run.path)
     problems = [f"{key}: {_value(saved, key)} (is {_value(config, key)})" for key in SHAPE_KEYS
                 if _value(saved, key) != _value(config, key)]
     if problems:
         raise ConfigError(f"config key 'model.init_from': the language model in {run.path} has another shape; "
                           f"set {', '.join(problems)}")
-    model = keras.saving.load_model(str(run.model_path), compile=False)
-    return StartingPoint(run.path, read_json(run.state_path), model.get_weights())
+    return StartingPoint(run.path, state, model.get_weights())
