@@ -51,6 +51,9 @@ class PretrainingConfig:
     learning_rate: float = option(0.002, "Language-model learning rate.", positive=True)
     dropout: float = option(0.2, "Dropout between the language model's recurrent layers.", min=0.0, max=0.9)
     max_tokens: int = option(30000, "Language-model vocabulary cap (most frequent words).", min=3)
+    sampled_softmax: int = option(0, "Train the language models against this many sampled words instead of "
+                                  "the whole vocabulary (the language-model task's model.sampled_softmax), "
+                                  "so a wider encoder fits the same time (0: the full softmax).", min=0)
     val_fraction: float = option(0.05, "Share of the pretraining text (its end) used for early stopping.",
                                  min=0.01, max=0.5)
     run_dir: str | None = option(None, "Where the language-model runs go (null: pretrained_lm/ in the "
@@ -406,7 +409,7 @@ def _train_language_models(task_name: str, config, folder: Path, text: str, epoc
                "data": {"path": str(corpus.resolve()), "granularity": "word", "direction": direction,
                         "val_fraction": p.val_fraction, "test_fraction": 0.0, "max_tokens": p.max_tokens,
                         "batching": "stream", "bptt": p.bptt},
-               "model": {"embedding_dim": m.embedding_dim,
+               "model": {"embedding_dim": m.embedding_dim, "sampled_softmax": p.sampled_softmax,
                          "rnn": {"cell": rnn.cell, "units": rnn.units, "layers": rnn.layers,
                                  "layer_norm": rnn.layer_norm, "dropout": p.dropout,
                                  "implementation": rnn.implementation}},

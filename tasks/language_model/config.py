@@ -77,6 +77,12 @@ class LanguageModelModelConfig:
     tie_embeddings: bool = option(False, "Use the embedding matrix, transposed, as the output layer "
                                   "(Press & Wolf 2017; a projection is added when rnn.units differs from "
                                   "embedding_dim).")
+    sampled_softmax: int = option(0, "Train against this many words sampled from the vocabulary (log-uniform "
+                                  "over frequency ranks, Jean et al. 2015) instead of all of them: the "
+                                  "output layer's cost then no longer grows with the vocabulary, so wider "
+                                  "recurrent layers fit the same time. Validation loss, perplexity and "
+                                  "serving always use the full softmax. 0: the full softmax; must be "
+                                  "smaller than the vocabulary.", min=0)
     embedding_dropout: float = option(0.0, "Drop whole token embeddings (each occurrence) with this "
                                       "probability in training.", min=0.0, max=0.9)
     output_dropout: float = option(0.0, "Variational (locked) dropout on the last recurrent outputs: one mask "

@@ -5,7 +5,8 @@ the shared ``model.rnn`` section) -> optional locked dropout -> logits over the
 vocabulary, either a ``logits`` Dense layer or, with ``model.tie_embeddings``, the
 embedding matrix transposed (after a ``projection`` when the sizes differ). The
 layer names are stable so that the embedding and recurrent weights can be copied
-into other tasks' encoders.
+into other tasks' encoders. With ``model.sampled_softmax`` the training step scores
+the targets against a sample of the vocabulary (`LanguageModel`, `sampled`).
 
 In ``stream`` batching the model has the fixed batch size ``train.batch_size``
 (one row per parallel stream) and carries its state between calls; in ``line``
@@ -25,6 +26,7 @@ from common.layers.reversible_embedding import ReversibleEmbedding
 from tasks.language_model.data import BOUNDARY_ID, PAD_ID
 from tasks.language_model.layers import StatefulRecurrent
 from tasks.language_model.ngram import unigram_probabilities
+from tasks.language_model.sampled import sampled_softmax_loss
 
 
 def build_language_model(config, vocabulary_size: int, train_ids=None) -> keras.Model:
@@ -51,11 +53,64 @@ def build_language_model(config, vocabulary_size: int, train_ids=None) -> keras.
         logits = embedding(x, reverse=True)
     else:
         logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
-    model = keras.Model(tokens, logits, name="language_model")
+    model = LanguageModel(tokens, logits, name="language_model", features=x, sampled=m.sampled_softmax,
+                          sample_seed=config.seed)
     if train_ids is not None:
         bias = model.get_layer("embedding").logit_bias if m.tie_embeddings else model.get_layer("logits").bias
         bias.assign(unigram_bias(train_ids, vocabulary_size))
     return model
+
+
+@keras.saving.register_keras_serializable(package="rnnsuite")
+class LanguageModel(keras.Model):
+    """The functional language model (ids in, logits out), whose training step can use a sampled softmax.
+
+    With ``sampled`` > 0 and ``features`` (the output layer's input tensor), `train_step` never
+    computes the full logits: it scores each target against ``sampled`` words drawn from
+    (``sample_seed``, optimizer step) (`sampled.sampled_softmax_loss`). Everything else (validation
+    loss, evaluation, export) runs the full graph. A model loaded from ``model.keras`` is the plain
+    functional model again (``sampled`` 0); a resumed run is rebuilt from the config.
+    """
+
+    def __init__(self, *args, features=None, sampled: int = 0, sample_seed: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sampled, self.sample_seed = sampled, sample_seed
+        # A second functional view of the same layers (ids -> features), kept off Keras' tracking
+        # on purpose: a tracked sub-model would save every weight twice.
+        view = keras.Model(self.inputs, features, name="features") if sampled and features is not None else None
+        object.__setattr__(self, "_features_view", view)
+
+    def _output_rows(self, ids):
+        """The output weights of ``ids``, ``[len(ids), d]``, and the output bias ``[V]``."""
+        names = {layer.name for layer in self.layers}
+        if "logits" in names:
+            dense = self.get_layer("logits")
+            return tf.transpose(tf.gather(dense.kernel, ids, axis=1)), dense.bias
+        embedding = self.get_layer("embedding")
+        return tf.gather(embedding.embeddings, ids), embedding.logit_bias
+
+    def train_step(self, data):
+        if self._features_view is None:
+            return super().train_step(data)
+        tokens, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            features = self._features_view(tokens, training=True)
+            flat = tf.reshape(tf.cast(features, tf.float32), [-1, features.shape[-1]])
+            flat_targets = tf.reshape(tf.cast(targets, tf.int32), [-1])
+            _, biases = self._output_rows(flat_targets[:1])
+            seed = tf.stack([tf.constant(self.sample_seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
+            losses = sampled_softmax_loss(flat, flat_targets, lambda ids: self._output_rows(ids)[0], biases,
+                                          int(biases.shape[0]), self.sampled, seed)
+            real = tf.cast(tf.not_equal(flat_targets, PAD_ID), tf.float32)
+            loss = tf.reduce_sum(losses * real) / tf.maximum(tf.reduce_sum(real), 1.0)
+            if self.losses:
+                loss += tf.add_n(self.losses)
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return {metric.name: metric.result() for metric in self.metrics}
 
 
 def unigram_bias(train_ids, vocabulary_size: int) -> np.ndarray:
@@ -75,11 +130,12 @@ class LossInUnits(keras.callbacks.Callback):
     """Adds the epoch's loss in the task's units to the logs (and so to history.csv and the learning
     curves): ``perplexity`` / ``val_perplexity`` for words, ``bits_per_char`` / ``val_bits_per_char``
     for characters. Computed from Keras' mean loss per window, so it is a curve, not the exact
-    token-weighted metric `evaluate` reports."""
+    token-weighted metric `evaluate` reports. With a ``sampled`` softmax the training loss is the
+    sampled one, not a perplexity, so only the validation loss is converted."""
 
-    def __init__(self, granularity: str):
+    def __init__(self, granularity: str, sampled: bool = False):
         super().__init__()
-        self.granularity = granularity
+        self.granularity, self.prefixes = granularity, ("val_",) if sampled else ("", "val_")
 
     def _convert(self, loss):
         if self.granularity == "word":
@@ -90,7 +146,7 @@ class LossInUnits(keras.callbacks.Callback):
         if logs is None:
             return
         name = "perplexity" if self.granularity == "word" else "bits_per_char"
-        for prefix in ("", "val_"):
+        for prefix in self.prefixes:
             if f"{prefix}loss" in logs:
                 logs[f"{prefix}{name}"] = self._convert(float(logs[f"{prefix}loss"]))
 

@@ -45,9 +45,9 @@ class LanguageModelTask(Task):
 
     def prepare(self, config, state=None) -> data.LanguageModelPrepared:
         if state is not None or not config.model.init_from:
-            return data.prepare(config, state)
+            return _check_sample(config, data.prepare(config, state))
         start = read_start(self, config)
-        prepared = data.prepare(config, start.state)
+        prepared = _check_sample(config, data.prepare(config, start.state))
         info = {**prepared.info, "started from": f"{start.path} (its vocabulary and weights: model.init_from)"}
         return dataclasses.replace(prepared, info=info, start_weights=start.weights)
 
@@ -61,7 +61,7 @@ class LanguageModelTask(Task):
         return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
 
     def callbacks(self, model, config, prepared) -> list:
-        return [ResetStates(), LossInUnits(config.data.granularity)]
+        return [ResetStates(), LossInUnits(config.data.granularity, sampled=bool(config.model.sampled_softmax))]
 
     def evaluate(self, model, config, prepared, split, run) -> dict:
         return evaluate.evaluate_split(model, config, prepared, split, run)
@@ -80,6 +80,15 @@ class LanguageModelTask(Task):
 
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         return export.predict_file(serve, config, state, input_path, output_path)
+
+
+def _check_sample(config, prepared):
+    """A sampled softmax needs a vocabulary larger than its sample (known only once the data is read)."""
+    size = len(prepared.state["vocabulary"])
+    if config.model.sampled_softmax and config.model.sampled_softmax >= size:
+        raise ConfigError(f"config key 'model.sampled_softmax': {config.model.sampled_softmax} samples for a "
+                          f"vocabulary of {size}; use fewer than {size} (or 0: the full softmax)")
+    return prepared
 
 
 TASK = LanguageModelTask()

@@ -186,3 +186,14 @@ def test_the_second_stage_starts_from_the_first_and_reads_the_training_texts_alo
     vocabulary = read_json(folder / "forward" / "state.json")["vocabulary"]
     assert "zebras" in vocabulary  # the first stage's vocabulary, kept
     assert vocabulary == read_json(tmp_path / "lm" / "forward" / "state.json")["vocabulary"]
+
+
+def test_the_recipe_trains_its_language_models_with_the_sampled_softmax(tmp_path):
+    config = load_sentiment({"model.pretraining.enabled": True, "model.pretraining.epochs": 1,
+                             "model.pretraining.sampled_softmax": 2, "model.pretraining.run_dir": str(tmp_path),
+                             "model.rnn.bidirectional": False, "model.rnn.units": 4, "model.embedding_dim": 4,
+                             "train.verbose": "none"})
+    pretrain("sentiment", config, ["the film was good", "the plot was dull"] * 20, lambda texts: texts,
+             log=lambda *_: None)
+    saved = lifecycle.load_config(LM_TASK, tmp_path / "forward" / "config.yaml", saved_run=True)
+    assert saved.model.sampled_softmax == 2
