@@ -95,7 +95,8 @@ class LanguageModel(keras.Model):
         tokens, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             features = self._features_view(tokens, training=True)
-            flat = tf.reshape(tf.cast(features, tf.float32), [-1, features.shape[-1]])
+            # the size from the tensor, not its static shape: some recurrent paths leave that unknown
+            flat = tf.reshape(tf.cast(features, tf.float32), [-1, tf.shape(features)[-1]])
             flat_targets = tf.reshape(tf.cast(targets, tf.int32), [-1])
             _, biases = self._output_rows(flat_targets[:1])
             seed = tf.stack([tf.constant(self.sample_seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
