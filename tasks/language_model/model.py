@@ -80,14 +80,14 @@ class LanguageModel(keras.Model):
         view = keras.Model(self.inputs, features, name="features") if sampled and features is not None else None
         object.__setattr__(self, "_features_view", view)
 
-    def _output_rows(self, ids):
-        """The output weights of ``ids``, ``[len(ids), d]``, and the output bias ``[V]``."""
-        names = {layer.name for layer in self.layers}
-        if "logits" in names:
+    def _output_layer(self):
+        """``(rows, bias)``: ``rows(ids)`` gives those words' output weights ``[len(ids), d]`` (the
+        ``logits`` kernel's columns, or the tied embedding's rows); ``bias`` is ``[V]``."""
+        if "logits" in {layer.name for layer in self.layers}:
             dense = self.get_layer("logits")
-            return tf.transpose(tf.gather(dense.kernel, ids, axis=1)), dense.bias
+            return (lambda ids: tf.transpose(tf.gather(dense.kernel, ids, axis=1))), dense.bias
         embedding = self.get_layer("embedding")
-        return tf.gather(embedding.embeddings, ids), embedding.logit_bias
+        return (lambda ids: tf.gather(embedding.embeddings, ids)), embedding.logit_bias
 
     def train_step(self, data):
         if self._features_view is None:
@@ -98,10 +98,9 @@ class LanguageModel(keras.Model):
             # the size from the tensor, not its static shape: some recurrent paths leave that unknown
             flat = tf.reshape(tf.cast(features, tf.float32), [-1, tf.shape(features)[-1]])
             flat_targets = tf.reshape(tf.cast(targets, tf.int32), [-1])
-            _, biases = self._output_rows(flat_targets[:1])
+            rows, biases = self._output_layer()
             seed = tf.stack([tf.constant(self.sample_seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
-            losses = sampled_softmax_loss(flat, flat_targets, lambda ids: self._output_rows(ids)[0], biases,
-                                          int(biases.shape[0]), self.sampled, seed)
+            losses = sampled_softmax_loss(flat, flat_targets, rows, biases, int(biases.shape[0]), self.sampled, seed)
             real = tf.cast(tf.not_equal(flat_targets, PAD_ID), tf.float32)
             loss = tf.reduce_sum(losses * real) / tf.maximum(tf.reduce_sum(real), 1.0)
             if self.losses:
