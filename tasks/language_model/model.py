@@ -56,7 +56,7 @@ def build_language_model(config, vocabulary_size: int, train_ids=None) -> keras.
     model = LanguageModel(tokens, logits, name="language_model", features=x, sampled=m.sampled_softmax,
                           sample_seed=config.seed)
     if train_ids is not None:
-        bias = model.get_layer("embedding").logit_bias if m.tie_embeddings else model.get_layer("logits").bias
+        _, bias = model.output_layer()
         bias.assign(unigram_bias(train_ids, vocabulary_size))
     return model
 
@@ -80,7 +80,7 @@ class LanguageModel(keras.Model):
         view = keras.Model(self.inputs, features, name="features") if sampled and features is not None else None
         object.__setattr__(self, "_features_view", view)
 
-    def _output_layer(self):
+    def output_layer(self):
         """``(rows, bias)``: ``rows(ids)`` gives those words' output weights ``[len(ids), d]`` (the
         ``logits`` kernel's columns, or the tied embedding's rows); ``bias`` is ``[V]``."""
         if "logits" in {layer.name for layer in self.layers}:
@@ -98,7 +98,7 @@ class LanguageModel(keras.Model):
             # the size from the tensor, not its static shape: some recurrent paths leave that unknown
             flat = tf.reshape(tf.cast(features, tf.float32), [-1, tf.shape(features)[-1]])
             flat_targets = tf.reshape(tf.cast(targets, tf.int32), [-1])
-            rows, biases = self._output_layer()
+            rows, biases = self.output_layer()
             seed = tf.stack([tf.constant(self.sample_seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
             losses = sampled_softmax_loss(flat, flat_targets, rows, biases, int(biases.shape[0]), self.sampled, seed)
             real = tf.cast(tf.not_equal(flat_targets, PAD_ID), tf.float32)

@@ -44,10 +44,11 @@ class LanguageModelTask(Task):
                               "on one device; use distribution: default (or data.batching: line)")
 
     def prepare(self, config, state=None) -> data.LanguageModelPrepared:
-        if state is not None or not config.model.init_from:
-            return _check_sample(config, data.prepare(config, state))
-        start = read_start(self, config)
-        prepared = _check_sample(config, data.prepare(config, start.state))
+        start = read_start(self, config) if state is None and config.model.init_from else None
+        prepared = data.prepare(config, start.state if start else state)
+        _check_sample(config, len(prepared.state["vocabulary"]))
+        if start is None:
+            return prepared
         info = {**prepared.info, "started from": f"{start.path} (its vocabulary and weights: model.init_from)"}
         return dataclasses.replace(prepared, info=info, start_weights=start.weights)
 
@@ -82,13 +83,11 @@ class LanguageModelTask(Task):
         return export.predict_file(serve, config, state, input_path, output_path)
 
 
-def _check_sample(config, prepared):
+def _check_sample(config, size: int) -> None:
     """A sampled softmax needs a vocabulary larger than its sample (known only once the data is read)."""
-    size = len(prepared.state["vocabulary"])
     if config.model.sampled_softmax and config.model.sampled_softmax >= size:
         raise ConfigError(f"config key 'model.sampled_softmax': {config.model.sampled_softmax} samples for a "
                           f"vocabulary of {size}; use fewer than {size} (or 0: the full softmax)")
-    return prepared
 
 
 TASK = LanguageModelTask()
