@@ -9,8 +9,10 @@ test split), into the run folder's ``pretrained_lm/`` (`with_pretraining_folder`
 
 In ``prepare``: `pretrain` (the recipe), `load_encoder` (read the runs, map the vocabularies by string,
 check the shapes; counts and the LM's metrics go into the state and the report). In ``build_model``:
-`assign_encoder` copies the weights. In ``callbacks``: `FineTuneSchedule` (frozen or gradual
-unfreezing, discriminative learning rates, warm-up), through per-layer learning-rate multipliers.
+`assign_encoder` copies the weights (``pretrained_as: init``, ULMFiT), or `language_model_features`
+adds the frozen language models beside the task's own encoder (``pretrained_as: features``, ELMo /
+TagLM). In ``callbacks``: `FineTuneSchedule` (frozen or gradual unfreezing, discriminative learning
+rates, warm-up), through per-layer learning-rate multipliers.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from common.run import RunFolder
 
 LM_SPECIALS = {"": "", "[UNK]": "<unk>"}  # task padding / unknown token -> the language model's
 FINE_TUNE = ("gradual", "frozen", "all")
+PRETRAINED_AS = ("init", "features")
 
 
 @dataclass
@@ -71,6 +74,12 @@ class PretrainedEncoderOptions:
                                                      "(data.direction: backward) for the backward half of a "
                                                      "bidirectional encoder.")
     pretraining: PretrainingConfig = section(PretrainingConfig, "Pretrain the language models first.")
+    pretrained_as: str = option("init", "How the task uses the language models: init (ULMFiT: its embedding "
+                                "and recurrent encoder start from them and fine-tune) or features (ELMo / "
+                                "TagLM: they run frozen, and the task's own randomly started encoder reads "
+                                "their states beside its word embedding, so fine-tuning cannot wash out "
+                                "what they learnt and their shape may differ from the encoder's).",
+                                choices=list(PRETRAINED_AS))
     fine_tune: str = option("all", "Pretrained layers: gradual (ULMFiT: the new layers first, then one "
                             "more pretrained layer from the top each epoch), frozen (never trained) or all "
                             "(trained from the start).", choices=list(FINE_TUNE))
@@ -89,6 +98,10 @@ class PretrainedEncoderOptions:
         if self.pretraining.in_domain_epochs and not self.pretraining.extra_text:
             raise ConfigError("config key 'model.pretraining.in_domain_epochs': without extra_text the first "
                               "stage already reads the training texts alone; add extra_text or set it to 0")
+        if self.pretrained_as == "features" and (self.fine_tune != "all" or self.lr_factor != 1.0):
+            raise ConfigError("config key 'model.fine_tune' / 'model.lr_factor': with model.pretrained_as: "
+                              "features the language models stay frozen and the encoder starts random; "
+                              "leave fine_tune: all and lr_factor: 1")
         if getattr(self, "pretrained_vectors", None) and self.uses_pretrained_encoder:
             raise ConfigError("config key 'model.pretrained_vectors': the embedding comes from the language "
                               "model; remove model.pretrained_vectors or the pretrained encoder")
@@ -179,11 +192,12 @@ def map_vocabulary(task_vocabulary: list[str], lm_vocabulary: list[str]) -> tupl
     return rows, counts
 
 
-def embedding_rows(lm: LanguageModelRun, rows: np.ndarray) -> np.ndarray:
-    """The task's embedding matrix: the LM's vector for every shared token; new words start from the mean
-    LM vector (as ULMFiT), so they begin as an average word rather than noise of another scale."""
-    mean = lm.embeddings[1:].mean(axis=0)
-    return np.where(rows[:, None] >= 0, lm.embeddings[np.maximum(rows, 0)], mean).astype("float32")
+def embedding_rows(lm: LanguageModelRun, rows: np.ndarray, frozen: bool = False) -> np.ndarray:
+    """The task's embedding matrix: the LM's vector for every shared token. New words start from the mean
+    LM vector (as ULMFiT), so they begin as an average word rather than noise of another scale; for a
+    ``frozen`` LM, which will never learn them, they read as its unknown word, as it was trained to."""
+    new = lm.embeddings[lm.vocabulary.index("<unk>")] if frozen else lm.embeddings[1:].mean(axis=0)
+    return np.where(rows[:, None] >= 0, lm.embeddings[np.maximum(rows, 0)], new).astype("float32")
 
 
 def check_fits(lm: LanguageModelRun, embedding_dim: int, rnn, embedding_key: str = "model.embedding_dim"):
@@ -206,9 +220,10 @@ def check_fits(lm: LanguageModelRun, embedding_dim: int, rnn, embedding_key: str
 
 @dataclass
 class PretrainedEncoder:
-    """Weights for one task's encoder, ready for `assign_encoder`, and what the report says about them."""
+    """Weights for one task's encoder, ready for `assign_encoder` (or `language_model_features`), and what
+    the report says about them."""
 
-    embeddings: np.ndarray  # one row per task vocabulary entry
+    embeddings: np.ndarray  # one row per task vocabulary entry (features: forward LM's, then backward's)
     forward: LanguageModelRun
     backward: LanguageModelRun | None
     summary: dict  # JSON-able: kept in state.json; its "info" lines go into the report
@@ -218,28 +233,48 @@ def load_encoder(options, task_vocabulary: list[str], embedding_dim: int, rnn, f
     """Read the language-model runs in ``folder`` (and options.pretrained_encoder_backward), check they
     fit, map the vocabulary by string."""
     forward, backward = language_model_runs(folder, options.pretrained_encoder_backward)
-    for lm in (forward, backward):
-        if lm is not None:
-            check_fits(lm, embedding_dim, rnn)
-    if backward is not None and not rnn.bidirectional:
-        raise ConfigError("config key 'model.pretrained_encoder_backward': the encoder reads one direction; "
-                          "set model.rnn.bidirectional: true or remove the backward language model")
-    if rnn.bidirectional and backward is None:
-        warn("the backward half of the encoder starts random: give model.pretrained_encoder_backward "
-             "(a language model trained with data.direction: backward)")
+    features = options.pretrained_as == "features"
+    if features:
+        if backward is not None and forward.norms:
+            raise ConfigError(f"the language model in {forward.path} normalises between its layers, which a "
+                              "bidirectional feature block cannot do per direction; use model.pretrained_as: "
+                              "init, or language models with model.rnn.layer_norm: false")
+        if backward is not None and (backward.units, len(backward.cells), backward.cell,
+                                     backward.embeddings.shape[1]) != (forward.units, len(forward.cells),
+                                                                       forward.cell, forward.embeddings.shape[1]):
+            raise ConfigError(f"the language models in {forward.path} and {backward.path} differ in shape; "
+                              "model.pretrained_as: features needs a forward and a backward one of one shape")
+    else:
+        for lm in (forward, backward):
+            if lm is not None:
+                check_fits(lm, embedding_dim, rnn)
+        if backward is not None and not rnn.bidirectional:
+            raise ConfigError("config key 'model.pretrained_encoder_backward': the encoder reads one direction; "
+                              "set model.rnn.bidirectional: true or remove the backward language model")
+        if rnn.bidirectional and backward is None:
+            warn("the backward half of the encoder starts random: give model.pretrained_encoder_backward "
+                 "(a language model trained with data.direction: backward)")
     rows, counts = map_vocabulary(task_vocabulary, forward.vocabulary)
+    new_words = "read as the LM's <unk>" if features else "start from the mean LM vector"
     info = {"pretrained encoder": "; ".join(lm.describe() for lm in (forward, backward) if lm is not None),
             "pretrained vocabulary": (f"{counts['shared']} words shared with the language model, "
-                                      f"{counts['new']} new (start from the mean LM vector), "
+                                      f"{counts['new']} new ({new_words}), "
                                       f"{counts['unused']} LM words unused"),
             "fine-tuning": fine_tune_description(options)}
     summary = {"forward": str(forward.path), "forward_metrics": forward.metrics,
                "backward": str(backward.path) if backward else None,
                "backward_metrics": backward.metrics if backward else None, "vocabulary": counts, "info": info}
-    return PretrainedEncoder(embedding_rows(forward, rows), forward, backward, summary)
+    embeddings = embedding_rows(forward, rows, frozen=features)
+    if features and backward is not None:  # each frozen LM reads its own word vectors, side by side
+        embeddings = np.concatenate([embeddings, embedding_rows(
+            backward, map_vocabulary(task_vocabulary, backward.vocabulary)[0], frozen=True)], axis=1)
+    return PretrainedEncoder(embeddings, forward, backward, summary)
 
 
 def fine_tune_description(options) -> str:
+    if options.pretrained_as == "features":
+        return (f"language models frozen, their top-layer states read beside the word embedding by an encoder "
+                f"that starts random (ELMo / TagLM), {options.warmup_epochs:g} warm-up epoch(s)")
     mode = {"gradual": "gradual unfreezing (new layers first, then one more pretrained layer from the top "
                        "each epoch)", "frozen": "pretrained layers frozen", "all": "all layers trained"}
     return (f"{mode[options.fine_tune]}, learning rate / {options.lr_factor:g} per layer down the stack, "
@@ -271,6 +306,39 @@ def assign_encoder(embedding, block, encoder: PretrainedEncoder) -> None:
             _copy_cell(rnn, encoder.forward.cells[i], 0, other_rows_zero=False)
     for norm, weights in zip(block.norms, encoder.forward.norms):
         norm.set_weights(weights)
+
+
+def language_model_features(ids, encoder: PretrainedEncoder, implementation: str = "auto"):
+    """ELMo / TagLM: the language models' top-layer states for each token of ``ids`` (task vocabulary ids,
+    0 = padding), forward and backward concatenated ``[batch, time, units x directions]``, from a frozen
+    embedding and recurrent block (named ``lm_embedding``, ``lm_recurrent``) holding the LMs' weights.
+    The task concatenates them to its word features; no gradient reaches the language models.
+
+    Each direction reads its own LM's word vectors: the embedding holds both side by side, and the first
+    layer's forward kernel reads the first half, the backward kernel the second (the other rows zero)."""
+    from common.layers.recurrent import RNNConfig, recurrent_block
+
+    forward, backward = encoder.forward, encoder.backward
+    embedding = keras.layers.Embedding(*encoder.embeddings.shape, mask_zero=True, trainable=False,
+                                       name="lm_embedding")
+    rnn = RNNConfig(cell=forward.cell, units=forward.units, layers=len(forward.cells),
+                    bidirectional=backward is not None, layer_norm=bool(forward.norms),
+                    implementation=implementation)
+    block = recurrent_block(rnn, return_sequences=True, name="lm_recurrent")
+    states = block(embedding(ids))
+    embedding.embeddings.assign(encoder.embeddings)
+    width = forward.embeddings.shape[1]
+    for i, layer in enumerate(block.rnns):
+        if isinstance(layer, keras.layers.Bidirectional):
+            _copy_cell(layer.forward_layer, forward.cells[i], 0, other_rows_zero=True)
+            _copy_cell(layer.backward_layer, backward.cells[i], width if i == 0 else forward.units,
+                       other_rows_zero=True)
+        else:
+            _copy_cell(layer, forward.cells[i], 0, other_rows_zero=False)
+    for norm, weights in zip(block.norms, forward.norms):
+        norm.set_weights(weights)
+    block.trainable = False
+    return states
 
 
 # ---- fine-tuning schedule ----------------------------------------------------------------------------
@@ -330,7 +398,10 @@ class FineTuneSchedule(keras.callbacks.Callback):
 
 
 def fine_tune_callbacks(options, embedding, block) -> list:
-    """The schedule for an encoder built by `assign_encoder` (the layers' trainable weights, bottom up)."""
+    """The schedule for an encoder built by `assign_encoder` (the layers' trainable weights, bottom up);
+    with frozen language-model features only the warm-up, over the whole model."""
+    if options.pretrained_as == "features":
+        return [FineTuneSchedule([], "all", 1.0, options.warmup_epochs)] if options.warmup_epochs else []
     groups = [list(embedding.trainable_weights)]
     for i, rnn in enumerate(block.rnns):
         groups.append(list(rnn.trainable_weights) + (list(block.norms[i].trainable_weights)

@@ -5,7 +5,8 @@ vocabulary and character lookups live inside it, and therefore inside
 ``model.keras`` and the SavedModel: word embedding (lower-cased lookup plus a
 small casing embedding, or case-preserving; word dropout to learn the
 unknown-word vector; optional pretrained vectors, or the embedding and the
-recurrent block from language models, `common.pretrained`) + a char BiLSTM or char CNN
+recurrent block from language models, `common.pretrained`; or the frozen language models' states
+beside it) + a char BiLSTM or char CNN
 word encoder -> the shared recurrent block -> per-token emission scores -> a
 linear-chain CRF (`common.layers.crf`) or softmax.
 """
@@ -19,7 +20,7 @@ from common.layers.char_encoders import CharIds, char_encoder
 from common.layers.crf import CRF, CRFTagger
 from common.layers.recurrent import recurrent_block
 from common.layers.word_dropout import WordDropout
-from common.pretrained import assign_encoder
+from common.pretrained import assign_encoder, language_model_features
 from tasks.ner.data import NERPrepared
 from tasks.ner.layers import CASING_PATTERNS, PAD, Casing, Lowercase, TokenMask
 from tasks.ner.tags import allowed_transitions
@@ -39,6 +40,9 @@ def build_model(config, prepared: NERPrepared):
     features = [word_embedding(kept)]
     if prepared.embedding_matrix is not None:  # assigned, not a Constant initializer: keeps model.keras small
         word_embedding.embeddings.assign(prepared.embedding_matrix)
+    lm_features = prepared.encoder is not None and m.pretrained_as == "features"
+    if lm_features:  # the real words (not word-dropped ones): the LMs read the sentence as it is
+        features.append(language_model_features(ids, prepared.encoder, m.rnn.implementation))
     if m.char_encoder != "none":
         chars = CharIds(state["chars"], m.max_word_chars, name="char_ids")(tokens)
         features.append(char_encoder(m.char_encoder, len(state["chars"]) + 2, m.char_dim, m.char_units)(chars))
@@ -53,7 +57,7 @@ def build_model(config, prepared: NERPrepared):
     x = block(x)
     x = keras.layers.Dropout(m.dropout, name="output_dropout")(x)
     emissions = keras.layers.Dense(n_tags, dtype="float32", name="emissions")(x)
-    if prepared.encoder is not None:  # the word rows of the first layer's kernel; char/casing rows stay
+    if prepared.encoder is not None and not lm_features:  # the first layer's word rows; char/casing rows stay
         assign_encoder(word_embedding, block, prepared.encoder)
     if not m.crf:
         return keras.Model(tokens, emissions, name="ner_tagger")

@@ -2,7 +2,8 @@
 
 ``TextVectorization`` sits inside the model (so the export takes raw strings)
 -> ``mask_zero`` embedding (random, pretrained GloVe/word2vec, or with the recurrent
-block from language models: `common.pretrained`) -> the shared
+block from language models: `common.pretrained`; or beside it the frozen language models'
+states) -> the shared
 recurrent block -> last / max / mean / max_mean / attention pooling -> dropout -> softmax.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from common.data.batching import by_length
 from common.layers.clip_sequence import ClipSequence
 from common.layers.pooling import pooling_layer
 from common.layers.recurrent import recurrent_block
-from common.pretrained import assign_encoder
+from common.pretrained import assign_encoder, language_model_features
 from tasks.sentiment.config import STANDARDIZE
 from tasks.sentiment.dataset import SentimentPrepared
 
@@ -34,6 +35,10 @@ def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
     if prepared.embedding_matrix is not None:
         # assigned, not a Constant initializer: that would copy the matrix into model.keras's config
         embedding.embeddings.assign(prepared.embedding_matrix)
+    features = prepared.encoder is not None and m.pretrained_as == "features"
+    if features:
+        x = keras.layers.Concatenate(name="with_lm_features")(
+            [x, language_model_features(ids, prepared.encoder, m.rnn.implementation)])
     if m.embedding_dropout:
         x = keras.layers.Dropout(m.embedding_dropout, name="embedding_dropout")(x)
     if m.pooling == "last":
@@ -48,7 +53,7 @@ def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
     probabilities = keras.layers.Dense(n_classes, activation="softmax", dtype="float32",
                                        name="probabilities")(x)
     model = keras.Model(text, probabilities, name="sentiment")
-    if prepared.encoder is not None:
+    if prepared.encoder is not None and not features:
         assign_encoder(embedding, model.get_layer("recurrent"), prepared.encoder)
     return model
 

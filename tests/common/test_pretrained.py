@@ -1,11 +1,9 @@
 """Encoders from language-model runs: vocabulary mapping, weight copying, shape checks, fine-tuning schedule."""
-import json
 
 import keras
 import numpy as np
 import pytest
 
-from common import config as cfg
 from common import lifecycle
 from common.errors import ConfigError, DataError
 from common.io import read_json
@@ -14,6 +12,7 @@ from common.pretrained import (
     FineTuneSchedule,
     assign_encoder,
     fine_tune_callbacks,
+    language_model_features,
     load_encoder,
     map_vocabulary,
     pretrain,
@@ -21,32 +20,17 @@ from common.pretrained import (
     with_pretraining_folder,
 )
 from tasks.language_model import TASK as LM_TASK
-from tasks.language_model.model import build_language_model
+from tests.tasks.language_model.helpers import LM_WORDS, lm_run
 from tests.tasks.sentiment.helpers import load as load_sentiment
-
-LM_WORDS = ["", "<unk>", "<eos>", "the", "film", "was", "good", "plot"]
-
-
-def lm_run(folder, direction="forward", embedding_dim=6, units=5, layers=2, cell="lstm"):
-    """A language-model run folder (untrained weights: only their copying is under test)."""
-    config = lifecycle.load_config(LM_TASK, LM_TASK.demo_config_path, [
-        f"model.embedding_dim={embedding_dim}", f"model.rnn.units={units}", f"model.rnn.layers={layers}",
-        f"model.rnn.cell={cell}", "data.batching=line", f"data.direction={direction}"])
-    keras.utils.set_random_seed(len(str(folder)))
-    model = build_language_model(config, len(LM_WORDS))
-    model(np.zeros((1, 3), "int32"))
-    folder.mkdir(parents=True)
-    model.save(str(folder / "model.keras"))
-    cfg.save_yaml(cfg.to_dict(config), folder / "config.yaml")
-    (folder / "state.json").write_text(json.dumps({"granularity": "word", "direction": direction,
-                                                   "vocabulary": LM_WORDS}))
-    (folder / "metrics.json").write_text(json.dumps({"test": {"perplexity": 42.0}}))
-    return folder
 
 
 class Options:
     pretrained_encoder_backward = None
-    fine_tune, lr_factor, warmup_epochs = "gradual", 2.6, 1.0
+    fine_tune, lr_factor, warmup_epochs, pretrained_as = "gradual", 2.6, 1.0, "init"
+
+
+class FeatureOptions(Options):
+    fine_tune, lr_factor, warmup_epochs, pretrained_as = "all", 1.0, 0.0, "features"
 
 
 def test_vocabulary_mapping_counts_shared_new_and_unused_words():
@@ -197,3 +181,56 @@ def test_the_recipe_trains_its_language_models_with_the_sampled_softmax(tmp_path
              log=lambda *_: None)
     saved = lifecycle.load_config(LM_TASK, tmp_path / "forward" / "config.yaml", saved_run=True)
     assert saved.model.sampled_softmax == 2
+
+
+# ---- ELMo / TagLM: the language models as frozen features ----------------------------------------------
+def _feature_model(encoder, width=3):
+    """ids -> [task embedding, LM features] -> a trainable head, as the tasks wire it."""
+    ids = keras.Input((None,), dtype="int32")
+    own = keras.layers.Embedding(len(encoder.embeddings), width, mask_zero=True, name="embedding")(ids)
+    x = keras.layers.Concatenate()([own, language_model_features(ids, encoder, "auto")])
+    return keras.Model(ids, keras.layers.Dense(2, name="head")(x))
+
+
+def test_features_are_the_lm_states_in_each_direction(tmp_path):
+    lm_run(tmp_path / "both" / "forward")
+    lm_run(tmp_path / "both" / "backward", direction="backward")
+    encoder = load_encoder(FeatureOptions(), ["", "[UNK]", "film", "plot"], 99, RNNConfig(units=50),
+                           tmp_path / "both")  # any task encoder shape: the LMs are not copied into it
+    ids = np.array([[2, 3, 3, 0]])  # "film plot plot" and padding
+    model = _feature_model(encoder)
+    states = keras.Model(model.input, model.get_layer("lm_recurrent").output)(ids).numpy()
+    lm = keras.saving.load_model(str(tmp_path / "both" / "forward" / "model.keras"), compile=False)
+    lm_states = lm.get_layer("recurrent")(lm.get_layer("embedding")(np.array([[4, 7, 7]]))).numpy()
+    np.testing.assert_allclose(states[0, :3, :5], lm_states[0], atol=1e-5)
+    backward = keras.saving.load_model(str(tmp_path / "both" / "backward" / "model.keras"), compile=False)
+    reversed_states = backward.get_layer("recurrent")(backward.get_layer("embedding")(np.array([[7, 7, 4]])))
+    np.testing.assert_allclose(states[0, :3, 5:], reversed_states.numpy()[0, ::-1], atol=1e-5)
+
+
+def test_frozen_features_never_move_while_the_rest_trains(tmp_path):
+    encoder = load_encoder(FeatureOptions(), ["", "[UNK]", "film", "plot"], 6, RNNConfig(),
+                           lm_run(tmp_path / "lm"))
+    model = _feature_model(encoder)
+    assert not model.get_layer("lm_recurrent").trainable_weights
+    assert not model.get_layer("lm_embedding").trainable_weights
+    before = [w.numpy().copy() for w in model.weights]
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    model.fit(np.array([[2, 3, 1]] * 8), np.random.rand(8, 3, 2), epochs=2, verbose=0)
+    moved = {w.path.split("/")[0] for w, value in zip(model.weights, before) if not np.array_equal(value, w.numpy())}
+    assert moved == {"embedding", "head"}
+
+
+def test_a_frozen_lm_reads_new_words_as_its_unknown_word(tmp_path):
+    lm = read_language_model(lm_run(tmp_path / "lm"), "model.pretrained_encoder")
+    encoder = load_encoder(FeatureOptions(), ["", "[UNK]", "film", "awful"], 6, RNNConfig(), tmp_path / "lm")
+    np.testing.assert_array_equal(encoder.embeddings[3], lm.embeddings[1])  # <unk>
+    assert "read as the LM's <unk>" in encoder.summary["info"]["pretrained vocabulary"]
+
+
+def test_features_take_no_fine_tuning_schedule():
+    with pytest.raises(ConfigError, match="model.pretrained_as: features"):
+        load_sentiment({"model.pretrained_encoder": "lm", "model.pretrained_as": "features",
+                        "model.fine_tune": "gradual"})
+    options = load_sentiment({"model.pretrained_as": "features"}).model
+    assert fine_tune_callbacks(options, None, None) == []

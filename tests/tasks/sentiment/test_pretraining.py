@@ -5,10 +5,12 @@ import pytest
 from common import config as cfg
 from common import lifecycle
 from common.io import read_json
+from common.pretrained import read_language_model
 from tasks.sentiment import TASK
 from tasks.sentiment.pretraining import standardiser
 from tests.conftest import REPO
 from tests.harness import serve_in_fresh_process
+from tests.tasks.language_model.helpers import lm_run
 from tests.tasks.sentiment.helpers import TINY, load
 
 
@@ -31,6 +33,22 @@ def test_the_recipe_pretrains_fine_tunes_and_exports(tmp_path):
     assert summary["forward"].endswith("forward") and summary["backward"].endswith("backward")
     assert "words shared with the language model" in (run.path / "report.md").read_text(encoding="utf-8")
     assert "pretrained encoder" in (run.export_dir / "model_card.md").read_text(encoding="utf-8")
+    out = serve_in_fresh_process(run.export_dir, {"text": np.array(["a splendid movie", ""])}, tmp_path)
+    assert out["probabilities"].shape == (2, 2)
+
+
+def test_frozen_language_model_features_train_beside_the_encoder_and_export(tmp_path):
+    lm_run(tmp_path / "lm" / "forward")  # 6-dim words, 2 x 5 units: not the classifier's shape
+    lm_run(tmp_path / "lm" / "backward", direction="backward")
+    overrides = TASK.demo.make_data(tmp_path / "data", seed=0)
+    config = cfg.with_values(load(), {**overrides, **TINY, "model.pretrained_encoder": str(tmp_path / "lm"),
+                                      "model.pretrained_as": "features"})
+    run, _ = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
+    model = lifecycle.load_run(TASK, run.path)[3]
+    assert model.get_layer("lm_recurrent").output.shape[-1] == 10  # 5 units a direction
+    forward = model.get_layer("lm_recurrent").rnns[0].forward_layer.get_weights()[1]  # unmoved by training:
+    assert np.array_equal(forward, read_language_model(tmp_path / "lm" / "forward", "lm").cells[0][1])
+    assert "read as the LM's <unk>" in (run.path / "report.md").read_text(encoding="utf-8")
     out = serve_in_fresh_process(run.export_dir, {"text": np.array(["a splendid movie", ""])}, tmp_path)
     assert out["probabilities"].shape == (2, 2)
 
