@@ -132,8 +132,8 @@ class LanguageModelRun:
         return f"{self.path} ({self.direction} LM{', test ' + shown if shown else ''})"
 
 
-def read_language_model(folder, key: str) -> LanguageModelRun:
-    """A finished language-model run; `DataError` naming ``key`` when it is not one."""
+def read_language_model(folder, key: str, granularity: str = "word") -> LanguageModelRun:
+    """A finished language-model run of ``granularity``; `DataError` naming ``key`` when it is not one."""
     from common.registry import get_task  # the language-model task registers the layers model.keras needs
 
     run = RunFolder(folder)
@@ -142,9 +142,9 @@ def read_language_model(folder, key: str) -> LanguageModelRun:
                         "config.yaml, state.json and model.keras); train one with python -m "
                         "tasks.language_model train, or set model.pretraining.enabled: true")
     state = read_json(run.state_path)
-    if "vocabulary" not in state or state.get("granularity", "word") != "word":
-        raise DataError(f"config key '{key}': {run.path} is not a word-level language-model run; train one "
-                        "with data.granularity: word")
+    if "vocabulary" not in state or state.get("granularity", "word") != granularity:
+        raise DataError(f"config key '{key}': {run.path} is not a {granularity}-level language-model run; "
+                        f"train one with data.granularity: {granularity}")
     get_task("language_model")
     model = keras.saving.load_model(str(run.model_path), compile=False)
     recurrent = model.get_layer("recurrent")
@@ -157,22 +157,24 @@ def read_language_model(folder, key: str) -> LanguageModelRun:
                             cell=recurrent.cell, units=recurrent.units, metrics=metrics)
 
 
-def language_model_runs(folder, backward_path=None) -> tuple[LanguageModelRun, LanguageModelRun | None]:
+def language_model_runs(folder, backward_path=None, key: str = "model.pretrained_encoder",
+                        granularity: str = "word") -> tuple[LanguageModelRun, LanguageModelRun | None]:
     """The forward run and the backward one (None when not given): ``folder`` is a forward run or holds
-    ``forward/`` and ``backward/`` runs."""
+    ``forward/`` and ``backward/`` runs. ``key`` names the config key in errors (``<key>_backward`` the
+    backward run's)."""
     folder = Path(folder)
     if (folder / "forward").is_dir() and not (folder / "config.yaml").exists():
         backward_path = backward_path or ((folder / "backward") if (folder / "backward").is_dir() else None)
         folder = folder / "forward"
-    forward = read_language_model(folder, "model.pretrained_encoder")
+    forward = read_language_model(folder, key, granularity)
     if forward.direction != "forward":
-        raise DataError(f"config key 'model.pretrained_encoder': {forward.path} is a {forward.direction} "
-                        "language model; name it in model.pretrained_encoder_backward and give a forward one")
+        raise DataError(f"config key '{key}': {forward.path} is a {forward.direction} language model; "
+                        f"name it in {key}_backward (or as <folder>/backward) and give a forward one")
     backward = None
     if backward_path:
-        backward = read_language_model(backward_path, "model.pretrained_encoder_backward")
+        backward = read_language_model(backward_path, f"{key}_backward", granularity)
         if backward.direction != "backward":
-            raise DataError(f"config key 'model.pretrained_encoder_backward': {backward.path} is a forward "
+            raise DataError(f"config key '{key}_backward': {backward.path} is a forward "
                             "language model; train one with data.direction: backward")
     return forward, backward
 
@@ -308,10 +310,11 @@ def assign_encoder(embedding, block, encoder: PretrainedEncoder) -> None:
         norm.set_weights(weights)
 
 
-def language_model_features(ids, encoder: PretrainedEncoder, implementation: str = "auto"):
-    """ELMo / TagLM: the language models' top-layer states for each token of ``ids`` (task vocabulary ids,
-    0 = padding), forward and backward concatenated ``[batch, time, units x directions]``, from a frozen
-    embedding and recurrent block (named ``lm_embedding``, ``lm_recurrent``) holding the LMs' weights.
+def language_model_features(ids, encoder: PretrainedEncoder, implementation: str = "auto", prefix: str = "lm"):
+    """ELMo / TagLM: the language models' top-layer states for each token of ``ids`` (ids into the rows of
+    ``encoder.embeddings``, 0 = padding), forward and backward concatenated ``[batch, time, units x
+    directions]``, from a frozen embedding and recurrent block (``<prefix>_embedding``,
+    ``<prefix>_recurrent``) holding the LMs' weights.
     The task concatenates them to its word features; no gradient reaches the language models.
 
     Each direction reads its own LM's word vectors: the embedding holds both side by side, and the first
@@ -320,11 +323,11 @@ def language_model_features(ids, encoder: PretrainedEncoder, implementation: str
 
     forward, backward = encoder.forward, encoder.backward
     embedding = keras.layers.Embedding(*encoder.embeddings.shape, mask_zero=True, trainable=False,
-                                       name="lm_embedding")
+                                       name=f"{prefix}_embedding")
     rnn = RNNConfig(cell=forward.cell, units=forward.units, layers=len(forward.cells),
                     bidirectional=backward is not None, layer_norm=bool(forward.norms),
                     implementation=implementation)
-    block = recurrent_block(rnn, return_sequences=True, name="lm_recurrent")
+    block = recurrent_block(rnn, return_sequences=True, name=f"{prefix}_recurrent")
     states = block(embedding(ids))
     embedding.embeddings.assign(encoder.embeddings)
     width = forward.embeddings.shape[1]
@@ -427,14 +430,20 @@ def pretraining_text(options, train_lines: list[str], standardise, tokenise, ext
 
 
 def with_pretraining_folder(config, run_path: Path):
-    """``config`` with ``model.pretraining.run_dir`` set to ``<run_path>/pretrained_lm`` when the recipe
-    is on and no folder is given: each run keeps its own language models (two --run-dir runs of one
-    config would otherwise share, and retrain over, ``runs/<task>/<name>/pretrained_lm``), and its
-    config.yaml says where they are. `RunFolder.clear` leaves that folder alone."""
-    pretraining = getattr(getattr(config, "model", None), "pretraining", None)
-    if pretraining is None or not pretraining.enabled or pretraining.run_dir:
-        return config
-    return cfg.with_values(config, {"model.pretraining.run_dir": str(Path(run_path) / "pretrained_lm")})
+    """``config`` with the folders of the language models a recipe trains first set inside the run folder
+    when not given: ``model.pretraining.run_dir`` to ``<run_path>/pretrained_lm`` when that recipe is on,
+    and ``model.char_lm.run_dir`` (ner's character LMs) to ``<run_path>/char_lm`` when those train first.
+    Each run keeps its own language models (two --run-dir runs of one config would otherwise share, and
+    retrain over, ``runs/<task>/<name>/pretrained_lm``), and its config.yaml says where they are.
+    `RunFolder.clear` leaves those folders alone."""
+    model = getattr(config, "model", None)
+    pretraining, char_lm = getattr(model, "pretraining", None), getattr(model, "char_lm", None)
+    values = {}
+    if pretraining is not None and pretraining.enabled and not pretraining.run_dir:
+        values["model.pretraining.run_dir"] = str(Path(run_path) / "pretrained_lm")
+    if char_lm is not None and char_lm.epochs and not char_lm.run_dir:
+        values["model.char_lm.run_dir"] = str(Path(run_path) / "char_lm")
+    return cfg.with_values(config, values) if values else config
 
 
 def pretrain(task_name: str, config, train_lines: list[str], standardise, tokenise=None, log=print) -> Path:
@@ -460,13 +469,34 @@ def pretrain(task_name: str, config, train_lines: list[str], standardise, tokeni
 
 
 def _train_language_models(task_name: str, config, folder: Path, text: str, epochs: int, init_from, log):
-    """The forward (and backward) language-model runs on ``text`` in ``folder``, each started from the
-    same direction's run in ``init_from`` when given; a finished run of the same config is reused."""
+    """The recipe's word-level language models (both directions for a bidirectional encoder) on ``text``,
+    shaped like the task's encoder, each started from the same direction's run in ``init_from`` if given."""
+    m = config.model
+    p, rnn = m.pretraining, m.rnn
+    raw = {"task": "language_model", "seed": config.seed,
+           "data": {"granularity": "word", "val_fraction": p.val_fraction, "test_fraction": 0.0,
+                    "max_tokens": p.max_tokens, "batching": "stream", "bptt": p.bptt},
+           "model": {"embedding_dim": m.embedding_dim, "sampled_softmax": p.sampled_softmax,
+                     "rnn": {"cell": rnn.cell, "units": rnn.units, "layers": rnn.layers,
+                             "layer_norm": rnn.layer_norm, "dropout": p.dropout,
+                             "implementation": rnn.implementation}},
+           "train": {"epochs": epochs, "batch_size": p.batch_size, "learning_rate": p.learning_rate,
+                     "clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2,
+                     "tensorboard": False, "verbose": config.train.verbose,
+                     "deterministic": config.train.deterministic}}
+    directions = ("forward", "backward") if rnn.bidirectional else ("forward",)
+    train_language_models(folder, f"{task_name}_{config.name}", text, raw, directions, init_from, log)
+
+
+def train_language_models(folder: Path, name: str, text: str, raw: dict, directions, init_from=None, log=print):
+    """One `tasks.language_model` run per direction in ``folder/<direction>``, on ``text`` (kept as
+    ``folder/corpus.txt``), from the config dict ``raw`` (data.path, data.direction and the run's name are
+    filled in here; with ``init_from`` each run starts from the same direction's run there). A finished run
+    of the same config and text is reused, so a rerun of the task, or one killed here, trains only what is
+    missing."""
     from common import lifecycle
     from common.registry import get_task
 
-    m = config.model
-    p, rnn = m.pretraining, m.rnn
     corpus = folder / "corpus.txt"
     folder.mkdir(parents=True, exist_ok=True)
     if not corpus.exists() or corpus.read_text(encoding="utf-8") != text:
@@ -474,28 +504,19 @@ def _train_language_models(task_name: str, config, folder: Path, text: str, epoc
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     lm_task = get_task("language_model")
     stage = "in-domain " if init_from else ""
-    for direction in ("forward", "backward") if rnn.bidirectional else ("forward",):
-        raw = {"task": "language_model", "name": f"{task_name}_{config.name}_{direction}_{digest}",
-               "seed": config.seed,
-               "data": {"path": str(corpus.resolve()), "granularity": "word", "direction": direction,
-                        "val_fraction": p.val_fraction, "test_fraction": 0.0, "max_tokens": p.max_tokens,
-                        "batching": "stream", "bptt": p.bptt},
-               "model": {"embedding_dim": m.embedding_dim, "sampled_softmax": p.sampled_softmax,
-                         "rnn": {"cell": rnn.cell, "units": rnn.units, "layers": rnn.layers,
-                                 "layer_norm": rnn.layer_norm, "dropout": p.dropout,
-                                 "implementation": rnn.implementation}},
-               "train": {"epochs": epochs, "batch_size": p.batch_size, "learning_rate": p.learning_rate,
-                         "clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2,
-                         "tensorboard": False, "verbose": config.train.verbose,
-                         "deterministic": config.train.deterministic}}
+    kind = "character " if raw["data"].get("granularity") == "char" else ""
+    for direction in directions:
+        run_raw = {**raw, "name": f"{name}_{direction}_{digest}",
+                   "data": {**raw["data"], "path": str(corpus.resolve()), "direction": direction},
+                   "model": dict(raw["model"])}
         if init_from:
-            raw["model"]["init_from"] = str((Path(init_from) / direction).resolve())
-        lm_config = cfg.from_dict(lm_task.config_class, raw)
+            run_raw["model"]["init_from"] = str((Path(init_from) / direction).resolve())
+        lm_config = cfg.from_dict(lm_task.config_class, run_raw)
         run = RunFolder(folder / direction)
         if run.is_finished() and lifecycle.load_config(lm_task, run.config_path, saved_run=True) == lm_config:
-            log(f"Pretraining: reusing the {stage}{direction} language model in {run.path}")
+            log(f"Pretraining: reusing the {stage}{direction} {kind}language model in {run.path}")
             continue
-        log(f"Pretraining the {stage}{direction} language model in {run.path}")
+        log(f"Pretraining the {stage}{direction} {kind}language model in {run.path}")
         lifecycle.train(lm_task, lm_config, run.path, overwrite=True, log=log)
 
 

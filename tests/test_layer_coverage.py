@@ -22,7 +22,8 @@ from common import registry
 KNOWN_LAYERS = {"RecurrentBlock", "FastLSTM", "FastGRU", "BahdanauAttention", "LuongAttention",
                 "ContextFeedingDecoder", "CRF", "SequencePooling", "AttentionPooling", "CharBiLSTM",
                 "CharCNN", "CharIds", "ClipSequence", "WordDropout", "ReversibleEmbedding",
-                "RecurrentForecaster", "Lowercase", "Casing", "TokenMask", "ScheduledSampling"}
+                "RecurrentForecaster", "Lowercase", "Casing", "TokenMask", "ScheduledSampling", "SentenceChars",
+                "WordEdges"}
 
 
 def _packages():

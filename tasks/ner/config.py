@@ -8,6 +8,7 @@ from common.config import BaseDataConfig, option, section
 from common.layers.recurrent import RNNConfig
 from common.metrics.tagging import SCHEMES
 from common.pretrained import PretrainedEncoderOptions
+from tasks.ner.char_lm import CharLMConfig
 
 
 @dataclass
@@ -63,3 +64,5 @@ class NERModelConfig(PretrainedEncoderOptions):
     dropout: float = option(0.5, "Dropout on the word representations and on the recurrent outputs.",
                             min=0.0, max=0.9)
     rnn: RNNConfig = section(RNNConfig, "Recurrent encoder over words (bidirectional for tagging).")
+    char_lm: CharLMConfig = section(CharLMConfig, "Frozen character language models read at each word's "
+                                    "edges (contextual string embeddings).")

@@ -37,6 +37,7 @@ class NERPrepared(Prepared):
     sentences: dict[str, list[TaggedSentence]]
     embedding_matrix: np.ndarray | None = None
     encoder: PretrainedEncoder | None = None  # language-model weights for the word embedding and encoder
+    char_lm: PretrainedEncoder | None = None  # frozen character language models (`tasks.ner.char_lm`)
 
 
 def load_splits(config) -> dict[str, list[TaggedSentence]]:

@@ -21,6 +21,7 @@ from common.layers.crf import CRF, CRFTagger
 from common.layers.recurrent import recurrent_block
 from common.layers.word_dropout import WordDropout
 from common.pretrained import assign_encoder, language_model_features
+from tasks.ner.char_lm import char_lm_features
 from tasks.ner.data import NERPrepared
 from tasks.ner.layers import CASING_PATTERNS, PAD, Casing, Lowercase, TokenMask
 from tasks.ner.tags import allowed_transitions
@@ -46,6 +47,8 @@ def build_model(config, prepared: NERPrepared):
     if m.char_encoder != "none":
         chars = CharIds(state["chars"], m.max_word_chars, name="char_ids")(tokens)
         features.append(char_encoder(m.char_encoder, len(state["chars"]) + 2, m.char_dim, m.char_units)(chars))
+    if prepared.char_lm is not None:
+        features.append(char_lm_features(tokens, prepared.char_lm, m.rnn.implementation))
     if m.casing_dim:
         casing = Casing(name="casing")(tokens)
         features.append(keras.layers.Embedding(len(CASING_PATTERNS) + 2, m.casing_dim,

@@ -13,6 +13,7 @@ import keras
 from common.pretrained import fine_tune_callbacks
 from common.task import Demo, Task
 from tasks.ner import demo_data, evaluation, export
+from tasks.ner.char_lm import with_char_lm
 from tasks.ner.config import NERDataConfig, NERModelConfig
 from tasks.ner.data import NERPrepared, prepare
 from tasks.ner.model import build_model
@@ -32,7 +33,8 @@ class NERTask(Task):
                           "Writes CoNLL with the predicted tag last, and <output stem>.entities.jsonl.")
 
     def prepare(self, config, state=None) -> NERPrepared:
-        return with_pretrained_encoder(config, prepare(config, state), state_given=state is not None)
+        given = state is not None
+        return with_char_lm(config, with_pretrained_encoder(config, prepare(config, state), given), given)
 
     def build_model(self, config, prepared):
         return build_model(config, prepared)

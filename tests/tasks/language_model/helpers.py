@@ -31,18 +31,22 @@ def config_for(path, **values):
 LM_WORDS = ["", "<unk>", "<eos>", "the", "film", "was", "good", "plot"]
 
 
-def lm_run(folder, direction="forward", embedding_dim=6, units=5, layers=2, cell="lstm"):
-    """A language-model run folder (untrained weights: only their copying is under test)."""
+def lm_run(folder, direction="forward", embedding_dim=6, units=5, layers=2, cell="lstm", vocabulary=None):
+    """A language-model run folder (untrained weights: only their copying is under test); word-level over
+    `LM_WORDS`, or character-level over ``vocabulary`` (padding, unknown, newline, characters) if given."""
+    granularity = "char" if vocabulary else "word"
+    vocabulary = vocabulary or LM_WORDS
     config = lifecycle.load_config(TASK, TASK.demo_config_path, [
         f"model.embedding_dim={embedding_dim}", f"model.rnn.units={units}", f"model.rnn.layers={layers}",
-        f"model.rnn.cell={cell}", "data.batching=line", f"data.direction={direction}"])
+        f"model.rnn.cell={cell}", "data.batching=line", f"data.direction={direction}",
+        f"data.granularity={granularity}"])
     keras.utils.set_random_seed(len(str(folder)))
-    model = build_language_model(config, len(LM_WORDS))
+    model = build_language_model(config, len(vocabulary))
     model(np.zeros((1, 3), "int32"))
     folder.mkdir(parents=True)
     model.save(str(folder / "model.keras"))
     cfg.save_yaml(cfg.to_dict(config), folder / "config.yaml")
-    (folder / "state.json").write_text(json.dumps({"granularity": "word", "direction": direction,
-                                                   "vocabulary": LM_WORDS}))
+    (folder / "state.json").write_text(json.dumps({"granularity": granularity, "direction": direction,
+                                                   "vocabulary": vocabulary}))
     (folder / "metrics.json").write_text(json.dumps({"test": {"perplexity": 42.0}}))
     return folder
