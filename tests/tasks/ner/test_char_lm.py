@@ -8,6 +8,7 @@ import tensorflow as tf
 from common import lifecycle
 from common.errors import ConfigError, DataError
 from common.io import read_json
+from common.pretrained import with_pretraining_folder
 from tasks.ner import TASK
 from tasks.ner.char_lm import char_lm_features, load_char_lms
 from tests.harness import serve_in_fresh_process
@@ -50,6 +51,11 @@ def test_a_missing_backward_char_lm_or_a_word_lm_is_one_error(tmp_path):
         load_char_lms(tmp_path / "words")
 
 
+def test_the_recipe_keeps_its_char_lms_in_the_run_folder(tmp_path):
+    config = with_pretraining_folder(tiny_config(tmp_path, "model.char_lm.epochs=1"), tmp_path / "run")
+    assert config.model.char_lm.run_dir == str(tmp_path / "run" / "char_lm")
+
+
 def test_given_runs_and_the_recipe_are_refused_together(tmp_path):
     with pytest.raises(ConfigError, match="model.char_lm.epochs"):
         tiny_config(tmp_path, "model.char_lm.path=lms", "model.char_lm.epochs=1")
@@ -68,5 +74,6 @@ def test_the_recipe_trains_char_lms_then_a_tagger_that_reads_them_frozen_and_exp
     kernel = model.get_layer("char_lm_recurrent").rnns[0].forward_layer.get_weights()[1]
     assert np.array_equal(kernel, load_char_lms(run.path / "char_lm").forward.cells[0][1])  # unmoved
     assert "character language models" in (run.export_dir / "model_card.md").read_text(encoding="utf-8")
+    assert lifecycle.evaluate(TASK, run.path, "val")[1]["val"]["f1"] >= 0.0  # the saved run, read back
     out = serve_in_fresh_process(run.export_dir, {"tokens": np.array([["Peter", "visited", "Paris"]])}, tmp_path)
     assert len(out) > 0
