@@ -202,6 +202,33 @@ def embedding_rows(lm: LanguageModelRun, rows: np.ndarray, frozen: bool = False)
     return np.where(rows[:, None] >= 0, lm.embeddings[np.maximum(rows, 0)], new).astype("float32")
 
 
+def check_side_by_side(forward: LanguageModelRun, backward: LanguageModelRun | None) -> None:
+    """One `ConfigError` unless `language_model_features` can run the two frozen LMs as one bidirectional
+    block: the same shape, and no layer norm between layers (it would normalise both directions together)."""
+    if backward is None:
+        return
+    if forward.norms or backward.norms:
+        raise ConfigError(f"the language models in {forward.path} and {backward.path} normalise between their "
+                          "layers, which a bidirectional block of frozen language models cannot do per "
+                          "direction; use model.pretrained_as: init, or language models with "
+                          "model.rnn.layer_norm: false")
+    def shape(lm):
+        return lm.cell, lm.units, len(lm.cells), lm.embeddings.shape[1]
+
+    if shape(forward) != shape(backward):
+        raise ConfigError(f"the language models in {forward.path} and {backward.path} differ in shape; frozen "
+                          "language models run side by side need a forward and a backward one of one shape")
+
+
+def side_by_side_embeddings(vocabulary: list[str], forward: LanguageModelRun,
+                            backward: LanguageModelRun | None) -> np.ndarray:
+    """For frozen LMs (`language_model_features`): each ``vocabulary`` entry's vector in the forward LM,
+    then in the backward one, side by side, so each direction reads its own LM's vectors; words new to an
+    LM read as its unknown word."""
+    return np.concatenate([embedding_rows(lm, map_vocabulary(vocabulary, lm.vocabulary)[0], frozen=True)
+                           for lm in (forward, backward) if lm is not None], axis=1)
+
+
 def check_fits(lm: LanguageModelRun, embedding_dim: int, rnn, embedding_key: str = "model.embedding_dim"):
     """One `ConfigError` naming the keys to change when the encoder's shape differs from the LM's."""
     problems = []
@@ -237,15 +264,7 @@ def load_encoder(options, task_vocabulary: list[str], embedding_dim: int, rnn, f
     forward, backward = language_model_runs(folder, options.pretrained_encoder_backward)
     features = options.pretrained_as == "features"
     if features:
-        if backward is not None and forward.norms:
-            raise ConfigError(f"the language model in {forward.path} normalises between its layers, which a "
-                              "bidirectional feature block cannot do per direction; use model.pretrained_as: "
-                              "init, or language models with model.rnn.layer_norm: false")
-        if backward is not None and (backward.units, len(backward.cells), backward.cell,
-                                     backward.embeddings.shape[1]) != (forward.units, len(forward.cells),
-                                                                       forward.cell, forward.embeddings.shape[1]):
-            raise ConfigError(f"the language models in {forward.path} and {backward.path} differ in shape; "
-                              "model.pretrained_as: features needs a forward and a backward one of one shape")
+        check_side_by_side(forward, backward)
     else:
         for lm in (forward, backward):
             if lm is not None:
@@ -266,10 +285,8 @@ def load_encoder(options, task_vocabulary: list[str], embedding_dim: int, rnn, f
     summary = {"forward": str(forward.path), "forward_metrics": forward.metrics,
                "backward": str(backward.path) if backward else None,
                "backward_metrics": backward.metrics if backward else None, "vocabulary": counts, "info": info}
-    embeddings = embedding_rows(forward, rows, frozen=features)
-    if features and backward is not None:  # each frozen LM reads its own word vectors, side by side
-        embeddings = np.concatenate([embeddings, embedding_rows(
-            backward, map_vocabulary(task_vocabulary, backward.vocabulary)[0], frozen=True)], axis=1)
+    embeddings = (side_by_side_embeddings(task_vocabulary, forward, backward) if features
+                  else embedding_rows(forward, rows))
     return PretrainedEncoder(embeddings, forward, backward, summary)
 
 
@@ -298,12 +315,23 @@ def assign_encoder(embedding, block, encoder: PretrainedEncoder) -> None:
     """Copy the LM weights into a built Embedding and `RecurrentBlock` (forward LM into the forward layers,
     backward LM into a bidirectional block's backward layers)."""
     embedding.embeddings.assign(encoder.embeddings)
+    _assign_recurrent(block, encoder, side_by_side=False)
+
+
+def _assign_recurrent(block, encoder: PretrainedEncoder, side_by_side: bool) -> None:
+    """The LMs' cells and norms into ``block``. Above the first layer a bidirectional layer reads both
+    directions' outputs, so each direction's kernel gets its LM's rows and zeros for the other's. In the
+    first layer, with ``side_by_side`` embeddings (`side_by_side_embeddings`) each direction reads its
+    own half the same way; otherwise both read the whole input (the shared embedding, and the task's own
+    extra features, whose rows stay as they are)."""
+    width = encoder.forward.embeddings.shape[1]
     for i, rnn in enumerate(block.rnns):
         if isinstance(rnn, keras.layers.Bidirectional):
-            _copy_cell(rnn.forward_layer, encoder.forward.cells[i], 0, other_rows_zero=i > 0)
+            zero = side_by_side or i > 0
+            _copy_cell(rnn.forward_layer, encoder.forward.cells[i], 0, other_rows_zero=zero)
             if encoder.backward is not None:
-                _copy_cell(rnn.backward_layer, encoder.backward.cells[i], block.units if i else 0,
-                           other_rows_zero=i > 0)
+                row = block.units if i else (width if side_by_side else 0)
+                _copy_cell(rnn.backward_layer, encoder.backward.cells[i], row, other_rows_zero=zero)
         else:
             _copy_cell(rnn, encoder.forward.cells[i], 0, other_rows_zero=False)
     for norm, weights in zip(block.norms, encoder.forward.norms):
@@ -330,16 +358,7 @@ def language_model_features(ids, encoder: PretrainedEncoder, implementation: str
     block = recurrent_block(rnn, return_sequences=True, name=f"{prefix}_recurrent")
     states = block(embedding(ids))
     embedding.embeddings.assign(encoder.embeddings)
-    width = forward.embeddings.shape[1]
-    for i, layer in enumerate(block.rnns):
-        if isinstance(layer, keras.layers.Bidirectional):
-            _copy_cell(layer.forward_layer, forward.cells[i], 0, other_rows_zero=True)
-            _copy_cell(layer.backward_layer, backward.cells[i], width if i == 0 else forward.units,
-                       other_rows_zero=True)
-        else:
-            _copy_cell(layer, forward.cells[i], 0, other_rows_zero=False)
-    for norm, weights in zip(block.norms, forward.norms):
-        norm.set_weights(weights)
+    _assign_recurrent(block, encoder, side_by_side=True)
     block.trainable = False
     return states
 
@@ -473,29 +492,34 @@ def _train_language_models(task_name: str, config, folder: Path, text: str, epoc
     shaped like the task's encoder, each started from the same direction's run in ``init_from`` if given."""
     m = config.model
     p, rnn = m.pretraining, m.rnn
-    raw = {"task": "language_model", "seed": config.seed,
-           "data": {"granularity": "word", "val_fraction": p.val_fraction, "test_fraction": 0.0,
-                    "max_tokens": p.max_tokens, "batching": "stream", "bptt": p.bptt},
+    raw = {"data": {"granularity": "word", "val_fraction": p.val_fraction, "max_tokens": p.max_tokens,
+                    "bptt": p.bptt},
            "model": {"embedding_dim": m.embedding_dim, "sampled_softmax": p.sampled_softmax,
                      "rnn": {"cell": rnn.cell, "units": rnn.units, "layers": rnn.layers,
                              "layer_norm": rnn.layer_norm, "dropout": p.dropout,
                              "implementation": rnn.implementation}},
-           "train": {"epochs": epochs, "batch_size": p.batch_size, "learning_rate": p.learning_rate,
-                     "clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2,
-                     "tensorboard": False, "verbose": config.train.verbose,
-                     "deterministic": config.train.deterministic}}
+           "train": {"epochs": epochs, "batch_size": p.batch_size, "learning_rate": p.learning_rate}}
     directions = ("forward", "backward") if rnn.bidirectional else ("forward",)
-    train_language_models(folder, f"{task_name}_{config.name}", text, raw, directions, init_from, log)
+    train_language_models(config, folder, f"{task_name}_{config.name}", text, raw, directions, init_from, log)
 
 
-def train_language_models(folder: Path, name: str, text: str, raw: dict, directions, init_from=None, log=print):
+def train_language_models(config, folder: Path, name: str, text: str, raw: dict, directions, init_from=None,
+                          log=print):
     """One `tasks.language_model` run per direction in ``folder/<direction>``, on ``text`` (kept as
-    ``folder/corpus.txt``), from the config dict ``raw`` (data.path, data.direction and the run's name are
-    filled in here; with ``init_from`` each run starts from the same direction's run there). A finished run
-    of the same config and text is reused, so a rerun of the task, or one killed here, trains only what is
-    missing."""
+    ``folder/corpus.txt``), from the config dict ``raw`` (its data, model and train sections). Filled in
+    here, the same for every recipe: the task's seed, verbosity and determinism, one stream of the whole
+    text with no test split, a cosine schedule with clipping and early stopping, the run's name,
+    data.path and data.direction (and, with ``init_from``, model.init_from: each run starts from the same
+    direction's run there). A finished run of the same config and text is reused, so a rerun of the
+    task, or one killed here, trains only what is missing."""
     from common import lifecycle
     from common.registry import get_task
+
+    raw = {"task": "language_model", "seed": config.seed,
+           "data": {"test_fraction": 0.0, "batching": "stream", **raw["data"]},
+           "model": raw["model"],
+           "train": {"clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2, "tensorboard": False,
+                     "verbose": config.train.verbose, "deterministic": config.train.deterministic, **raw["train"]}}
 
     corpus = folder / "corpus.txt"
     folder.mkdir(parents=True, exist_ok=True)

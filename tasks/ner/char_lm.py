@@ -13,17 +13,16 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from common.config import option
 from common.data.datasets import resolve
 from common.data.text import read_lines
 from common.errors import ConfigError, DataError
 from common.pretrained import (
     PretrainedEncoder,
+    check_side_by_side,
     language_model_features,
     language_model_runs,
-    map_vocabulary,
+    side_by_side_embeddings,
     train_language_models,
 )
 from common.run import RunFolder
@@ -72,17 +71,12 @@ def pretrain_char_lms(config, train_lines: list[str], log=print) -> Path:
     config and text); their folder."""
     c = config.model.char_lm
     folder = Path(c.run_dir) if c.run_dir else RunFolder.default("ner", config.name).path / "char_lm"
-    raw = {"task": "language_model", "seed": config.seed,
-           "data": {"granularity": "char", "val_fraction": 0.05, "test_fraction": 0.0, "batching": "stream",
-                    "bptt": c.bptt},
+    raw = {"data": {"granularity": "char", "val_fraction": 0.05, "bptt": c.bptt},
            "model": {"embedding_dim": c.embedding_dim,
                      "rnn": {"cell": "lstm", "units": c.units, "layers": 1,
                              "implementation": config.model.rnn.implementation}},
-           "train": {"epochs": c.epochs, "batch_size": c.batch_size, "learning_rate": c.learning_rate,
-                     "clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2,
-                     "tensorboard": False, "verbose": config.train.verbose,
-                     "deterministic": config.train.deterministic}}
-    train_language_models(folder, f"ner_{config.name}_char", char_lm_text(c, train_lines), raw,
+           "train": {"epochs": c.epochs, "batch_size": c.batch_size, "learning_rate": c.learning_rate}}
+    train_language_models(config, folder, f"ner_{config.name}_char", char_lm_text(c, train_lines), raw,
                           ("forward", "backward"), log=log)
     return folder
 
@@ -94,15 +88,8 @@ def load_char_lms(folder) -> PretrainedEncoder:
     if backward is None:
         raise DataError(f"config key '{KEY}': {folder} holds no backward character language model; give a "
                         "folder with forward/ and backward/ runs (data.direction: backward)")
-    shape = (forward.cell, forward.units, len(forward.cells), forward.embeddings.shape[1], bool(forward.norms))
-    if (backward.cell, backward.units, len(backward.cells), backward.embeddings.shape[1],
-            bool(backward.norms)) != shape or forward.norms:
-        raise ConfigError(f"config key '{KEY}': the character language models in {folder} must have one shape "
-                          "and no layer norm")
-    rows, _ = map_vocabulary(forward.vocabulary, backward.vocabulary)
-    unknown = backward.vocabulary.index("<unk>")
-    embeddings = np.concatenate([forward.embeddings, backward.embeddings[np.where(rows >= 0, rows, unknown)]],
-                                axis=1)
+    check_side_by_side(forward, backward)
+    embeddings = side_by_side_embeddings(forward.vocabulary, forward, backward)
     info = {"character language models": "; ".join(lm.describe() for lm in (forward, backward)) +
             f"; {len(forward.vocabulary) - 3} characters, frozen, read at each word's edges"}
     summary = {"forward": str(forward.path), "backward": str(backward.path), "info": info,
