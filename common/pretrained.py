@@ -132,15 +132,17 @@ class LanguageModelRun:
         return f"{self.path} ({self.direction} LM{', test ' + shown if shown else ''})"
 
 
-def read_language_model(folder, key: str, granularity: str = "word") -> LanguageModelRun:
-    """A finished language-model run of ``granularity``; `DataError` naming ``key`` when it is not one."""
+def read_language_model(folder, key: str, granularity: str = "word",
+                        recipe: str = "model.pretraining.enabled: true") -> LanguageModelRun:
+    """A finished language-model run of ``granularity``; `DataError` naming ``key`` (and the ``recipe``
+    setting that would train one) when it is not one."""
     from common.registry import get_task  # the language-model task registers the layers model.keras needs
 
     run = RunFolder(folder)
     if not (run.config_path.exists() and run.state_path.exists() and run.model_path.exists()):
         raise DataError(f"config key '{key}': {run.path} is not a finished language-model run (it needs "
                         "config.yaml, state.json and model.keras); train one with python -m "
-                        "tasks.language_model train, or set model.pretraining.enabled: true")
+                        f"tasks.language_model train, or set {recipe}")
     state = read_json(run.state_path)
     if "vocabulary" not in state or state.get("granularity", "word") != granularity:
         raise DataError(f"config key '{key}': {run.path} is not a {granularity}-level language-model run; "
@@ -157,22 +159,23 @@ def read_language_model(folder, key: str, granularity: str = "word") -> Language
                             cell=recurrent.cell, units=recurrent.units, metrics=metrics)
 
 
-def language_model_runs(folder, backward_path=None, key: str = "model.pretrained_encoder",
-                        granularity: str = "word") -> tuple[LanguageModelRun, LanguageModelRun | None]:
+def language_model_runs(folder, backward_path=None, key: str = "model.pretrained_encoder", granularity: str = "word",
+                        recipe: str = "model.pretraining.enabled: true",
+                        ) -> tuple[LanguageModelRun, LanguageModelRun | None]:
     """The forward run and the backward one (None when not given): ``folder`` is a forward run or holds
     ``forward/`` and ``backward/`` runs. ``key`` names the config key in errors (``<key>_backward`` the
-    backward run's)."""
+    backward run's), ``recipe`` the setting that trains them instead."""
     folder = Path(folder)
     if (folder / "forward").is_dir() and not (folder / "config.yaml").exists():
         backward_path = backward_path or ((folder / "backward") if (folder / "backward").is_dir() else None)
         folder = folder / "forward"
-    forward = read_language_model(folder, key, granularity)
+    forward = read_language_model(folder, key, granularity, recipe)
     if forward.direction != "forward":
         raise DataError(f"config key '{key}': {forward.path} is a {forward.direction} language model; "
                         f"name it in {key}_backward (or as <folder>/backward) and give a forward one")
     backward = None
     if backward_path:
-        backward = read_language_model(backward_path, f"{key}_backward", granularity)
+        backward = read_language_model(backward_path, f"{key}_backward", granularity, recipe)
         if backward.direction != "backward":
             raise DataError(f"config key '{key}_backward': {backward.path} is a forward "
                             "language model; train one with data.direction: backward")

@@ -84,7 +84,8 @@ def pretrain_char_lms(config, train_lines: list[str], log=print) -> Path:
 def load_char_lms(folder) -> PretrainedEncoder:
     """The forward and backward character LMs in ``folder`` as one frozen encoder over the forward LM's
     character vocabulary (the backward LM's rows mapped to it by string)."""
-    forward, backward = language_model_runs(folder, key=KEY, granularity="char")
+    forward, backward = language_model_runs(folder, key=KEY, granularity="char",
+                                            recipe="model.char_lm.epochs: 10 (and no path)")
     if backward is None:
         raise DataError(f"config key '{KEY}': {folder} holds no backward character language model; give a "
                         "folder with forward/ and backward/ runs (data.direction: backward)")
