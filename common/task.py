@@ -163,6 +163,19 @@ class Task(abc.ABC):
         return None
 
     @abc.abstractmethod
+    def reference_outputs(self, model, config, prepared: Prepared) -> dict[str, tuple[dict, dict]]:
+        """What exported signatures must return, computed without the serving graph:
+        ``{signature: (inputs, expected outputs)}``, from the Keras ``model`` plus the task's own Python
+        preprocessing and postprocessing (the path ``evaluate`` takes: the saved scaler in numpy, the
+        label and tag lists of ``state``, decoding step by step through the training model).
+
+        The conformance checks serve ``inputs`` from the SavedModel in a fresh process and compare each
+        output named here. A serving function compared only with itself run in-process cannot show a
+        lost unscaling or a shuffled label table; this independent answer can. Cover at least the
+        outputs a client reads (a sampling signature that no second path can reproduce may be left
+        out in favour of its deterministic sibling)."""
+
+    @abc.abstractmethod
     def predict_file(self, serve: Callable, config, state: dict, input_path: Path,
                      output_path: Path) -> dict:
         """Run the exported ``serving_default`` (``serve(**tensors) -> dict``) over a user file and

@@ -176,7 +176,14 @@ def run_layer_test(layer_cls, init_kwargs: dict, inputs, tmp_path, *, expected_o
 
 
 def serve_in_fresh_process(export_dir, inputs: dict, tmp_path, signature: str = "serving_default") -> dict:
-    """Outputs of an exported signature called in a new Python process that imports only TensorFlow.
+    """Outputs of one exported signature called in a new Python process that imports only TensorFlow
+    (`serve_calls_in_fresh_process` with one call)."""
+    return serve_calls_in_fresh_process(export_dir, [(signature, inputs)], tmp_path)[0]
+
+
+def serve_calls_in_fresh_process(export_dir, calls: list, tmp_path) -> list[dict]:
+    """The outputs of each ``(signature, inputs)`` of ``calls``, all made in one new Python process that
+    imports only TensorFlow.
 
     This is how a deployment sees the SavedModel: if the graph needed any of this
     project's code (a custom op, a Python-side vocabulary), loading or calling it
@@ -188,23 +195,27 @@ def serve_in_fresh_process(export_dir, inputs: dict, tmp_path, signature: str = 
     import sys
     import textwrap
 
-    np.savez(tmp_path / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
+    names = [name for name, _ in calls]
+    for i, (_, inputs) in enumerate(calls):
+        np.savez(tmp_path / f"inputs_{i}.npz", **{k: np.asarray(v) for k, v in inputs.items()})
     script = textwrap.dedent(f"""
         import sys, numpy as np, tensorflow as tf
-        fn = tf.saved_model.load({str(export_dir)!r}).signatures[{signature!r}]
-        inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}))
-        out = {{k: v.numpy() for k, v in fn(**{{k: tf.constant(v) for k, v in inputs.items()}}).items()}}
-        out = {{k: np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])(v) if v.dtype == object else v
-               for k, v in out.items()}}
+        loaded = tf.saved_model.load({str(export_dir)!r})
+        for i, name in enumerate({names!r}):
+            inputs = dict(np.load({str(tmp_path)!r} + f"/inputs_{{i}}.npz"))
+            out = loaded.signatures[name](**{{k: tf.constant(v) for k, v in inputs.items()}})
+            out = {{k: v.numpy() for k, v in out.items()}}
+            out = {{k: np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])(v) if v.dtype == object else v
+                   for k, v in out.items()}}
+            np.savez({str(tmp_path)!r} + f"/outputs_{{i}}.npz", **out)
         assert not [m for m in sys.modules if m.split(".")[0] in ("common", "tasks")]
-        np.savez({str(tmp_path / 'outputs.npz')!r}, **out)
     """)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    return dict(np.load(tmp_path / "outputs.npz"))
+    return [dict(np.load(tmp_path / f"outputs_{i}.npz")) for i in range(len(calls))]
 
 
 def assert_outputs_equal(actual: dict, expected: dict, rtol: float = 1e-4, atol: float = 1e-4) -> None:

@@ -21,7 +21,7 @@ from common.io import atomic_path
 from common.task import Signature
 from tasks.forecasting.calendar import calendar_features, unix_seconds
 from tasks.forecasting.data import ForecastingPrepared, known_future, read
-from tasks.forecasting.evaluation import split_known, split_windows
+from tasks.forecasting.evaluation import predict_scaled, split_known, split_windows, unscale
 from tasks.forecasting.model import point_index
 
 
@@ -92,6 +92,18 @@ def serving_example(config, prepared: ForecastingPrepared) -> dict:
         example["future_time"] = np.stack([times[i + d.lookback:i + d.lookback + d.horizon]
                                            for i in range(len(example["history"]))]).astype(np.int64)
     return example
+
+
+def reference_outputs(model, config, prepared: ForecastingPrepared) -> dict:
+    """The serving example's forecasts as ``evaluate`` computes them: the raw history scaled with the saved
+    scaler in numpy, the Keras model, and `unscale` back to the data's units."""
+    example = serving_example(config, prepared)
+    state = prepared.state
+    history = (example["history"] - np.array(state["mean"])) / np.array(state["scale"])
+    known = split_known(config, prepared, "test")
+    scaled = predict_scaled(model, config, history.astype(np.float32),
+                            None if known is None else known[:len(history)])
+    return {"serving_default": (example, {"forecast": unscale(state, scaled)})}
 
 
 def _future_rows(config, state: dict, input_path) -> tuple[int, pd.DataFrame]:

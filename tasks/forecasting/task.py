@@ -67,6 +67,9 @@ class ForecastingTask(Task):
     def serving_example(self, config, prepared: ForecastingPrepared) -> dict:
         return export.serving_example(config, prepared)
 
+    def reference_outputs(self, model, config, prepared: ForecastingPrepared) -> dict:
+        return export.reference_outputs(model, config, prepared)
+
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         return export.predict_file(serve, config, state, input_path, output_path)
 

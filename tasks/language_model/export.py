@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from common import config as cfg
 from common.data.text import read_text
 from common.errors import DataError
 from common.export import VocabularyIndex
 from common.io import atomic_path
 from common.task import Signature
-from tasks.language_model.data import BOUNDARY_ID, PAD, UNK, boundary
-from tasks.language_model.model import LanguageModelGraph
+from tasks.language_model.data import BOUNDARY_ID, PAD, PAD_ID, UNK_ID, UNK, boundary
+from tasks.language_model.model import LanguageModelGraph, build_language_model
 
 PREDICT_BATCH = 64
 
@@ -112,6 +113,55 @@ def serving_example(config, prepared) -> dict:
     prompts = [Generator.join(first[:6], config.data.granularity), Generator.join(first[6:], config.data.granularity),
                ""]
     return {"prompt": np.array(prompts, dtype=str)}
+
+
+def reference_outputs(model, config, prepared) -> dict:
+    """``score`` and greedy ``generate`` (temperature 0; left out with beam search) on the serving example
+    and a text with an unknown word, found without the inference graph: tokens looked up in Python, and
+    the trained weights in a copy of the training model that starts every call from zero states (line
+    batching), read over the whole prefix at every step."""
+    vocabulary = prepared.state["vocabulary"]
+    index = {token: i for i, token in enumerate(vocabulary)}
+    granularity = config.data.granularity
+    fresh = build_language_model(cfg.with_values(config, {"data.batching": "line"}), len(vocabulary))
+    fresh.set_weights(model.get_weights())
+
+    def log_probs(ids: list[int]) -> np.ndarray:
+        logits = np.asarray(fresh(np.array([ids], "int32"), training=False), "float64")[0]
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+    def ids_of(text: str) -> list[int]:
+        pieces = text.split() if granularity == "word" else list(text)
+        return [BOUNDARY_ID] + [index.get(piece, UNK_ID) for piece in pieces]
+
+    prompts = serving_example(config, prepared)["prompt"]
+    texts = np.array(list(prompts) + [Generator.join(["qzxv", *vocabulary[3:5]], granularity)], dtype=str)
+    likelihoods = []
+    for text in texts.tolist():
+        ids = ids_of(text) + [BOUNDARY_ID]
+        likelihoods.append(log_probs(ids[:-1])[np.arange(len(ids) - 1), ids[1:]].sum())
+    likelihoods = np.array(likelihoods, "float32")
+    counts = np.array([len(ids_of(t)) for t in texts.tolist()], "float32")  # tokens + the closing boundary
+    out = {"score": ({"text": texts}, {"log_likelihood": likelihoods,
+                                        "perplexity": np.exp(-likelihoods / counts)})}
+    if config.model.generation.beam_width > 1:
+        return out
+    max_tokens = config.model.generation.max_tokens
+    continuations = []
+    for prompt in prompts.tolist():
+        ids, new = ids_of(prompt), []
+        for _ in range(max_tokens):
+            step = log_probs(ids)[-1]
+            step[PAD_ID] = -np.inf
+            new.append(int(step.argmax()))
+            ids.append(new[-1])
+        continuations.append(Generator.join([vocabulary[i] for i in new], granularity))
+    inputs = {"prompt": prompts, **settings(config, len(prompts))}
+    inputs.update(temperature=np.zeros(len(prompts), "float32"), top_k=np.zeros(len(prompts), "int32"),
+                  top_p=np.ones(len(prompts), "float32"), seed=np.zeros(len(prompts), "int32"))
+    out["generate"] = (inputs, {"text": np.array(continuations, dtype=str)})
+    return out
 
 
 def read_prompts(path: Path, config, vocabulary: list[str]) -> list[str]:

@@ -18,10 +18,11 @@ from common.data.batching import by_length
 from common.data.text import read_lines
 from common.errors import DataError
 from common.io import atomic_path
+from common.metrics.tagging import convert
 from common.task import Signature
 from tasks.ner.data import NERPrepared
 from tasks.ner.layers import PAD
-from tasks.ner.model import tag_ids
+from tasks.ner.model import predict_tags, tag_ids
 from tasks.ner.tags import TaggedSentence, convert_tags_tf, entities, read_conll, read_jsonl, write_conll
 
 PREDICT_BATCH = 64  # sentences per call of the exported model in `predict_file`
@@ -57,6 +58,21 @@ def serving_example(prepared: NERPrepared) -> dict:
     sentences += [["Zxqwv", "Ünïcödé", "visited", "Ouagadougou", "."], []]
     width = max(len(s) for s in sentences)
     return {"tokens": np.array([s + [PAD] * (width - len(s)) for s in sentences], dtype=str)}
+
+
+def reference_outputs(model, config, prepared: NERPrepared) -> dict:
+    """Both signatures' tags for the serving example as ``evaluate`` finds them: `predict_tags` (tags of
+    the model's scheme from the state's tag list), converted to the data's scheme in Python, padding ""."""
+    tokens = serving_example(prepared)["tokens"]
+    sentences = [[t for t in row if t != PAD] for row in tokens.tolist()]
+    predicted = predict_tags(model, config, prepared.state["tags"], sentences)
+    tags = np.full(tokens.shape, PAD, dtype=object)
+    for i, row in enumerate(predicted):
+        tags[i, :len(row)] = convert(row, config.model.tag_scheme, config.data.scheme)[0]
+    tags = tags.astype(str)
+    raw = np.array([" ".join(s) for s in sentences], dtype=str)
+    return {"serving_default": ({"tokens": tokens}, {"tags": tags}),
+            "sentences": ({"sentences": raw}, {"tokens": tokens, "tags": tags})}
 
 
 def read_predict_input(config, path: Path) -> tuple[str, list[TaggedSentence]]:

@@ -66,6 +66,9 @@ class NERTask(Task):
     def serving_example(self, config, prepared) -> dict:
         return export.serving_example(prepared)
 
+    def reference_outputs(self, model, config, prepared) -> dict:
+        return export.reference_outputs(model, config, prepared)
+
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         return export.predict_file(serve, config, input_path, output_path)
 

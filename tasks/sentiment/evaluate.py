@@ -1,15 +1,14 @@
-"""Scoring a trained classifier on a split: metrics, confusion matrix, attention heatmaps, a predictions
-CSV, and the scikit-learn baselines it is compared with."""
+"""Scoring a trained classifier on a split: metrics, confusion matrix, attention heatmaps and a predictions
+CSV (the baselines it is compared with are in `baselines`)."""
 from __future__ import annotations
 
 import csv
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from common.io import atomic_path
-from common.metrics.classification import classification_metrics, confusion_array, majority_baseline
+from common.metrics.classification import classification_metrics, confusion_array
 from common.plots import save_attention_heatmap, save_confusion_matrix
 from tasks.sentiment.dataset import SentimentPrepared
 from tasks.sentiment.model import predict_probabilities
@@ -48,24 +47,3 @@ def plot_attention(model, vocabulary, texts, folder, split, examples=3):
         valid = ids != 0
         save_attention_heatmap(weights[valid][None, :], [vocabulary[j] for j in ids[valid]], ["weight"],
                                folder / f"attention_{split}_{i}.png", title="Attention pooling weights")
-
-
-def baselines(prepared: SentimentPrepared, split: str) -> dict:
-    """Majority class, and a TF-IDF (uni+bigram) logistic regression, both from scikit-learn."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    labels = prepared.state["labels"]
-    train_texts, train_ids = prepared.texts["train"], prepared.label_ids["train"]
-    texts, ids = prepared.texts[split], prepared.label_ids[split]
-
-    def scalars(scores):
-        return {k: v for k, v in scores.items() if isinstance(v, float)}
-
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-    classifier = LogisticRegression(max_iter=1000, C=4.0)
-    classifier.fit(vectorizer.fit_transform(train_texts), train_ids)
-    probs = np.zeros((len(texts), len(labels)))
-    probs[:, classifier.classes_] = classifier.predict_proba(vectorizer.transform(texts))
-    return {"majority": scalars(majority_baseline(train_ids, ids, labels)),
-            "tfidf_logreg": scalars(classification_metrics(ids, probs.argmax(1), labels, probs))}

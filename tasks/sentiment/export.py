@@ -11,6 +11,7 @@ from common.io import atomic_path
 from common.task import Signature
 from tasks.sentiment import data as td
 from tasks.sentiment.dataset import SentimentPrepared, tokenize_fn
+from tasks.sentiment.model import predict_probabilities
 
 PREDICT_BATCH = 256
 
@@ -32,6 +33,16 @@ def serving_example(prepared: SentimentPrepared) -> dict:
     long_text = "what a " + "truly " * 80 + "great film"
     texts = list(prepared.texts["test"][:3]) + ["", long_text]
     return {"text": np.array(texts, dtype=str)}  # unicode, not object: savez/JSON-able
+
+
+def reference_outputs(model, prepared: SentimentPrepared) -> dict:
+    """The serving example's classes as ``evaluate`` finds them: `predict_probabilities` (the Keras model
+    on the texts), the argmax, and its name from the state's label list."""
+    example = serving_example(prepared)
+    probabilities = predict_probabilities(model, example["text"].tolist())
+    ids = probabilities.argmax(axis=1).astype(np.int32)
+    labels = np.array([prepared.state["labels"][i] for i in ids], dtype=str)
+    return {"serving_default": (example, {"label": labels, "label_id": ids, "probabilities": probabilities})}
 
 
 def predict_file(serve, config, labels: list[str], input_path, output_path) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from common.pretrained import fine_tune_callbacks
 from common.task import Demo, Task
-from tasks.sentiment import dataset, demo_data, evaluate, export
+from tasks.sentiment import baselines, dataset, demo_data, evaluate, export
 from tasks.sentiment.config import SentimentDataConfig, SentimentModelConfig
 from tasks.sentiment.model import build_classifier
 from tasks.sentiment.pretraining import with_pretrained_encoder
@@ -44,7 +44,7 @@ class SentimentTask(Task):
         return evaluate.evaluate_split(model, config, prepared, split, run)
 
     def baselines(self, config, prepared, split) -> dict:
-        return evaluate.baselines(prepared, split)
+        return baselines.baselines(prepared, split)
 
     def headline_metrics(self) -> list[str]:
         return ["accuracy", "macro_f1", "roc_auc"]
@@ -54,6 +54,9 @@ class SentimentTask(Task):
 
     def serving_example(self, config, prepared) -> dict:
         return export.serving_example(prepared)
+
+    def reference_outputs(self, model, config, prepared) -> dict:
+        return export.reference_outputs(model, prepared)
 
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         return export.predict_file(serve, config, state["labels"], input_path, output_path)

@@ -16,7 +16,17 @@ from common.metrics.translation import (
     tokenized_bleu,
 )
 from common.plots import save_attention_heatmap
-from tasks.translation.data import END, UNK_ID, TranslationPrepared
+from tasks.translation.data import (
+    END,
+    END_ID,
+    PAD_ID,
+    START_ID,
+    UNK_ID,
+    TranslationPrepared,
+    detokenize,
+    encode,
+    python_tokens,
+)
 from tasks.translation.translator import Translator
 
 
@@ -63,6 +73,42 @@ def evaluate(model, config, prepared: TranslationPrepared, split: str, run) -> d
     write_translations(run.path / f"translations_{split}.tsv", pairs, hyps)
     attention_plots(translator, prepared, split, hyp_tokens, run, config.model.attention_plots)
     return metrics
+
+
+def reference_outputs(model, config, prepared: TranslationPrepared, example: dict) -> dict:
+    """``translate_greedy``'s tokens and translations of ``example`` found without the inference graph: the
+    sources tokenized and looked up in Python (`python_tokens`, `encode`), then greedy decoding through
+    the teacher-forced training model fed its own output so far (padding and the start token are never
+    chosen, as in decoding), the ids named from the state's target vocabulary."""
+    sources = example["source"].tolist()
+    index = {word: i for i, word in enumerate(prepared.state["source_vocab"])}
+    rows = [encode(tokens, index, config.data.max_length) for tokens in python_tokens(sources, config.data.lowercase)]
+    source = np.zeros((len(rows), max(len(row) for row in rows)), "int32")
+    for i, row in enumerate(rows):
+        source[i, :len(row)] = row
+    outputs, done = [[] for _ in rows], [False] * len(rows)
+    for _ in range(config.model.max_output_length):
+        if all(done):
+            break
+        target_in = np.zeros((len(rows), 1 + max(len(out) for out in outputs)), "int32")
+        target_in[:, 0] = START_ID
+        for i, out in enumerate(outputs):
+            target_in[i, 1:1 + len(out)] = out
+        logits = np.asarray(model({"source": source, "target_in": target_in}, training=False))
+        for i, out in enumerate(outputs):
+            if done[i]:
+                continue
+            scores = logits[i, len(out)].copy()
+            scores[[PAD_ID, START_ID]] = -np.inf
+            token = int(scores.argmax())
+            if token == END_ID:
+                done[i] = True
+            else:
+                out.append(token)
+    words = [[prepared.state["target_vocab"][t] for t in out] for out in outputs]
+    translations = detokenize(tf.ragged.constant(words, dtype=tf.string, ragged_rank=1)).numpy()
+    return {"tokens": np.array([" ".join(w) for w in words], dtype=str),
+            "translation": np.array([t.decode("utf-8") for t in translations], dtype=str)}
 
 
 def write_translations(path, pairs, hyps) -> None:

@@ -78,6 +78,10 @@ class TranslationTask(Task):
         # A unicode array, not dtype=object: it saves with np.savez and loads without pickle.
         return {"source": np.array(sources + ["", "ein " * 200 + "hund ."], dtype=str)}
 
+    def reference_outputs(self, model, config, prepared) -> dict:
+        example = self.serving_example(config, prepared)
+        return {"translate_greedy": (example, evaluation.reference_outputs(model, config, prepared, example))}
+
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         """One sentence per line in, one translation per line out (blank lines stay blank)."""
         lines = [line for _, line in read_lines(input_path, config.data.encoding, keep_blank=True)]

@@ -24,7 +24,7 @@ from common.io import read_json
 from common.run import RunFolder
 from common.task import Demo
 from tests.conftest import REPO
-from tests.harness import assert_outputs_equal, serve_in_fresh_process
+from tests.harness import assert_outputs_equal, serve_calls_in_fresh_process
 
 TINY = {"train.epochs": 1, "train.tensorboard": False, "train.verbose": "none"}
 TASKS = sorted(registry.TASK_MODULES)
@@ -156,10 +156,34 @@ def test_cli_reports_bad_config_in_one_line_without_traceback(trained):
 
 
 # ---- export and predict -----------------------------------------------------------------------------
-def test_export_serves_in_a_fresh_process_with_only_tensorflow(trained, tmp_path):
+@pytest.fixture(scope="module")
+def served(trained, tmp_path_factory):
+    """The export called in one fresh process (only TensorFlow imported): serving_default on the task's
+    example, and every call of `Task.reference_outputs`; with what each call must return."""
     task, _, run, _, _ = trained
-    example, expected = expected_serving(task, run)
-    assert_outputs_equal(serve_in_fresh_process(run.export_dir, example, tmp_path), expected)
+    example, in_process = expected_serving(task, run)
+    _, config, state, model = lifecycle.load_run(task, run.path)
+    references = task.reference_outputs(model, config, task.prepare(config, state))
+    calls = [("serving_default", example)] + [(name, inputs) for name, (inputs, _) in references.items()]
+    outputs = serve_calls_in_fresh_process(run.export_dir, calls, tmp_path_factory.mktemp("served"))
+    return (in_process, outputs[0]), [(name, expected, out) for (name, (_, expected)), out
+                                      in zip(references.items(), outputs[1:])]
+
+
+def test_export_serves_in_a_fresh_process_with_only_tensorflow(served):
+    (in_process, fresh), _ = served
+    assert_outputs_equal(fresh, in_process)
+
+
+def test_export_serves_what_the_trained_model_computes_without_the_serving_graph(served):
+    """Each checked signature against the Keras model plus the task's own Python pre- and postprocessing
+    (`Task.reference_outputs`): a serving graph that forgets the unscaling or names tags from a shuffled
+    table passes the in-process comparison above, never this one."""
+    _, references = served
+    assert references
+    for name, expected, fresh in references:
+        assert expected and set(expected) <= set(fresh), (name, sorted(fresh))
+        assert_outputs_equal({k: fresh[k] for k in expected}, expected)
 
 
 def test_predict_reads_a_user_file_through_the_export(trained):

@@ -25,3 +25,19 @@ def test_serving_inputs_follow_the_known_future_inputs(columns, calendar, inputs
              "future_time": tf.constant(np.full((3, 2), 1_700_000_000, np.int64))}
     out = tf.function(signature.fn, input_signature=signature.input_signature)(**{k: feeds[k] for k in inputs})
     assert out["forecast"].shape == (3, 2, 1)
+
+
+def test_served_forecast_is_in_the_data_units_on_a_series_with_a_known_answer():
+    """With its head zeroed, a RevIN forecaster predicts each window's own mean (instance normalisation adds
+    it back), so the SavedModel's function must return the mean of the raw history in the data's units:
+    45 for a = 10, 20, ..., 80, whatever the training scaler (here mean 1, scale 2 for a)."""
+    config = config_for("unused.csv", **{"data.covariate_columns": [], "model.instance_norm": True})
+    state = {"features": ["a", "b"], "targets": ["a"], "mean": [1.0, 2.0], "scale": [2.0, 1.0]}
+    model = build_forecaster(config, state)
+    for weight in model.get_layer("forecaster").weights:
+        if weight.path.endswith(("head/kernel", "head/bias", "revin_bias")):
+            weight.assign(np.zeros(weight.shape, "float32"))
+    signature = serving_functions(model, config, state)["serving_default"]
+    history = np.stack([np.arange(10.0, 90.0, 10.0), np.full(8, 7.0)], axis=-1)[None].astype("float32")
+    forecast = tf.function(signature.fn, input_signature=signature.input_signature)(history=history)["forecast"]
+    np.testing.assert_allclose(forecast.numpy(), np.full((1, 2, 1), 45.0), rtol=1e-5)

@@ -33,7 +33,7 @@ def test_metrics_have_accuracy_per_class_confusion_auc_and_baselines(trained):
         assert 0.0 <= test[key] <= 1.0, key
     assert set(test["per_class"]) == {"negative", "positive"}
     assert sum(sum(row.values()) for row in test["confusion_matrix"].values()) == test["examples"]
-    assert set(doc["baselines"]) == {"majority", "tfidf_logreg"}
+    assert set(doc["baselines"]) == {"majority", "tfidf_logreg", "nbsvm"}
     assert (run.plots_dir / "confusion_matrix_test.png").exists()
     assert "| accuracy |" in run.report_path.read_text()
 

@@ -1,0 +1,109 @@
+"""The linear baselines every sentiment run is scored against, so a user sees at once whether the RNN
+earns its cost: the majority class, a TF-IDF logistic regression, and NBSVM (Wang & Manning 2012).
+
+Everything but the naive-Bayes weighting is scikit-learn (tokenising, counting, the linear classifier,
+one-vs-rest). The NB weighting has no maintained library (the reference implementations are
+unpackaged scripts), so `log_count_ratio` and `NBLogisticRegression` are the few lines it takes.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+
+from common.metrics.classification import classification_metrics, majority_baseline
+
+if TYPE_CHECKING:
+    from tasks.sentiment.dataset import SentimentPrepared
+
+# Words (single letters too) and each punctuation mark: "!" and "?" carry sentiment, and on IMDB this
+# gains half a point over scikit-learn's default pattern (words of two or more letters only).
+TOKENS = r"(?u)\b\w+\b|[^\w\s]"
+
+
+def log_count_ratio(x, positive, alpha: float = 1.0) -> np.ndarray:
+    """r = log((p / |p|_1) / (q / |q|_1)) with p = alpha + the feature counts summed over the positive
+    rows of ``x``, q the same over the others: how much more often a feature marks the positive class."""
+    positive = np.asarray(positive, dtype=bool)
+    p = alpha + np.asarray(x[positive].sum(axis=0)).ravel()
+    q = alpha + np.asarray(x[~positive].sum(axis=0)).ravel()
+    return np.log((p / p.sum()) / (q / q.sum()))
+
+
+class NBLogisticRegression(ClassifierMixin, BaseEstimator):
+    """Binary NBSVM: a logistic regression on the features scaled by their log-count ratio, x∘r.
+
+    Logistic regression rather than Wang & Manning's L2 SVM with interpolation (beta 0.25): it gives
+    probabilities without a calibration fit (ROC-AUC, one-vs-rest), trains in seconds, and scores
+    higher: on IMDB (22,500 training reviews, uni+bigrams) 91.4 % against 90.5 % for the SVM (91.22 %
+    published, on all 25,000), as Mesnil et al. 2014 and Howard's NBSVM-LR found too.
+    """
+
+    def __init__(self, C: float = 1.0, alpha: float = 1.0):
+        self.C = C
+        self.alpha = alpha
+
+    def fit(self, x, y):
+        self.classes_ = np.unique(y)
+        self.r_ = log_count_ratio(x, np.asarray(y) == self.classes_[-1], self.alpha)
+        # liblinear's dual solver: fast when features (millions of n-grams) outnumber examples.
+        self.classifier_ = LogisticRegression(C=self.C, solver="liblinear", dual=True, max_iter=1000)
+        self.classifier_.fit(self._scaled(x), y)
+        return self
+
+    def _scaled(self, x):
+        return sparse.csr_matrix(x) @ sparse.diags(self.r_)
+
+    def predict_proba(self, x):
+        return self.classifier_.predict_proba(self._scaled(x))
+
+    def predict(self, x):
+        return self.classifier_.predict(self._scaled(x))
+
+
+def nbsvm(C: float = 1.0):
+    """Binarized word uni+bigram counts into NB logistic regression, one r per class (one-vs-rest,
+    whose probabilities scikit-learn normalises to sum to 1 per row)."""
+    return make_pipeline(CountVectorizer(ngram_range=(1, 2), binary=True, token_pattern=TOKENS),
+                         OneVsRestClassifier(NBLogisticRegression(C=C)))
+
+
+def tfidf_logreg():
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+                         LogisticRegression(max_iter=1000, C=4.0))
+
+
+def scalars(scores: dict) -> dict:
+    """The metrics a baseline reports: the scalars, not the nested per-class and confusion tables."""
+    return {k: v for k, v in scores.items() if isinstance(v, float)}
+
+
+def majority(prepared: SentimentPrepared, split: str) -> dict:
+    return scalars(majority_baseline(prepared.label_ids["train"], prepared.label_ids[split],
+                                     prepared.state["labels"]))
+
+
+def fitted(make):
+    """A baseline that fits ``make()`` (a scikit-learn pipeline from texts) on the training split and
+    scores its probabilities on ``split``."""
+    def score(prepared: SentimentPrepared, split: str) -> dict:
+        labels, texts, ids = prepared.state["labels"], prepared.texts[split], prepared.label_ids[split]
+        model = make().fit(prepared.texts["train"], prepared.label_ids["train"])
+        probs = np.zeros((len(texts), len(labels)))
+        probs[:, model.classes_] = model.predict_proba(texts)  # a saved state may hold a class train lacks
+        return scalars(classification_metrics(ids, probs.argmax(1), labels, probs))
+    return score
+
+
+BASELINES = {"majority": majority, "tfidf_logreg": fitted(tfidf_logreg), "nbsvm": fitted(nbsvm)}
+
+
+def baselines(prepared: SentimentPrepared, split: str) -> dict:
+    """``{baseline: {metric: value}}`` on ``split``, each fitted on the training split only."""
+    return {name: score(prepared, split) for name, score in BASELINES.items()}
