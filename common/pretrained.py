@@ -4,8 +4,9 @@ A task with an embedding layer and a `RecurrentBlock` (sentiment, ner) takes bot
 `tasks.language_model` runs: ``model.pretrained_encoder`` names a forward LM run (or a folder
 holding ``forward/`` and ``backward/`` runs, as the recipe writes), ``model.pretrained_encoder_backward``
 a backward one for the backward half of a bidirectional encoder. ``model.pretraining.enabled`` trains
-those runs first, on the task's training texts plus ``model.pretraining.extra_text`` (never its val or
-test split), into the run folder's ``pretrained_lm/`` (`with_pretraining_folder`).
+those runs first, on the task's training texts plus ``model.pretraining.extra_text`` (plain text, or the
+``text_column`` of CSV / TSV / JSON Lines files; never its val or test split: `common.data.leakage`
+refuses extra text that holds them), into the run folder's ``pretrained_lm/`` (`with_pretraining_folder`).
 
 In ``prepare``: `pretrain` (the recipe), `load_encoder` (read the runs, map the vocabularies by string,
 check the shapes; counts and the LM's metrics go into the state and the report). In ``build_model``:
@@ -16,7 +17,9 @@ rates, warm-up), through per-layer learning-rate multipliers.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +30,8 @@ import tensorflow as tf
 from common import config as cfg
 from common.config import option, section
 from common.data.datasets import resolve
-from common.data.text import read_lines
+from common.data.leakage import EvaluationIndex, check_disjoint
+from common.data.text import _open_bytes, read_text
 from common.errors import ConfigError, DataError, warn
 from common.io import atomic_write_text, read_json
 from common.run import RunFolder
@@ -41,9 +45,19 @@ PRETRAINED_AS = ("init", "features")
 class PretrainingConfig:
     enabled: bool = option(False, "Train forward (and, for a bidirectional encoder, backward) language "
                            "models first, on the training texts plus extra_text, and start from them.")
-    extra_text: list[str] = option([], "Unlabelled text files (one text per line) added to the training "
-                                   "texts; never the task's val or test data.")
+    extra_text: list[str] = option([], "Unlabelled text files added to the training texts: plain text "
+                                   "(one text per line), or CSV / TSV / JSON Lines (told by the suffix: "
+                                   ".csv, .tsv, .jsonl; .gz read too) whose text_column holds the text, "
+                                   "e.g. imdb/train.csv.gz. Never the task's val or test data: lines that "
+                                   "are its val/test texts are refused (leakage_tolerance).")
+    text_column: str = option("text", "Column (CSV/TSV header) or key (JSON Lines) of the extra_text files "
+                              "that holds the text; plain text files have none.")
     encoding: str = option("utf-8", "Text encoding of the extra_text files.")
+    leakage_tolerance: float = option(0.001, "Share of the run's distinct val + test texts that may also "
+                                      "be lines of extra_text (case, spacing and punctuation ignored) "
+                                      "before the recipe refuses it; a tolerated few (a generic sentence "
+                                      "such as 'he gave no further details' recurs in large corpora) are "
+                                      "warned about (0: refuse any).", min=0.0, max=1.0)
     epochs: int = option(5, "Language-model training epochs.", min=1)
     in_domain_epochs: int = option(0, "ULMFiT's second stage: after the first (the training texts plus "
                                    "extra_text), the language models train this many more epochs on the "
@@ -435,13 +449,108 @@ def fine_tune_callbacks(options, embedding, block) -> list:
 
 
 # ---- the recipe: pretrain on the task's own text -----------------------------------------------------
-def pretraining_text(options, train_lines: list[str], standardise, tokenise, extra_text: list[str]) -> str:
+EXTRA_TEXT = "model.pretraining.extra_text"
+_DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+_JSON_LINES = (".jsonl", ".ndjson", ".json")
+
+
+def read_unlabelled(path_string: str, text_column: str = "text", encoding: str = "utf-8",
+                    ) -> tuple[Path, list[tuple[int, str]]]:
+    """An ``extra_text`` file's texts as ``(line, text)``: one per non-blank line of a plain file, or the
+    ``text_column`` of a CSV / TSV / JSON Lines file (by suffix, ``.gz`` ignored; a CSV record that spans
+    lines gives its first). Paths resolve as data paths ($RNNSUITE_DATA). One `DataError` naming the file
+    and the fix for a missing, binary, empty or undecodable file, or a missing column."""
+    try:
+        path = resolve(path_string)
+    except DataError as exc:
+        raise DataError(f"{EXTRA_TEXT}: {exc}; correct the path or remove it from {EXTRA_TEXT}") from None
+    kinds = f"plain text (one text per line) or a CSV / TSV / JSON Lines file with a '{text_column}' column"
+    binary = DataError(f"{EXTRA_TEXT}: {path} is a binary file (NUL bytes), not text; name {kinds} (UTF-16 "
+                       "text: set model.pretraining.encoding: utf-16)")
+    try:
+        text = read_text(path, encoding)
+    except DataError as exc:
+        raw = _open_bytes(path) if "text (byte 0x" in str(exc) else b""
+        if b"\x00" in raw[:65536] and raw[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+            raise binary from None
+        message = str(exc).replace("data.encoding", "model.pretraining.encoding")
+        raise DataError(f"{EXTRA_TEXT}: {message}") from None
+    if "\x00" in text[:65536]:
+        raise binary
+    if not text.strip():
+        raise DataError(f"{EXTRA_TEXT}: {path} is empty; fill it with {kinds}, or remove it from "
+                        f"{EXTRA_TEXT}")
+    lines = text.split("\n")
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in _DELIMITERS:
+        texts = _delimited_column(path, lines, _DELIMITERS[suffix], text_column)
+    elif suffix in _JSON_LINES:
+        texts = _json_lines_key(path, lines, text_column)
+    else:
+        texts = [(number, line.rstrip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    if not texts:
+        raise DataError(f"{EXTRA_TEXT}: {path} holds no texts (only a header or blank ones); fill it or "
+                        f"remove it from {EXTRA_TEXT}")
+    return path, texts
+
+
+def _delimited_column(path: Path, lines: list[str], delimiter: str, column: str) -> list[tuple[int, str]]:
+    """CSV (RFC 4180 quoting, strict) or TSV (no quoting); each text with the line its record starts on."""
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter, quoting=quoting, strict=True)
+    start, texts = 1, []
+    try:
+        header = [cell.strip() for cell in next(reader)]
+        if column not in header:
+            shown = ", ".join(repr(h) for h in header)
+            raise DataError(f"{EXTRA_TEXT}: {path}:{reader.line_num}: no text column {column!r}; the header "
+                            f"has {shown}; set model.pretraining.text_column to one of them")
+        at = header.index(column)
+        start = reader.line_num + 1
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{EXTRA_TEXT}: {path}:{line}: {len(row)} fields but the header has "
+                                f"{len(header)}; quote fields that hold the separator")
+            texts.append((line, row[at]))
+    except csv.Error as exc:
+        raise DataError(f"{EXTRA_TEXT}: {path}:{start}: malformed CSV ({exc}); check the quoting") from None
+    return texts
+
+
+def _json_lines_key(path: Path, lines: list[str], key: str) -> list[tuple[int, str]]:
+    texts = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{EXTRA_TEXT}: {path}:{number}: not valid JSON ({exc.msg}); JSON Lines needs "
+                            "one object per line") from None
+        if not isinstance(record, dict) or not isinstance(record.get(key), str):
+            raise DataError(f"{EXTRA_TEXT}: {path}:{number}: no text under the key {key!r}; set "
+                            "model.pretraining.text_column to the key that holds the text")
+        texts.append((number, record[key]))
+    return texts
+
+
+def pretraining_text(options, train_lines: list[str], standardise, tokenise, extra_text: list[str],
+                     evaluation_texts: dict[str, list[str]] | None = None) -> str:
     """The task's training texts (as its model reads them) plus the ``extra_text`` files (``tokenise``d
-    first, as the task's data), one text per line, all ``standardise``d like the task's vocabulary lookups."""
+    first, as the task's data), one text per line, all ``standardise``d like the task's vocabulary lookups.
+    Every extra file is read and checked against ``evaluation_texts`` (``{split: texts}``, the run's val and
+    test texts) by `check_disjoint` before anything trains."""
+    p = options.pretraining
+    index = EvaluationIndex(evaluation_texts or {}) if extra_text else None
     extra = []
     for path_string in extra_text:
-        path = resolve(path_string)
-        extra.extend(line for _, line in read_lines(path, options.pretraining.encoding))
+        path, texts = read_unlabelled(path_string, p.text_column, p.encoding)
+        check_disjoint(path, texts, index, p.leakage_tolerance)
+        extra.extend(text for _, text in texts)
     if tokenise is not None:
         extra = [tokenise(line) for line in extra]
     lines = [" ".join(line.split()) for line in standardise(list(train_lines) + extra)]
@@ -468,9 +577,11 @@ def with_pretraining_folder(config, run_path: Path):
     return cfg.with_values(config, values) if values else config
 
 
-def pretrain(task_name: str, config, train_lines: list[str], standardise, tokenise=None, log=print) -> Path:
+def pretrain(task_name: str, config, train_lines: list[str], standardise, tokenise=None, log=print,
+             evaluation_texts: dict[str, list[str]] | None = None) -> Path:
     """Train the language models of the recipe (both directions for a bidirectional encoder) unless a
-    finished run with the same config and text is there already; return their folder.
+    finished run with the same config and text is there already; return their folder. The extra text is
+    read and checked against ``evaluation_texts`` (`pretraining_text`) before any folder is made.
 
     With ``in_domain_epochs`` a second pair starts from the first and trains on the training texts
     alone, in ``in_domain/``; that folder is returned. The global seeds are set again afterwards, so
@@ -480,7 +591,7 @@ def pretrain(task_name: str, config, train_lines: list[str], standardise, tokeni
     p = config.model.pretraining
     default = RunFolder.default(task_name, config.name).path / "pretrained_lm"
     folder = Path(p.run_dir) if p.run_dir else default
-    text = pretraining_text(config.model, train_lines, standardise, tokenise, p.extra_text)
+    text = pretraining_text(config.model, train_lines, standardise, tokenise, p.extra_text, evaluation_texts)
     _train_language_models(task_name, config, folder, text, p.epochs, None, log)
     if p.in_domain_epochs:
         own_text = pretraining_text(config.model, train_lines, standardise, tokenise, [])
@@ -548,8 +659,10 @@ def train_language_models(config, folder: Path, name: str, text: str, raw: dict,
 
 
 def with_encoder(config, prepared, state_given: bool, task_name: str, vocabulary: list[str], train_lines,
-                 standardise, tokenise=None):
+                 standardise, tokenise=None, *, evaluation_texts: dict[str, list[str]]):
     """``prepared`` with its ``encoder`` field, report lines and state entry, as a task's prepare returns it.
+    ``evaluation_texts`` (``{"val": texts, "test": texts}``, as the task reads them) are what the recipe's
+    extra text may not contain (`common.data.leakage`).
 
     With a saved state (evaluate, export) the weights are in model.keras already: only the report lines
     come back, from the state."""
@@ -563,7 +676,8 @@ def with_encoder(config, prepared, state_given: bool, task_name: str, vocabulary
         return dataclasses.replace(prepared, info={**prepared.info, **summary.get("info", {})})
     folder = m.pretrained_encoder
     if m.pretraining.enabled:
-        folder = pretrain(task_name, config, train_lines, standardise, tokenise)
+        folder = pretrain(task_name, config, train_lines, standardise, tokenise,
+                          evaluation_texts=evaluation_texts)
     encoder = load_encoder(m, vocabulary, m.embedding_dim, m.rnn, folder)
     return dataclasses.replace(prepared, encoder=encoder, info={**prepared.info, **encoder.summary["info"]},
                                state={**prepared.state, "pretrained_encoder": encoder.summary})

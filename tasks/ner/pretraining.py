@@ -2,7 +2,8 @@
 
 The mechanism is shared with sentiment in `common.pretrained`; this module only says how ner data
 becomes LM lines: each training sentence's tokens joined by spaces (extra text is taken as already
-tokenized, e.g. Penn Treebank), lower-cased with the model's own op when ``model.lowercase`` is set.
+tokenized, e.g. Penn Treebank), lower-cased with the model's own op when ``model.lowercase`` is set; the
+val and test sentences, joined the same way, are what the extra text may not contain (`common.data.leakage`).
 """
 from __future__ import annotations
 
@@ -24,4 +25,6 @@ def lowercase(texts: list[str]) -> list[str]:
 def with_pretrained_encoder(config, prepared: NERPrepared, state_given: bool) -> NERPrepared:
     return with_encoder(config, prepared, state_given, "ner", [PAD, UNKNOWN] + prepared.state["vocabulary"],
                         [" ".join(s.tokens) for s in prepared.sentences["train"]],
-                        lowercase if config.model.lowercase else list)
+                        lowercase if config.model.lowercase else list,
+                        evaluation_texts={split: [" ".join(s.tokens) for s in prepared.sentences[split]]
+                                          for split in ("val", "test")})

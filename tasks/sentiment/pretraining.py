@@ -3,7 +3,8 @@
 The mechanism (reading LM runs, mapping vocabularies, copying weights, the fine-tuning schedule) is
 shared with ner in `common.pretrained`; this module only says how sentiment texts become LM lines:
 the optional NLTK tokenizer (extra text only: training texts already went through it) and then the
-``TextVectorization`` standardization, done with the same TensorFlow ops so words match the vocabulary.
+``TextVectorization`` standardization, done with the same TensorFlow ops so words match the vocabulary;
+and which texts the extra text may not contain (the val and test texts, `common.data.leakage`).
 """
 from __future__ import annotations
 
@@ -35,4 +36,5 @@ def standardiser(mode: str):
 def with_pretrained_encoder(config, prepared: SentimentPrepared, state_given: bool) -> SentimentPrepared:
     return with_encoder(config, prepared, state_given, "sentiment", prepared.state["vocabulary"],
                         prepared.texts["train"], standardiser(config.model.standardize),
-                        tokenize_fn(config.data.tokenizer))
+                        tokenize_fn(config.data.tokenizer),
+                        evaluation_texts={split: prepared.texts[split] for split in ("val", "test")})
