@@ -2,8 +2,16 @@
 
 The model is a tf.Module with two signatures (no training): ``serving_default`` maps a
 string batch to its lengths, ``double`` doubles a float32 [batch, 2] input. Malformed
-HTTP goes over raw sockets. Servers here use a 1 s request timeout so the slow-client
-tests stay short.
+HTTP goes over raw sockets.
+
+No test here asserts how long anything took (speed is measured by benchmarks/serving_latency.py
+and benchmarks/serving_load.py); the limits are checked by what happens. Servers use a request
+timeout that never fires by itself (``LONG``), so a bad request whose body never comes must
+still be answered from its headers alone. The timeout tests run the server on a fake clock
+(``FakeClock``, the ``clocked`` fixture): the test moves it after the client has sent all it
+will send, so a trickling client is cut exactly when the clock passes its deadline, and a
+silent one is left ``SHORT`` real seconds, which must end it with a 408 or a close and free
+its thread. ``GUARD`` only bounds a wait that a broken mechanism would make endless.
 """
 import http.client
 import json
@@ -11,14 +19,19 @@ import logging
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import tensorflow as tf
 
+from common import serving
 from common.serving import ModelHTTPServer, SavedModelService, make_handler, make_server
 
 NAME = "tiny"
 PREDICT = f"/v1/models/{NAME}:predict"
+LONG = 3600.0  # a request timeout that never fires during a test
+SHORT = 0.5  # real seconds a silent client is left once the fake clock is moved near its deadline
+GUARD = 30.0  # how long a test waits for what a working server does at once (a hang bound, not a speed)
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +56,23 @@ def service(export_dir):
     return SavedModelService(export_dir, NAME, max_batch=8)
 
 
+def serve(httpd) -> threading.Thread:
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return thread
+
+
 @pytest.fixture
 def start(service):
-    """start(**limits) -> port of a server on 127.0.0.1 running in a thread (shut down after the test)."""
+    """start(**limits) -> port of a server on 127.0.0.1 running in a thread (shut down after the test).
+
+    The request timeout is ``LONG`` unless given: only the tests of the timeout depend on it firing.
+    """
     servers = []
 
-    def _start(max_body=32 << 20, timeout=1.0, max_connections=64, svc=None):
+    def _start(max_body=32 << 20, timeout=LONG, max_connections=64, svc=None):
         httpd = ModelHTTPServer(("127.0.0.1", 0), make_handler(svc or service, max_body, timeout), max_connections)
-        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        serve(httpd)
         servers.append(httpd)
         return httpd.server_port
 
@@ -62,7 +84,7 @@ def start(service):
 
 def request(port, method, path, payload=None, raw=None, conn=None):
     own = conn is None
-    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD)
     body = raw if raw is not None else (None if payload is None else json.dumps(payload).encode())
     conn.request(method, path, body, {"Content-Type": "application/json"})
     response = conn.getresponse()
@@ -72,15 +94,88 @@ def request(port, method, path, payload=None, raw=None, conn=None):
     return result
 
 
-def raw_exchange(port, data: bytes, wait: float = 10.0):
-    """Send bytes on a fresh socket; return (everything the server sent until it closed, seconds taken)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
-        began = time.monotonic()
-        sock.sendall(data)
-        received = b""
+def read_to_eof(sock) -> bytes:
+    """Everything the server sends until it closes; fails if it keeps waiting on the client instead."""
+    received = b""
+    try:
         while chunk := sock.recv(65536):
             received += chunk
-        return received, time.monotonic() - began
+    except TimeoutError:
+        pytest.fail(f"the server neither answered nor closed within {GUARD:g}s: it is waiting on the client "
+                    f"(got {received[:200]!r})")
+    return received
+
+
+def raw_exchange(port, data: bytes) -> bytes:
+    """Send bytes on a fresh socket, send nothing more and keep it open; return what the server sent until it
+    closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as sock:
+        sock.sendall(data)
+        return read_to_eof(sock)
+
+
+def eventually(condition, what: str):
+    """Wait until another thread makes ``condition()`` hold; fail naming ``what`` if it never does."""
+    deadline = time.monotonic() + GUARD
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.01)
+
+
+class FakeClock:
+    """Stands in for the ``time`` module inside common.serving: ``monotonic()`` is ``now``, which only the
+    test moves. ``readers`` are the threads other than ``ignored`` (the accept loop, whose housekeeping
+    reads it too) that have read it: connection handlers, each of which reads it first to set its request's
+    deadline."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.ignored = None
+        self.readers = []
+        self._changed = threading.Condition()
+
+    def monotonic(self):
+        with self._changed:
+            thread = threading.current_thread()
+            if thread is not self.ignored and thread not in self.readers:
+                self.readers.append(thread)
+                self._changed.notify_all()
+            return self.now
+
+    def wait_for_handlers(self, n: int):
+        """Until ``n`` connection handlers have set their deadlines (at the current ``now``)."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.readers) >= n, GUARD), \
+                f"{len(self.readers)} of {n} handlers read the clock"
+
+    def __getattr__(self, name):  # anything else common.serving takes from ``time`` stays real
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clocked(service, monkeypatch):
+    """A server (timeout ``LONG``) on a ``FakeClock``: .clock, .port, .accepted (the server's side of each
+    connection), .headers_in (set once a POST's headers are parsed, before its body is read)."""
+    clock = FakeClock()
+    monkeypatch.setattr(serving, "time", clock)
+    accepted, headers_in = [], threading.Event()
+
+    class Handler(make_handler(service, timeout=LONG)):
+        def do_POST(self):  # noqa: N802 (http.server naming)
+            headers_in.set()
+            super().do_POST()
+
+    class Recording(ModelHTTPServer):
+        def process_request(self, request, client_address):
+            accepted.append(request)
+            super().process_request(request, client_address)
+
+    httpd = Recording(("127.0.0.1", 0), Handler)
+    clock.ignored = serve(httpd)
+    yield SimpleNamespace(clock=clock, port=httpd.server_port, accepted=accepted, headers_in=headers_in)
+    httpd.shutdown()
+    httpd.server_close()
 
 
 def status_and_error(reply: bytes):
@@ -117,15 +212,18 @@ def test_default_bind_address_is_loopback(export_dir):
 
 
 def test_stopping_does_not_wait_for_idle_keep_alive_clients(service):
-    httpd = ModelHTTPServer(("127.0.0.1", 0), make_handler(service, timeout=30.0))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    conn = http.client.HTTPConnection("127.0.0.1", httpd.server_port, timeout=10)
+    httpd = ModelHTTPServer(("127.0.0.1", 0), make_handler(service, timeout=LONG))
+    serve(httpd)
+    conn = http.client.HTTPConnection("127.0.0.1", httpd.server_port, timeout=GUARD)
     assert request(httpd.server_port, "POST", PREDICT, {"instances": ["a"]}, conn=conn)[0] == 200
-    began = time.monotonic()
-    httpd.shutdown()
-    httpd.server_close()
-    assert time.monotonic() - began < 2
-    conn.close()
+    # the connection is now idle: its handler thread waits on it and only the client closing would end it
+    stopper = threading.Thread(target=lambda: (httpd.shutdown(), httpd.server_close()), daemon=True)
+    stopper.start()
+    stopper.join(GUARD)
+    stopped_while_the_client_was_connected = not stopper.is_alive()
+    conn.close()  # lets a stop that waits for handler threads end too
+    stopper.join(GUARD)
+    assert stopped_while_the_client_was_connected, "stopping the server waited for an idle keep-alive client"
 
 
 def test_concurrent_requests_get_their_own_answers(start):
@@ -133,7 +231,7 @@ def test_concurrent_requests_get_their_own_answers(start):
     failures = []
 
     def client(i):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD)
         for j in range(8):
             texts = ["x" * (i + j), "y" * i]
             status, body, _ = request(port, "POST", PREDICT, {"instances": texts}, conn=conn)
@@ -157,74 +255,86 @@ def test_concurrent_requests_get_their_own_answers(start):
     ("2000", 413, "over the 1000-byte limit"),
 ])
 def test_bad_content_lengths_are_refused_without_reading_the_body(start, length, status, message):
-    port = start(max_body=1000)
+    port = start(max_body=1000)  # its timeout never fires: a server that read the body would wait for it
     header = "" if length is None else f"Content-Length: {length}\r\n"
-    reply, seconds = raw_exchange(port, f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\n{header}\r\n".encode()
-                                  + b'{"instances": ["a"]}' + b" " * 3000)
+    # the body never ends (20 bytes, then nothing, the socket open): only the headers can give the answer
+    reply = raw_exchange(port, f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\n{header}\r\n".encode()
+                         + b'{"instances": ["a"]}')
     got_status, error = status_and_error(reply)
-    assert (got_status, seconds < 0.9) == (status, True) and message in error
+    assert got_status == status and message in error
     assert b"Connection: close" in reply
 
 
-def test_a_short_body_times_out_with_408_instead_of_hanging(start):
-    port = start(timeout=1.0)
-    reply, seconds = raw_exchange(port, f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
-                                        '{"instances"'.encode())
+def test_a_short_body_times_out_with_408_instead_of_hanging(clocked):
+    with socket.create_connection(("127.0.0.1", clocked.port), timeout=GUARD) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+                     '{"instances"'.encode())
+        assert clocked.headers_in.wait(GUARD)  # the server now waits for the rest of the body
+        clocked.clock.now = LONG - SHORT
+        sock.sendall(b":")  # the last byte the client sends: from here only a real timer can end the wait
+        reply = read_to_eof(sock)
     status, error = status_and_error(reply)
-    assert status == 408 and "did not arrive within 1s" in error and 0.8 < seconds < 3
+    assert status == 408 and f"did not arrive within {LONG:g}s" in error and b"Connection: close" in reply
+    assert request(clocked.port, "POST", PREDICT, {"instances": ["abc"]})[:2] == (200, {"predictions": [3]})
 
 
-def test_half_sent_and_trickled_requests_are_closed_after_the_timeout(start):
-    port = start(timeout=1.0)
+def test_half_sent_requests_are_closed_when_their_time_runs_out_and_free_their_threads(clocked):
     baseline = threading.active_count()
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
+    socks = [socket.create_connection(("127.0.0.1", clocked.port), timeout=GUARD) for _ in range(20)]
     for sock in socks:
         sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Le".encode())
-    trickle = socket.create_connection(("127.0.0.1", port), timeout=5)
-    began = time.monotonic()
-    closed_after = None
-    for byte in f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nX-Slow: {'a' * 200}".encode():
-        try:  # one byte every 0.1 s: a per-recv timeout alone would never fire
-            trickle.sendall(bytes([byte]))
-        except OSError:
-            closed_after = time.monotonic() - began
-            break
-        time.sleep(0.1)
-    assert closed_after is not None and closed_after < 3
-    for sock in socks:  # each was closed by the server (EOF), well within the test's 5 s socket timeout
-        assert sock.recv(100) == b""
+    clocked.clock.wait_for_handlers(20)  # every deadline is set: now (0) + LONG
+    clocked.clock.now = LONG - SHORT
+    for sock in socks:
+        sock.sendall(b"n")  # the last byte each client sends: from here only a real timer can end the wait
+    for sock in socks:
+        assert read_to_eof(sock) == b""  # closed by the server, without an answer (the headers never ended)
         sock.close()
-    trickle.close()
-    deadline = time.monotonic() + 3
-    while threading.active_count() > baseline and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert threading.active_count() <= baseline  # no handler thread left behind
-    assert request(port, "POST", PREDICT, {"instances": ["abc"]})[:2] == (200, {"predictions": [3]})
+    eventually(lambda: threading.active_count() <= baseline, "the closed connections' handler threads ended")
+    assert request(clocked.port, "POST", PREDICT, {"instances": ["abc"]})[:2] == (200, {"predictions": [3]})
 
 
-def test_connections_over_the_cap_get_a_quick_503(start):
-    port = start(max_connections=2, timeout=5.0)
-    held = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(2)]
-    for conn in held:  # keep-alive connections, each holding a slot
-        assert request(port, "POST", PREDICT, {"instances": ["a"]}, conn=conn)[0] == 200
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
-        began = time.monotonic()
-        reply = extra.recv(65536)
-        assert time.monotonic() - began < 1.5
+def test_a_trickled_request_is_cut_at_its_deadline_however_steadily_its_bytes_arrive(clocked):
+    """One deadline for the whole request, not a timeout per recv: a byte every 600 (fake) seconds keeps any
+    per-recv timeout from firing, yet the request is cut once the clock passes ``LONG``; until then every recv
+    waits only for what is left of the request's time."""
+    with socket.create_connection(("127.0.0.1", clocked.port), timeout=GUARD) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode())
+        clocked.clock.wait_for_handlers(1)  # its deadline is set: now (0) + LONG
+        (connection,) = clocked.accepted
+        for now in (600.0, 1200.0, 1800.0, 2400.0, 3000.0):
+            clocked.clock.now = now
+            sock.sendall(b" ")
+            eventually(lambda now=now: connection.gettimeout() == LONG - now,
+                       f"at {now:g}s the server's next recv waits only the {LONG - now:g}s left")
+        clocked.clock.now = LONG + 1
+        sock.sendall(b" ")  # in time for any per-recv timeout, but past the request's deadline
+        reply = read_to_eof(sock)
+    status, error = status_and_error(reply)
+    assert status == 408 and f"did not arrive within {LONG:g}s" in error, reply
+
+
+def test_connections_over_the_cap_get_a_503_without_waiting_for_a_slot(start):
+    port = start(max_connections=2)  # its timeout never fires: the held connections keep their slots
+    held = [http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD) for _ in range(2)]
+    try:
+        for conn in held:  # keep-alive connections, each holding a slot
+            assert request(port, "POST", PREDICT, {"instances": ["a"]}, conn=conn)[0] == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as extra:
+            reply = read_to_eof(extra)  # answered and closed while both slots are still held
+    finally:
+        for conn in held:
+            conn.close()
     status, error = status_and_error(reply)
     assert status == 503 and "server busy" in error and b"Retry-After: 1" in reply
-    for conn in held:
-        conn.close()
-    deadline = time.monotonic() + 3
-    while True:  # the slots come back once the server sees the closes
+
+    def answered():  # the slots come back once the server sees the closes
         try:
-            status = request(port, "POST", PREDICT, {"instances": ["ab"]})[0]
+            return request(port, "POST", PREDICT, {"instances": ["ab"]})[0] == 200
         except (ConnectionError, http.client.HTTPException):
-            status = None
-        if status == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert status == 200
+            return False
+
+    eventually(answered, "a request was answered after the held connections closed")
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -262,9 +372,9 @@ def test_unknown_paths_and_methods_get_json_errors(start):
     port = start()
     assert request(port, "POST", "/v1/models/other:predict", {"instances": ["a"]})[0] == 404
     assert request(port, "GET", "/v1/models/other")[0] == 404
-    reply, _ = raw_exchange(port, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = raw_exchange(port, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_and_error(reply)[0] == 501
-    reply, _ = raw_exchange(port, b"GARBAGE\r\n\r\n")
+    reply = raw_exchange(port, b"GARBAGE\r\n\r\n")
     assert status_and_error(reply)[0] == 400
 
 

@@ -134,7 +134,7 @@ def test_model_reloads_from_keras_file(cell, tmp_path):
 
 
 def test_unsupported_configurations_fall_back_to_the_stock_loop():
-    """Recurrent dropout (and other activations) are not on the fast path but still work."""
+    """Recurrent dropout is not on the fast path: the layer falls back to the stock loop and still works."""
     layer = FastLSTM(3, recurrent_dropout=0.5)
     layer.build((None, None, 4))
     assert not layer._fast_path_applies()

@@ -1,4 +1,6 @@
-"""The forecasting task end to end: determinism, seq2seq, resume, predict, tune, ETTh1."""
+"""The forecasting task end to end: seq2seq, no accidental overwrite, predict, known-future inputs and quantiles
+through the export, ETTh1. (Determinism and tuning are conformance checks, run for every task; resume is
+tests/common/test_lifecycle.py's, on this task.)"""
 from types import SimpleNamespace
 
 import keras

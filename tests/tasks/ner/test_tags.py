@@ -1,4 +1,6 @@
-"""CoNLL / JSONL readers, tagging-scheme conversions, tagging metrics and char encoders."""
+"""Tags (tasks/ner/tags.py): entity spans, CoNLL / JSONL readers, allowed transitions and the in-graph
+scheme conversion. (Tagging metrics: tests/common/metrics/test_tagging.py; char encoders:
+tests/common/layers/test_char_encoders.py.)"""
 
 import pytest
 
