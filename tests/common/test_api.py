@@ -1,4 +1,6 @@
 """The Python API: the CLI's lifecycle from a notebook, with in-memory data."""
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,3 +55,28 @@ def test_a_task_takes_split_tables_in_its_own_file_format(tmp_path):
     pairs = [("ein haus", "a house"), ("ein hund", "a dog")]
     path = translation.TASK.write_data(pd.DataFrame(pairs, columns=["source", "target"]), tmp_path / "train")
     assert path.suffix == ".tsv" and path.read_text(encoding="utf-8") == "ein haus\ta house\nein hund\ta dog\n"
+
+
+TEXTS = ["the film was superb", "the film was dull", "the film was moving"]
+
+
+def test_export_rewrites_the_saved_model_that_predict_serves(run):
+    before = run.predict(TEXTS)
+    shutil.rmtree(run.path / "export")
+    assert run.export() == run.path / "export" and (run.path / "export" / "saved_model.pb").exists()
+    for again in (run.predict(TEXTS), sentiment.load(run.path).predict(TEXTS)):  # this Run and a fresh one
+        assert again["label"].tolist() == before["label"].tolist()
+        np.testing.assert_array_equal(again["probabilities"], before["probabilities"])
+
+
+def test_predict_file_writes_the_exports_predictions_for_a_user_file(run, tmp_path):
+    (tmp_path / "texts.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    summary = run.predict_file(tmp_path / "texts.txt", tmp_path / "out.csv")
+    expected = run.predict(TEXTS)
+    table = pd.read_csv(tmp_path / "out.csv")
+    assert table["text"].tolist() == TEXTS and table["label"].tolist() == expected["label"].tolist()
+    probabilities = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(probabilities, expected["probabilities"], atol=5e-5)  # written with 4 decimals
+    labels = expected["label"].tolist()
+    assert summary == {"texts": 3, "empty texts": 0, "predicted neg": labels.count("neg"),
+                       "predicted pos": labels.count("pos")}

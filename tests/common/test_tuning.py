@@ -5,14 +5,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 
+import keras
+import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from common import config as cfg
 from common import lifecycle
 from common.errors import ConfigError
+from common.task import Prepared
 from common.tuning import validate_space
 from tasks.forecasting import TASK
 from tests.conftest import REPO
@@ -127,7 +133,7 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, demo_data):
 
 @pytest.mark.xfail(reason="Keras 3 fit() under MultiWorkerMirroredStrategy fails upstream with 'Attempt to convert "
                           "a value (PerReplica...)': keras-team/keras#20585, tensorflow/tensorflow#72388",
-                   strict=False)
+                   strict=True)
 @pytest.mark.slow
 def test_multi_worker_strategy_trains_with_two_local_workers(tmp_path, demo_data):
     ports = [free_port(), free_port()]
@@ -154,3 +160,119 @@ def test_boolean_choices_stay_booleans():
     hp = kt.HyperParameters()
     trial_config = ConfigHyperModel(TASK, config, config.tuner.search_space).config_for(hp)
     assert trial_config.model.rnn.bidirectional is True
+
+
+class Killed(BaseException):
+    """Stands in for kill -9 at the start of a trial: KerasTuner catches only ``Exception``, so no handler
+    runs on the way out and the search folder stays exactly as a kill at that moment leaves it."""
+
+
+@dataclass
+class LineModelConfig:
+    units: int = cfg.option(1, "Output units.", min=1)
+
+
+class LineTask:
+    """The smallest task `tune` can search: y = 2x through one Dense layer (a trial takes a fraction of a
+    second, where a forecasting GRU takes seconds to trace). Only the hooks `tune` calls."""
+
+    name, description, predict_input_help = "line", "y = 2x", "unused"  # what the CLI's parser shows
+    default_monitor = "val_loss"
+    demo_config_path = REPO / "configs" / "line.yaml"  # none: the CLI only compares against it
+    config_class = cfg.run_config_class("line", cfg.BaseDataConfig, LineModelConfig)
+
+    def prepare(self, config, state=None):
+        x = np.arange(1, 9, dtype="float32").reshape(-1, 1)
+        data = tf.data.Dataset.from_tensor_slices((x, 2 * x)).batch(4)
+        return Prepared(train=data, val=data, test=data)
+
+    def build_model(self, config, prepared):
+        inputs = keras.Input((1,))
+        return keras.Model(inputs, keras.layers.Dense(config.model.units)(inputs))
+
+    def compile_args(self, config, prepared):
+        return {"loss": "mse"}
+
+    def callbacks(self, model, config, prepared):
+        return []
+
+
+LINE = LineTask()
+
+
+def line_search(**values):
+    """Two one-epoch trials of a random search over train.learning_rate (a log range: never a repeat)."""
+    space = {"train.learning_rate": {"min": 0.001, "max": 0.1, "sampling": "log"}}
+    return cfg.from_dict(LINE.config_class, {
+        "data": {"path": "generated"}, "train": {"optimizer": "sgd", "verbose": "none", "tensorboard": False},
+        "tuner": {"algorithm": "random", "max_trials": 2, "epochs": 1, "search_space": space, **values}})
+
+
+def test_a_search_killed_mid_trial_resumes_without_redoing_finished_trials(tmp_path, monkeypatch):
+    """The fast version of the slow SIGKILL test above: killed as the second trial starts, then rerun."""
+    from common import tuning
+
+    config, run_dir, fitted = line_search(), tmp_path / "tune", []
+    original = tuning.ConfigHyperModel.fit
+
+    def fit(self, hp, model, *args, **kwargs):
+        fitted.append(hp.values["train.learning_rate"])
+        if len(fitted) == 2:
+            raise Killed()
+        return original(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(tuning.ConfigHyperModel, "fit", fit)
+    with pytest.raises(Killed):
+        tuning.tune(LINE, config, run_dir)
+    assert completed_trials(run_dir) == ["trial_0"] and not (run_dir / "best.yaml").exists()
+    finished = (run_dir / "tuning" / "trial_0" / "trial.json").read_text()
+    tuning.tune(LINE, config, run_dir)  # the same command again
+    assert len(fitted) == 3 and fitted[2] == fitted[1]  # only the killed trial ran again, with its own values
+    table = pd.read_csv(run_dir / "trials.csv")
+    assert table["trial"].tolist() == [0, 1] and (table["status"] == "COMPLETED").all()
+    assert table["train.learning_rate"].tolist() == pytest.approx(fitted[:2])
+    assert (run_dir / "tuning" / "trial_0" / "trial.json").read_text() == finished  # not redone
+
+
+WORKER = """
+import sys
+from common.cli import main
+from tests.common.test_tuning import LINE
+main(LINE, ["tune", "--config", sys.argv[1], "--run-dir", sys.argv[2], "--tuner-id", "tuner0",
+            "--oracle-ip", "127.0.0.1", "--oracle-port", sys.argv[3]])
+"""
+
+
+def test_a_distributed_search_runs_the_trials_on_a_worker_and_the_chief_writes_results(tmp_path, monkeypatch):
+    """The fast version of the slow test above: the chief in a thread of this process, one worker (the CLI)
+    in its own, on loopback, sharing the run folder."""
+    from common import tuning
+
+    config, run_dir, port = line_search(), tmp_path / "tune", str(free_port())
+    cfg.save_yaml(cfg.to_dict(config), tmp_path / "line.yaml")
+    for key, value in {"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+                       "KERASTUNER_ORACLE_PORT": port}.items():
+        monkeypatch.setenv(key, value)
+    chief_result = {}
+
+    def chief():
+        try:
+            chief_result["best"] = tuning.tune(LINE, config, run_dir)[1]
+        except BaseException as exc:  # noqa: BLE001 (shown by the assertion below)
+            chief_result["error"] = exc
+
+    thread = threading.Thread(target=chief, daemon=True)
+    thread.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    worker = subprocess.run([sys.executable, "-c", WORKER, str(tmp_path / "line.yaml"), str(run_dir), port],
+                            env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    thread.join(timeout=60)
+    assert not thread.is_alive() and "error" not in chief_result, chief_result
+    assert worker.stdout.strip().splitlines()[-1].split() == ["tuner0", "2"]  # the worker ran both trials
+    table = pd.read_csv(run_dir / "trials.csv")
+    assert len(table) == 2 and (table["status"] == "COMPLETED").all()
+    best = table.loc[table["score"].idxmin()]
+    assert chief_result["best"]["val_loss"] == pytest.approx(best["score"])
+    best_config = cfg.load_yaml(run_dir / "best.yaml")
+    assert best_config["train"]["learning_rate"] == pytest.approx(best["train.learning_rate"])

@@ -1,0 +1,57 @@
+"""The command line's `config` and `export` commands, run in-process through `common.cli.main`."""
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from common import lifecycle, registry
+from common.cli import main
+from common.export import load_serving
+from common.io import read_json
+from tasks.forecasting import TASK
+from tests.tasks.forecasting.helpers import config_for, hourly, write_csv
+
+
+@pytest.mark.parametrize("name", sorted(registry.TASK_MODULES))
+def test_config_prints_the_resolved_config_which_loads_back_equal(name, capsys, tmp_path):
+    task = registry.get_task(name)
+    sets = ["train.epochs=7", "train.learning_rate=0.02"]
+    main(task, ["config", *[arg for item in sets for arg in ("--set", item)]])
+    printed = capsys.readouterr().out
+    (tmp_path / "printed.yaml").write_text(printed)
+    expected = lifecycle.load_config(task, task.demo_config_path, sets)
+    assert lifecycle.load_config(task, tmp_path / "printed.yaml") == expected
+    doc = yaml.safe_load(printed)
+    assert doc["train"]["epochs"] == 7 and doc["train"]["learning_rate"] == 0.02  # the overrides
+    assert doc["train"]["clipnorm"] == 1.0 and doc["tuner"]["keep_best_trials"] == 3  # defaults, not in YAML
+    assert not (tmp_path / "demo_data").exists()  # no work done: not even the demo data
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A one-epoch forecasting run on 100 hourly rows (a 4-unit GRU)."""
+    folder = tmp_path_factory.mktemp("cli")
+    config = config_for(write_csv(folder / "s.csv", hourly(100)), **{"model.rnn.units": 4})
+    run, _ = lifecycle.train(TASK, config, folder / "run", log=lambda *_: None)
+    return run
+
+
+def serve_example(run):
+    _, config, state, _ = lifecycle.load_run(TASK, run.path)
+    example = TASK.serving_example(config, TASK.prepare(config, state))
+    return {k: v.numpy() for k, v in load_serving(run.export_dir)(**example).items()}
+
+
+def test_export_rewrites_a_saved_model_that_serves_the_same_outputs(tiny_run, capsys):
+    before = serve_example(tiny_run)
+    card = (tiny_run.export_dir / "model_card.md").read_text()
+    shutil.rmtree(tiny_run.export_dir)
+    main(TASK, ["export", "--run-dir", str(tiny_run.path)])
+    assert str(tiny_run.path) in capsys.readouterr().out
+    after = serve_example(tiny_run)
+    assert sorted(after) == sorted(before)
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value)
+    assert (tiny_run.export_dir / "model_card.md").read_text() == card
+    assert read_json(tiny_run.metrics_path)["test"]  # the run is otherwise untouched
