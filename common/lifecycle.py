@@ -17,7 +17,6 @@ from common.export import load_serving, write_export
 from common.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 from common.model_card import write_model_card
 from common.plots import save_learning_curves
-from common.pretrained import with_pretraining_folder
 from common.report import write_report
 from common.run import RunFolder
 from common.training import compile_model, fit, seed_everything, split_cpu, strategy_for
@@ -97,7 +96,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     if run.is_finished() and not overwrite:
         raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
                         "or --run-dir for a new folder")
-    config = with_pretraining_folder(with_absolute_data_paths(config), run.path)
+    config = task.with_run_folder(with_absolute_data_paths(config), run.path)
     split_cpu(config.train.cpu_replicas)
     strategy = strategy_for(config.train.distribution)  # before any op: multi-worker needs a fresh runtime
     seed_everything(config.seed, config.train.deterministic)
@@ -170,17 +169,24 @@ def _export_with_card(task, model, config, prepared, run):
 
 
 def _evaluate_and_report(task, model, config, prepared, run, split, training=None):
+    """Evaluate ``split`` (with the baselines on test), write metrics.json, the curves and the report.
+    A training run's ``training`` entry also gets what evaluation and baselines cost, beside
+    ``train_seconds``, so a benchmark shows how much of its time went outside training."""
+    started = time.time()
     result = task.evaluate(model, config, prepared, split, run)
+    evaluate_seconds = time.time() - started
     try:
         doc = read_json(run.metrics_path) if run.metrics_path.exists() else {}
     except UserError:
         warn(f"{run.metrics_path} was damaged; writing it anew from this evaluation")
         doc = {}
     doc[split] = result
+    started = time.time()
     if split == "test":
         doc["baselines"] = task.baselines(config, prepared, split)
     if training is not None:
-        doc["training"] = training
+        doc["training"] = {**training, "evaluate_seconds": round(evaluate_seconds, 1),
+                           "baselines_seconds": round(time.time() - started, 1)}
     atomic_write_json(run.metrics_path, doc)
     save_learning_curves(run.history_path, run.plots_dir / "learning_curves.png")
     write_report(run, task, config, prepared.info, doc)

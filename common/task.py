@@ -96,6 +96,12 @@ class Task(abc.ABC):
         """Cross-section rules (e.g. the model's segment length must divide the data's lookback),
         checked once when the config is loaded; raise `ConfigError` naming the keys."""
 
+    def with_run_folder(self, config, run_path: Path):
+        """``config`` with the paths a recipe derives from the run folder filled in (e.g. where language
+        models it trains first go), before `common.lifecycle.train` saves it as the run's config.yaml;
+        this default returns ``config`` unchanged."""
+        return config
+
     @property
     def demo_config_path(self) -> Path:
         return Path(__file__).resolve().parent.parent / "configs" / f"{self.name}.yaml"

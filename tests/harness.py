@@ -1,8 +1,8 @@
 """A shared test harness for custom Keras layers (after keras-hub's ``run_layer_test``).
 
 Every custom layer of the suite goes through the same checks, so a layer cannot
-ship without them (tests/common/layers/test_layer_coverage.py enforces one test
-per registered layer of common/layers):
+ship without them (tests/test_layer_coverage.py enforces one test per registered
+layer of common/layers and of every task package):
 
 * it is registered under the "rnnsuite" package, so a saved model finds it again
   whatever module the class lives in;

@@ -3,9 +3,9 @@
 A forward and a backward character-level `tasks.language_model` run read each sentence as a line of
 text (cased, words joined by spaces); the tagger takes, for each word, the forward LM's state after its
 last character and the backward LM's state at its first, and adds them to its word features. The
-language models stay frozen (`common.pretrained.language_model_features`). ``model.char_lm.path`` names
-finished runs; ``model.char_lm.epochs`` trains them first, on the training sentences plus
-``model.char_lm.extra_text`` (never the val or test split), into the run folder's ``char_lm/``.
+language models stay frozen (`common.pretrained.transfer.language_model_features`).
+``model.char_lm.path`` names finished runs; ``model.char_lm.epochs`` trains them first, on the training
+sentences plus ``model.char_lm.extra_text`` (never the val or test split), into the run folder's ``char_lm/``.
 """
 from __future__ import annotations
 
@@ -17,14 +17,10 @@ from common.config import option
 from common.data.datasets import resolve
 from common.data.text import read_lines
 from common.errors import ConfigError, DataError
-from common.pretrained import (
-    PretrainedEncoder,
-    check_side_by_side,
-    language_model_features,
-    language_model_runs,
-    side_by_side_embeddings,
-    train_language_models,
-)
+from common.pretrained.encoder import PretrainedEncoder, check_side_by_side, side_by_side_embeddings
+from common.pretrained.recipe import train_language_models
+from common.pretrained.runs import language_model_runs
+from common.pretrained.transfer import language_model_features
 from common.run import RunFolder
 from tasks.ner.layers import SentenceChars, WordEdges
 

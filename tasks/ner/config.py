@@ -7,7 +7,7 @@ from typing import ClassVar
 from common.config import BaseDataConfig, option, section
 from common.layers.recurrent import RNNConfig
 from common.metrics.tagging import SCHEMES
-from common.pretrained import PretrainedEncoderOptions
+from common.pretrained.config import PretrainedEncoderOptions
 from tasks.ner.char_lm import CharLMConfig
 
 

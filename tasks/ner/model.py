@@ -20,7 +20,7 @@ from common.layers.char_encoders import CharIds, char_encoder
 from common.layers.crf import CRF, CRFTagger
 from common.layers.recurrent import recurrent_block
 from common.layers.word_dropout import WordDropout
-from common.pretrained import assign_encoder, language_model_features
+from common.pretrained.transfer import assign_encoder, language_model_features
 from tasks.ner.char_lm import char_lm_features
 from tasks.ner.data import NERPrepared
 from tasks.ner.layers import CASING_PATTERNS, PAD, Casing, Lowercase, TokenMask

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from common.pretrained import with_encoder
+from common.pretrained.recipe import with_encoder
 from tasks.ner.data import UNKNOWN, NERPrepared
 from tasks.ner.layers import PAD
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import keras
 
-from common.pretrained import fine_tune_callbacks
+from common.pretrained.recipe import with_pretraining_folder
+from common.pretrained.schedule import fine_tune_callbacks
 from common.task import Demo, Task
 from tasks.ner import demo_data, evaluation, export
 from tasks.ner.char_lm import with_char_lm
@@ -35,6 +36,9 @@ class NERTask(Task):
     def prepare(self, config, state=None) -> NERPrepared:
         given = state is not None
         return with_char_lm(config, with_pretrained_encoder(config, prepare(config, state), given), given)
+
+    def with_run_folder(self, config, run_path):
+        return with_pretraining_folder(config, run_path)
 
     def build_model(self, config, prepared):
         return build_model(config, prepared)

@@ -7,7 +7,7 @@ from common.config import BaseDataConfig, option, section
 from common.errors import ConfigError
 from common.layers.pooling import POOLING_MODES
 from common.layers.recurrent import RNNConfig
-from common.pretrained import PretrainedEncoderOptions
+from common.pretrained.config import PretrainedEncoderOptions
 
 STANDARDIZE = {"lower_and_strip_punctuation": "lower_and_strip_punctuation", "lower": "lower",
                "strip_punctuation": "strip_punctuation", "none": None}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from common.pretrained import with_encoder
+from common.pretrained.recipe import with_encoder
 from tasks.sentiment.dataset import SentimentPrepared, tokenize_fn
 
 # keras.layers.TextVectorization's punctuation pattern for "strip_punctuation" (DEFAULT_STRIP_REGEX)

@@ -8,7 +8,8 @@ The hooks below only route to the modules of this package.
 """
 from __future__ import annotations
 
-from common.pretrained import fine_tune_callbacks
+from common.pretrained.recipe import with_pretraining_folder
+from common.pretrained.schedule import fine_tune_callbacks
 from common.task import Demo, Task
 from tasks.sentiment import baselines, dataset, demo_data, evaluate, export
 from tasks.sentiment.config import SentimentDataConfig, SentimentModelConfig
@@ -28,6 +29,9 @@ class SentimentTask(Task):
 
     def prepare(self, config, state=None) -> dataset.SentimentPrepared:
         return with_pretrained_encoder(config, dataset.prepare(config, state), state_given=state is not None)
+
+    def with_run_folder(self, config, run_path):
+        return with_pretraining_folder(config, run_path)
 
     def build_model(self, config, prepared):
         return build_classifier(config, prepared)

@@ -1,4 +1,6 @@
 """The shared lifecycle: nothing half-written, resume where a run stopped, one-line failures."""
+from types import SimpleNamespace
+
 import pytest
 
 from common import config as cfg
@@ -47,7 +49,10 @@ def test_a_run_killed_after_training_evaluates_and_exports_without_refitting(con
     messages = []
     _, again = lifecycle.train(TASK, config, run.path, log=messages.append)
     assert run.history_path.read_text() == history  # no epoch was trained again
-    assert again["test"] == doc["test"] and again["training"] == doc["training"]
+    fitted = lambda training: {k: v for k, v in training.items()  # noqa: E731  (evaluation is timed anew)
+                               if k not in ("evaluate_seconds", "baselines_seconds")}
+    assert again["test"] == doc["test"] and fitted(again["training"]) == fitted(doc["training"])
+    assert again["training"]["train_seconds"] == doc["training"]["train_seconds"]
     assert (run.export_dir / "saved_model.pb").exists() and "had finished" in messages[0]
 
 
@@ -154,3 +159,12 @@ def test_kill_9_mid_training_then_the_same_command_gives_the_same_metrics(config
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
     assert resumed["test"] == straight["test"]
+
+
+def test_a_training_run_records_what_evaluation_and_baselines_cost(config, tmp_path, monkeypatch):
+    """metrics.json's training entry says how long the test evaluation and the baselines took, beside
+    train_seconds (a benchmark's share of time outside training)."""
+    clock = iter(range(0, 10_000, 7))  # the lifecycle's clock: each reading is 7 s after the previous one
+    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(time=lambda: float(next(clock))))
+    _, doc = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
+    assert doc["training"]["evaluate_seconds"] == 7.0 and doc["training"]["baselines_seconds"] == 7.0

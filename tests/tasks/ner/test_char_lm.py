@@ -8,7 +8,7 @@ import tensorflow as tf
 from common import lifecycle
 from common.errors import ConfigError, DataError
 from common.io import read_json
-from common.pretrained import with_pretraining_folder
+from common.pretrained.recipe import with_pretraining_folder
 from tasks.ner import TASK
 from tasks.ner.char_lm import char_lm_features, load_char_lms
 from tests.harness import serve_in_fresh_process

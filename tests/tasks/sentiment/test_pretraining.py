@@ -5,7 +5,7 @@ import pytest
 from common import config as cfg
 from common import lifecycle
 from common.io import read_json
-from common.pretrained import read_language_model
+from common.pretrained.runs import read_language_model
 from tasks.sentiment import TASK
 from tasks.sentiment.pretraining import standardiser
 from tests.conftest import REPO

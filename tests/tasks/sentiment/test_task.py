@@ -55,11 +55,28 @@ def test_model_keras_reloads_and_predicts_the_same(trained):
 
 
 def test_export_serves_raw_strings_with_only_tensorflow_imported(trained, tmp_path):
+    """Values, not only types: the SavedModel in a fresh process gives the Keras model's probabilities."""
     _, run, _, _ = trained
+    _, _, _, model = lifecycle.load_run(TASK, run.path)
     texts = np.array(["the film was wonderful", "", LONG_TEXT])
     out = serve_in_fresh_process(run.export_dir, {"text": texts}, tmp_path)
     assert (out["label"].dtype.kind, out["label_id"].dtype, out["probabilities"].dtype) == ("U", "int32", "float32")
-    assert len(out["label"]) == 3 and set(out["label"]) <= {"negative", "positive"}
+    np.testing.assert_allclose(out["probabilities"], predict_probabilities(model, texts.tolist()), atol=1e-5)
+    assert out["label"].tolist() == [["negative", "positive"][i] for i in out["probabilities"].argmax(1)]
+
+
+def test_a_5000_word_review_is_read_up_to_max_length_in_training_and_in_the_export(trained, tmp_path):
+    """A document far over model.max_length is cut, not refused, and cut the same way by the Keras model
+    and the SavedModel: both give a 5,000-word review the probabilities of its first max_length words."""
+    config, run, _, _ = trained
+    _, _, _, model = lifecycle.load_run(TASK, run.path)
+    words = [("wonderful", "dreadful", "moving", "dull", "plot")[i % 5] for i in range(5000)]
+    review, head = " ".join(words), " ".join(words[:config.model.max_length])
+    expected = predict_probabilities(model, [head])
+    np.testing.assert_allclose(predict_probabilities(model, [review]), expected, atol=1e-6)
+    out = serve_in_fresh_process(run.export_dir, {"text": np.array([review, head])}, tmp_path)
+    np.testing.assert_allclose(out["probabilities"], np.repeat(expected, 2, axis=0), atol=1e-5)
+    assert not np.allclose(expected, predict_probabilities(model, [" ".join(words[:3])]), atol=1e-4)
 
 
 def test_predict_writes_one_row_per_input_line_with_label_and_probability(trained):
