@@ -37,6 +37,31 @@ def test_the_recipe_pretrains_fine_tunes_and_exports(tmp_path):
     assert out["probabilities"].shape == (2, 2)
 
 
+def test_by_default_the_classifier_starts_as_the_language_models(tmp_path):
+    """``pretrained_as: init`` (the default) through the task's own prepare and build_model: the BiLSTM's
+    forward and backward layers hold each LM's cell weights, and a word both vocabularies share gets the
+    forward LM's embedding row (the backward LM's rows are not read)."""
+    lm_run(tmp_path / "lm" / "forward", embedding_dim=6, units=5, layers=1, cell="gru")
+    lm_run(tmp_path / "lm" / "backward", direction="backward", embedding_dim=6, units=5, layers=1, cell="gru")
+    overrides = TASK.demo.make_data(tmp_path / "data", seed=0)
+    config = cfg.with_values(load(), {**overrides, **TINY, "model.pretrained_encoder": str(tmp_path / "lm"),
+                                      "model.embedding_dim": 6, "model.rnn.units": 5})
+    assert config.model.pretrained_as == "init" and config.model.rnn.bidirectional
+    prepared = TASK.prepare(config)
+    model = TASK.build_model(config, prepared)
+    forward = read_language_model(tmp_path / "lm" / "forward", "lm")
+    backward = read_language_model(tmp_path / "lm" / "backward", "lm")
+    layer = model.get_layer("recurrent").rnns[0]
+    for got, want in zip(layer.forward_layer.get_weights(), forward.cells[0]):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(layer.backward_layer.get_weights(), backward.cells[0]):
+        np.testing.assert_array_equal(got, want)
+    vocabulary = prepared.state["vocabulary"]
+    word = next(w for w in ("film", "plot", "good", "the") if w in vocabulary)
+    np.testing.assert_array_equal(model.get_layer("embedding").get_weights()[0][vocabulary.index(word)],
+                                  forward.embeddings[forward.vocabulary.index(word)])
+
+
 def test_frozen_language_model_features_train_beside_the_encoder_and_export(tmp_path):
     lm_run(tmp_path / "lm" / "forward")  # 6-dim words, 2 x 5 units: not the classifier's shape
     lm_run(tmp_path / "lm" / "backward", direction="backward")
