@@ -82,7 +82,8 @@ def reference_outputs(model, config, prepared: TranslationPrepared, example: dic
     chosen, as in decoding), the ids named from the state's target vocabulary."""
     sources = example["source"].tolist()
     index = {word: i for i, word in enumerate(prepared.state["source_vocab"])}
-    rows = [encode(tokens, index, config.data.max_length) for tokens in python_tokens(sources, config.data.lowercase)]
+    tokens = python_tokens(sources, config.data.lowercase)
+    rows = [encode(sentence, index, config.data.max_length) for sentence in tokens]
     source = np.zeros((len(rows), max(len(row) for row in rows)), "int32")
     for i, row in enumerate(rows):
         source[i, :len(row)] = row

@@ -5,7 +5,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tasks.sentiment.baselines import NBLogisticRegression, baselines, nbsvm
+from sklearn.metrics import roc_auc_score
+
+from tasks.sentiment.baselines import BASELINES, NBLogisticRegression, baselines, nbsvm, tfidf_logreg
 
 
 def prepared(train, test, labels):
@@ -83,3 +85,20 @@ def test_every_baseline_reports_the_same_metrics():
     for name, metrics in scores.items():
         assert set(metrics) == expected, name
         assert all(0.0 <= value <= 1.0 for value in metrics.values()), name
+
+
+def test_counting_the_texts_once_for_both_baselines_scores_as_each_pipeline_alone():
+    """`baselines` shares one n-gram count between TF-IDF and NBSVM (most of their cost on documents); each
+    must score exactly as its own whole pipeline fitted on the texts."""
+    train = [("a good film", "pos"), ("good plot and cast", "pos"), ("a bad film", "neg"),
+             ("bad dull plot", "neg"),
+             ("fine good acting", "pos"), ("dull bad acting", "neg")]
+    test = [("good cast", "pos"), ("dull film", "neg"), ("a fine plot", "pos")]
+    data = prepared(train, test, ["neg", "pos"])
+    shared = baselines(data, "test")
+    for name in ("tfidf_logreg", "nbsvm"):
+        alone = BASELINES[name](data, "test")
+        assert alone == pytest.approx(shared[name], abs=1e-12), name
+    probs = tfidf_logreg().fit(data.texts["train"], data.label_ids["train"]).predict_proba(data.texts["test"])
+    auc = roc_auc_score(data.label_ids["test"], probs[:, 1])
+    assert shared["tfidf_logreg"]["roc_auc"] == pytest.approx(auc)
