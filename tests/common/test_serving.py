@@ -392,3 +392,33 @@ def test_an_internal_error_is_a_generic_500_and_the_traceback_goes_to_the_log(st
     incident = body["error"].split("incident ")[1].split(";")[0]
     (record,) = [r for r in caplog.records if incident in r.getMessage()]
     assert record.exc_info and "secret detail" in str(record.exc_info[1])
+
+
+def test_a_wrong_input_name_is_reported_with_every_key_given_or_none(service):
+    with pytest.raises(serving.RequestError, match=r"^expected input\(s\) text, got none$"):
+        service.predict({"instances": [{}]})
+    with pytest.raises(serving.RequestError, match=r"^expected input\(s\) text, got a, b$"):
+        service.predict({"inputs": {"a": ["x"], "b": ["y"]}})
+
+
+@pytest.mark.parametrize("length, shown", [(200, "s" * 200), (201, "s" * 200 + "...")])
+def test_a_long_value_in_an_error_is_cut_after_200_characters(service, length, shown):
+    with pytest.raises(serving.RequestError) as info:
+        service.predict({"signature_name": "s" * length, "instances": ["a"]})
+    assert str(info.value).startswith(f"unknown signature_name '{shown}';")
+
+
+def test_make_server_hands_its_name_and_limits_to_the_service_and_the_handler(export_dir):
+    httpd = make_server(export_dir, NAME, port=0, max_batch=2, max_body=64, max_connections=3, timeout=LONG)
+    serve(httpd)
+    try:
+        assert httpd.max_connections == 3
+        port = httpd.server_port
+        assert request(port, "POST", PREDICT, {"instances": ["ab"]})[:2] == (200, {"predictions": [2]})
+        status, body, _ = request(port, "POST", PREDICT, {"instances": ["a", "b", "c"]})
+        assert status == 400 and "limit of 2" in body["error"]
+        status, body, _ = request(port, "POST", PREDICT, {"instances": ["a" * 100]})
+        assert status == 413 and "over the 64-byte limit" in body["error"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -55,3 +55,37 @@ def test_majority_baseline_predicts_the_most_frequent_training_class():
     assert scores["accuracy"] == pytest.approx(2 / 5)  # always "pos"
     assert scores["per_class"]["neg"]["recall"] == 0.0
     assert scores["roc_auc"] == pytest.approx(0.5)
+
+
+# true:      a a b b c
+# predicted: a b b b a   -> a: P 1/2 R 1/2, b: P 2/3 R 1, c (never predicted): P 0 R 0
+UNEVEN_TRUE, UNEVEN_PRED, UNEVEN_NAMES = [0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["a", "b", "c"]
+
+
+def test_macro_precision_recall_and_f1_are_each_their_own_mean():
+    scores = classification_metrics(UNEVEN_TRUE, UNEVEN_PRED, UNEVEN_NAMES)
+    assert scores["macro_precision"] == pytest.approx((1 / 2 + 2 / 3 + 0) / 3)
+    assert scores["macro_recall"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert scores["macro_f1"] == pytest.approx((1 / 2 + 4 / 5 + 0) / 3)
+
+
+def test_a_class_never_predicted_scores_zero_precision_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = classification_metrics(UNEVEN_TRUE, UNEVEN_PRED, UNEVEN_NAMES)
+    assert scores["per_class"]["c"]["precision"] == 0.0
+    assert scores["macro_precision"] == pytest.approx(7 / 18)
+
+
+def test_macro_scores_average_over_every_class_even_one_absent_from_the_split():
+    scores = classification_metrics([0, 0], [0, 0], ["a", "b", "c"])
+    assert scores["macro_precision"] == pytest.approx(1 / 3)
+    assert scores["macro_recall"] == pytest.approx(1 / 3)
+
+
+def test_majority_baseline_keeps_a_column_for_a_class_missing_from_training():
+    scores = majority_baseline(train_ids=[0, 0], y_true=[0, 1], class_names=NAMES)
+    assert scores["accuracy"] == pytest.approx(1 / 2)
+    assert scores["roc_auc"] == pytest.approx(0.5)

@@ -73,3 +73,40 @@ def test_mismatched_counts_are_rejected():
         sacrebleu_scores(["a", "b"], ["a"])
     with pytest.raises(ValueError, match="at least one target token"):
         perplexity(0.0, 0)
+
+
+def test_tokenized_bleu_takes_the_tokens_as_given():
+    # sacreBLEU's own 13a tokenizer would split "b.c" into "b . c" and score a perfect match
+    got = tokenized_bleu([["a", "b.c", "d", "e"]], [["a", "b", ".", "c", "d", "e"]])
+    assert got < 50
+
+
+def test_chrf_follows_lowercase_and_records_it_in_its_signature():
+    lower = sacrebleu_scores(["a dog runs on the grass."], ["A Dog runs on the grass."], lowercase=True)
+    assert lower["chrf"] == pytest.approx(100.0)
+    assert "case:lc" in lower["chrf_signature"] and lower["chrf_signature"].startswith("nrefs:1")
+
+
+def test_rouge_averages_over_sentences():
+    scores = rouge_scores([["a", "b"], ["x", "y"]], [["a", "b"], ["c", "d"]])  # one perfect, one disjoint
+    assert scores["rouge1"] == pytest.approx(50.0) and scores["rougeL"] == pytest.approx(50.0)
+
+
+def test_rouge_tells_apart_words_that_differ_only_in_non_ascii_letters():
+    # rouge-score's own tokenizer turns both into "f r" and would call them equal
+    assert rouge_scores([["für"]], [["fär"]])["rouge1"] == pytest.approx(0.0)
+
+
+def test_masked_token_nll_is_exact_for_large_and_small_logits_side_by_side():
+    logits = np.array([[[1000.0, 999.0], [0.0, 2.0]]])
+    nll, count = masked_token_nll(np.array([[0, 1]]), logits, pad_id=-1)
+    assert count == 2
+    assert nll == pytest.approx(math.log1p(math.exp(-1)) + math.log1p(math.exp(-2)))
+
+
+def test_error_messages_are_whole():
+    with pytest.raises(ValueError, match="^2 hypotheses but 1 references; every hypothesis needs exactly one "
+                                         "reference$"):
+        sacrebleu_scores(["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="^perplexity needs at least one target token$"):
+        perplexity(0.0, 0)

@@ -97,3 +97,30 @@ def test_known_future_inputs_are_the_scaled_columns_then_the_calendar(tmp_path):
 def test_without_known_future_inputs_the_state_is_as_before(tmp_path):
     prepared = TASK.prepare(config_for(write_csv(tmp_path / "s.csv", hourly(100))))
     assert "future_covariates" not in prepared.state and prepared.known["train"].shape == (60, 0)
+
+
+def test_fit_state_keeps_real_scales_gives_flat_columns_scale_one_and_records_freq_and_mase_scale():
+    import pandas as pd
+
+    from tasks.forecasting.data import fit_state
+
+    train = pd.DataFrame({"a": [1.0, 5.0, 2.0, 7.0, 4.0, 6.0], "c": [0.0, 1.0] * 3, "b": [3.0] * 6},
+                         index=pd.date_range("2024-01-01", periods=6, freq="h"))
+    train.attrs["freq"] = "h"
+    state = fit_state(config_for("unused.csv"), train, ["a", "c", "b"], ["a"])
+    assert state["scale"][1:] == pytest.approx([0.5, 1.0])  # c: std 0.5 kept; b: flat -> 1
+    assert state["mean"] == pytest.approx([25 / 6, 0.5, 3.0])
+    assert state["freq"] == "h"
+    assert state["mase_scale"] == pytest.approx([(3 + 1) / 2])  # seasonal_period 4: |4-1|, |6-5|
+    assert "future_covariates" not in state
+
+
+def test_fit_state_records_future_covariates_without_calendar_features():
+    import pandas as pd
+
+    from tasks.forecasting.data import fit_state
+
+    train = pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6.0) * 2})
+    config = config_for("unused.csv", **{"data.covariate_columns": [], "data.future_covariate_columns": ["b"]})
+    state = fit_state(config, train, ["a", "b"], ["a"])
+    assert state["future_covariates"] == ["b"] and state["calendar"] == []

@@ -41,3 +41,32 @@ def test_served_forecast_is_in_the_data_units_on_a_series_with_a_known_answer():
     history = np.stack([np.arange(10.0, 90.0, 10.0), np.full(8, 7.0)], axis=-1)[None].astype("float32")
     forecast = tf.function(signature.fn, input_signature=signature.input_signature)(history=history)["forecast"]
     np.testing.assert_allclose(forecast.numpy(), np.full((1, 2, 1), 45.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("values, shape", [
+    ({"model.kind": "seq2seq", "model.channel_independent": False}, (3, 2, 1)),
+    ({"model.quantiles": [0.1, 0.5, 0.9], "model.head_dropout": 0.5}, (3, 2, 1, 3)),
+    ({"data.future_covariate_columns": ["b"]}, (3, 2, 1)),
+])
+def test_seq2seq_quantile_and_known_future_forecasters_serve_what_the_model_computes(values, shape):
+    """The served forecast equals the Keras model (inference mode) on inputs scaled with the saved scaler,
+    times the target's scale plus its mean: a seq2seq model gets zero decoder inputs for the whole horizon,
+    quantile levels are unscaled one by one, known-future covariates are scaled in the graph."""
+    config = config_for("unused.csv", **{"data.covariate_columns": [], **values})
+    future = list(config.data.future_covariate_columns)
+    state = {"features": ["a", "b"], "targets": ["a"], "mean": [1.0, 2.0], "scale": [2.0, 4.0],
+             **({"future_covariates": future, "calendar": []} if future else {})}
+    model = build_forecaster(config, state)
+    signature = serving_functions(model, config, state)["serving_default"]
+    rng = np.random.default_rng(0)
+    feeds = {"history": rng.normal(size=(3, 8, 2)).astype("float32")}
+    inputs = {"history": (feeds["history"] - [1.0, 2.0]) / [2.0, 4.0]}
+    if future:
+        feeds["future_covariates"] = rng.normal(size=(3, 2, 1)).astype("float32")
+        inputs["future_covariates"] = (feeds["future_covariates"] - 2.0) / 4.0
+    if config.model.kind == "seq2seq":
+        inputs["future"] = np.zeros((3, 2, len(model.get_layer("forecaster").future_channels())), "float32")
+    served = tf.function(signature.fn, input_signature=signature.input_signature)(**feeds)["forecast"]
+    scaled = np.asarray(model(inputs, training=False))
+    assert served.shape == shape
+    np.testing.assert_allclose(served.numpy(), scaled * 2.0 + 1.0, rtol=1e-4, atol=1e-4)

@@ -126,3 +126,11 @@ def test_a_prompt_of_unknown_characters_is_named_for_a_char_model(tmp_path):
     path = write(tmp_path, "prompts.txt", "the cat\nthé ça\n")
     with pytest.raises(DataError, match=r"prompts.txt:2: characters the model never saw in training: 'ç', 'é'"):
         export.read_prompts(path, config, vocabulary)
+
+
+def test_each_signature_takes_the_documented_input_names(word_export):
+    """The TensorSpec names become the SavedModel's input keys, the names REST clients send."""
+    *_, signatures = word_export
+    assert {name: [spec.name for spec in s.input_signature] for name, s in signatures.items()} == {
+        "serving_default": ["prompt"], "score": ["text"],
+        "generate": ["prompt", "max_tokens", "temperature", "top_k", "top_p", "seed"]}

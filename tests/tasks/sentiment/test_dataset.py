@@ -111,3 +111,18 @@ def test_sst2_layout_uses_dev_as_test_and_carves_val_from_train(shared_data, mon
     assert prepared.texts["test"][0].startswith("it 's a charming and often affecting journey")  # dev.tsv
     assert len(prepared.texts["val"]) == 2000  # 5% of 67,349 train rows, capped
 
+
+
+def test_fit_vocabulary_is_capped_at_max_tokens_most_frequent_first():
+    from tasks.sentiment.dataset import fit_vocabulary
+
+    texts = ["good movie good", "bad movie good", "plot"]
+    assert fit_vocabulary(load(**{"model.max_tokens": 4}), texts) == ["", "[UNK]", "good", "movie"]
+
+
+def test_fit_vocabulary_follows_the_standardize_option():
+    from tasks.sentiment.dataset import fit_vocabulary
+
+    texts = ["Good!", "good"]
+    assert fit_vocabulary(load(), texts) == ["", "[UNK]", "good"]
+    assert sorted(fit_vocabulary(load(**{"model.standardize": "none"}), texts)[2:]) == ["Good!", "good"]
