@@ -14,7 +14,9 @@ The CLI is a thin layer over the same `common.lifecycle` functions.
 """
 from __future__ import annotations
 
+import copy
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,8 @@ class Run:
 
     def evaluate(self, split: str = "test") -> dict:
         """Re-evaluate on ``split`` (``test`` or ``val``); refreshes metrics.json and report.md."""
+        if split not in ("test", "val"):
+            raise UserError(f"evaluate: split must be 'test' or 'val', got {cfg.shown(split)}")
         _, doc = lifecycle.evaluate(self.task, self.path, split)
         return doc[split]
 
@@ -79,9 +83,14 @@ class Run:
         if missing or unknown:
             raise UserError(f"serving_default takes {', '.join(sorted(specs))}; missing {missing}, "
                             f"unknown {unknown}")
-        tensors = {name: tf.constant(np.asarray(value), dtype=specs[name].dtype) for name, value in named.items()}
+        tensors = {name: _input_tensor(name, value, specs[name]) for name, value in named.items()}
         out = {}
-        for name, value in self._serve(**tensors).items():
+        try:
+            outputs = self._serve(**tensors)
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:  # values the graph refuses
+            problem = " ".join(str(exc).split("\n")[0].split())
+            raise UserError(f"serving_default refused the inputs: {cfg.shown(problem)[1:-1]}") from None
+        for name, value in outputs.items():
             array = value.numpy()
             out[name] = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array) \
                 if array.dtype == object else array
@@ -95,72 +104,203 @@ class Run:
         return f"Run({self.task.name!r}, {str(self.path)!r})"
 
 
+def _input_tensor(name: str, value, spec) -> tf.Tensor:
+    """One named input as the signature's dtype and shape, or one line saying what it expects: a
+    traceback from deep inside TensorFlow does not tell a notebook user which argument was wrong."""
+    rank = len(spec.shape)
+    dims = ", ".join("batch" if d is None else str(d) for d in spec.shape)
+    expected = f"{spec.dtype.name} of shape [{dims}]"
+    if isinstance(value, (str, bytes)) and rank > 0:
+        raise UserError(f"predict input '{name}': expected a batch ({expected}), got one value "
+                        f"{cfg.shown(value)}; pass a list, e.g. [{cfg.shown(value)}]")
+    try:
+        array = np.asarray(value, dtype=object if spec.dtype == tf.string else None)
+        if spec.dtype == tf.string:
+            if not all(isinstance(v, (str, bytes)) for v in array.flat):
+                bad = next(v for v in array.flat if not isinstance(v, (str, bytes)))
+                raise TypeError(f"{cfg.shown(bad)} is not a string")
+        elif array.dtype == object or array.dtype.kind in "SUMm":
+            raise TypeError(f"{cfg.shown(value)} holds values that are not numbers")
+    except (TypeError, ValueError) as exc:  # ragged lists, strings for numbers, numbers for text
+        raise UserError(f"predict input '{name}': expected {expected}: {exc}") from None
+    if array.ndim != rank or any(d is not None and d != n for d, n in zip(spec.shape, array.shape)):
+        raise UserError(f"predict input '{name}': expected {expected}, got shape {list(array.shape)}")
+    if array.size == 0 and rank > 0 and array.shape[0] == 0:
+        raise UserError(f"predict input '{name}' is an empty batch; pass at least one example")
+    try:
+        return tf.constant(array, dtype=spec.dtype)
+    except (TypeError, ValueError, OverflowError) as exc:  # e.g. 1e40 for float32 is inf, 2**40 for int32
+        raise UserError(f"predict input '{name}': expected {expected}: {cfg.shown(str(exc))[1:-1]}") from None
+
+
+def _plain(value):
+    """A copy of a config value as YAML would give it: numpy scalars and arrays become Python numbers and
+    lists, paths strings; the caller's own mappings are never changed by the overrides applied later."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _raw_config(task, config) -> dict:
     if config is None:
         return cfg.load_yaml(task.demo_config_path)
     if isinstance(config, (str, Path)):
         return cfg.load_yaml(config)
-    if isinstance(config, dict):
-        return {k: v for k, v in config.items()}
+    if isinstance(config, Mapping):
+        return _plain(config)
     raise ConfigError(f"config must be a YAML path, a mapping or None, got {type(config).__name__}")
 
 
-def _data_overrides(task, data, folder: Path) -> dict:
-    """``data.*`` keys for paths or in-memory tables (written into ``folder`` in the task's format)."""
+def _overrides(set) -> list[tuple[list[str], Any]]:
+    """``set`` as (key path, value) pairs: a mapping of dotted keys, or the CLI's ``key=value`` strings."""
+    if set is None:
+        return []
+    if isinstance(set, Mapping):
+        pairs = list(set.items())
+        for key, _ in pairs:
+            if not isinstance(key, str) or "" in key.split("."):
+                raise ConfigError(f"set: key {cfg.shown(key)} is not a dotted config key such as "
+                                  "'train.epochs'")
+        return [(key.split("."), _plain(value)) for key, value in pairs]
+    if isinstance(set, (list, tuple)) and all(isinstance(item, str) for item in set):
+        return [cfg.parse_override(item) for item in set]  # the last of a key given twice wins, as in the CLI
+    raise ConfigError(f"set must be a mapping of dotted keys to values (e.g. {{'train.epochs': 3}}) or a "
+                      f"list of 'key=value' strings, got {type(set).__name__}")
+
+
+def _is_table(value) -> bool:
+    return hasattr(value, "to_csv") or isinstance(value, (list, tuple))
+
+
+def _check_data(data) -> dict:
+    """``data`` as {split: path or table}, checked before anything is written."""
     if data is None:
         return {}
-    if isinstance(data, dict):
-        unknown = set(data) - {"path", *SPLITS}
-        if unknown:
-            raise ConfigError(f"data: unknown split(s) {sorted(unknown)}; use path or {', '.join(SPLITS)}")
-        items = data
-    else:
-        items = {"path": data}
+    items = dict(data) if isinstance(data, Mapping) else {"path": data}
+    unknown = [key for key in items if key not in ("path", *SPLITS)]
+    if unknown:
+        raise ConfigError(f"data: unknown split(s) {cfg.shown(unknown)}; use path or {', '.join(SPLITS)}")
+    for split, value in items.items():
+        if isinstance(value, (str, Path)):
+            if not str(value).strip():
+                raise ConfigError(f"data[{split!r}]: the path is empty")
+        elif not _is_table(value):
+            raise ConfigError(f"data[{split!r}]: expected a file path, a pandas DataFrame or a list of "
+                              f"records, got {type(value).__name__}")
+        elif len(value) == 0:
+            raise ConfigError(f"data[{split!r}] is an empty table; pass at least one example")
+        elif isinstance(value, (list, tuple)):
+            bad = next((i for i, row in enumerate(value) if not isinstance(row, (Mapping, list, tuple))),
+                       None)
+            if bad is None:
+                continue
+            raise ConfigError(f"data[{split!r}][{bad}]: expected a record (a dict, or a list/tuple of "
+                              f"columns), got {cfg.shown(value[bad])}")
+    return items
+
+
+def _write_tables(task, items: dict, folder: Path, written: list[Path]) -> dict:
+    """``data.*`` keys for the paths and in-memory tables of ``items``; tables are written into
+    ``folder`` in the task's format (each written file is added to ``written``)."""
     overrides = {}
     for split, value in items.items():
         if isinstance(value, (str, Path)):
             overrides[f"data.{split}"] = str(value)
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            overrides[f"data.{split}"] = str(task.write_data(value, folder / split))
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            path = Path(task.write_data(value, folder / split))
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # rows of a bad shape
+            raise ConfigError(f"data[{split!r}] cannot be written as {task.name} data "
+                              f"({type(exc).__name__}: {cfg.shown(str(exc))[1:-1]})") from None
+        written.append(path)
+        overrides[f"data.{split}"] = str(path.resolve())  # the run's config.yaml works from any directory
     return overrides
 
 
-def train(task, config: Any = None, *, data=None, set: dict | None = None, run_dir=None,
+def _with_data(raw: dict, overrides: dict, given: set) -> dict:
+    """``raw`` with the data keys of ``overrides``: data passed to ``train`` replaces the config's files
+    (split files drop its single file and vice versa)."""
+    raw = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        cfg.apply_override(raw, key.split("."), value, label="data")
+    if given and isinstance(raw.get("data"), dict):
+        replaced = {*SPLITS} if "path" in given else {"path"} if given >= {*SPLITS} else frozenset()
+        for key in replaced - given:
+            raw["data"].pop(key, None)
+    return raw
+
+
+def train(task, config: Any = None, *, data=None, set: dict | list | None = None, run_dir=None,
           overwrite: bool = False) -> Run:
     """Fit, evaluate on the test split and export, exactly as ``python -m tasks.<task> train``.
 
     ``config``: a YAML path, a mapping shaped like the YAML, or None (the demo config).
     ``data``: a path or table for ``data.path``, or a mapping of ``path``/``train``/``val``/``test``
-    to paths or tables. ``set``: dotted keys, e.g. ``{"train.epochs": 3}``.
+    to paths or tables. ``set``: dotted keys, e.g. ``{"train.epochs": 3}``, or the CLI's ``--set``
+    strings, e.g. ``["train.epochs=3"]`` (a key given twice: the last wins).
+
+    Every argument and the config are checked before anything is written; tables go into
+    ``<run>/data/``, and a run that stops on bad data leaves no files behind.
     """
+    if run_dir is not None and not isinstance(run_dir, (str, Path)):
+        raise UserError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
     config_arg, raw = config, _raw_config(task, config)
-    for key, value in (set or {}).items():
-        cfg.apply_override(raw, key.split("."), value)
-    name = raw.get("name", "default")
-    folder = RunFolder(run_dir) if run_dir else RunFolder.default(task.name, str(name))
+    for keys, value in _overrides(set):
+        cfg.apply_override(raw, keys, value, label="set")
+    raw.setdefault("task", task.name)
+    items = _check_data(data)
+    given = frozenset(items)
+    placeholders = {f"data.{split}": str(v) if isinstance(v, (str, Path)) else f"<in-memory {split}>"
+                    for split, v in items.items()}
+    checked = cfg.from_dict(task.config_class, _with_data(raw, placeholders, given))  # before any write
+    folder = RunFolder(run_dir) if run_dir else RunFolder.default(task.name, checked.name)
+    folder.check_is_folder()
     if folder.is_finished() and not folder.is_interrupted():
         if not overwrite:
             raise UserError(f"{folder.path} already holds a finished run; pass overwrite=True or another run_dir")
         shutil.rmtree(folder.path)
-    for key, value in _data_overrides(task, data, folder.path / "data").items():
-        cfg.apply_override(raw, key.split("."), value)
-    given = {*data} if isinstance(data, dict) else ({"path"} if data is not None else frozenset())
-    if given and isinstance(raw.get("data"), dict):
-        # Data passed here replaces the config's files: split files drop its single file and vice versa.
-        replaced = {*SPLITS} if "path" in given else {"path"} if given >= {*SPLITS} else frozenset()
-        for key in replaced - given:
-            raw["data"].pop(key, None)
-    raw.setdefault("task", task.name)
-    config = cfg.from_dict(task.config_class, raw)
-    if config_arg is None and data is None:
-        lifecycle.with_demo_data(task, config, log=lambda *_: None)
-    run, _ = lifecycle.train(task, config, folder.path, log=lambda *_: None)
+    made = [p for p in (folder.path / "data", folder.path, *folder.path.parents) if not p.exists()]
+    written: list[Path] = []
+    try:
+        tables = _write_tables(task, items, folder.path / "data", written)
+        config = cfg.from_dict(task.config_class, _with_data(raw, tables, given))
+        if config_arg is None and data is None:
+            lifecycle.with_demo_data(task, config, log=lambda *_: None)
+        run, _ = lifecycle.train(task, config, folder.path, log=lambda *_: None)
+    except UserError:
+        _remove_if_only(folder.path, written, made)
+        raise
     return Run(task, run.path)
+
+
+def _remove_if_only(folder: Path, written: list[Path], made: list[Path]) -> None:
+    """After a failed ``train``: the tables this call wrote, and the folders it made, go again, unless
+    the run folder holds anything else (an interrupted run to resume keeps its data)."""
+    if not folder.is_dir():
+        return
+    others = [p for p in folder.rglob("*") if p.is_file() and p not in written]
+    if others:
+        return
+    for path in written:
+        path.unlink(missing_ok=True)
+    for path in made:  # innermost first
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def load(task, run_dir) -> Run:
     """A finished run folder (as ``train`` left it) for evaluate / export / predict."""
+    if not isinstance(run_dir, (str, Path)):
+        raise UserError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
     folder = RunFolder(run_dir)
     folder.require(folder.config_path, folder.metrics_path)
     return Run(task, folder.path)
@@ -172,7 +312,7 @@ class TaskAPI:
     def __init__(self, task):
         self.task = task
 
-    def train(self, config: Any = None, *, data=None, set: dict | None = None, run_dir=None,
+    def train(self, config: Any = None, *, data=None, set: dict | list | None = None, run_dir=None,
               overwrite: bool = False) -> Run:
         return train(self.task, config, data=data, set=set, run_dir=run_dir, overwrite=overwrite)
 

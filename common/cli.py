@@ -43,8 +43,8 @@ def build_parser(task) -> argparse.ArgumentParser:
             p.add_argument("--config", metavar="FILE",
                            help=f"YAML config (default: configs/{task.name}.yaml, the demo config).")
             p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                           help="Override one config key, e.g. --set train.epochs=3 (repeatable; "
-                                "the value is read as YAML).")
+                           help="Override one config key, e.g. --set train.epochs=3 (repeatable; the "
+                                "value is read as YAML; a key set twice takes its last value).")
         p.add_argument("--run-dir", metavar="DIR", required=run_dir_required,
                        help="Run folder (default: runs/<task>/<config name>).")
         return p

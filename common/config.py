@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import math
 import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,9 +21,59 @@ from pathlib import Path
 
 import yaml
 
-from common.errors import ConfigError
+from common.errors import ConfigError, where
 
 RUN_NAME = r"[A-Za-z0-9_][A-Za-z0-9._-]*"  # a plain file name: `name` becomes a folder under runs/<task>/
+MAX_NAME = 100  # `name` is a folder name: file systems stop at 255 bytes, and run folders nest below it
+
+# Limits of what a config may hold. A config is a few kilobytes; these stop a hostile or broken one (a
+# 20 MB line, a "billion laughs" of nested aliases, 100000 nested brackets) with one line, before PyYAML
+# (pure Python, ~50 microseconds a token) or the run spends minutes or all memory on it.
+MAX_CONFIG_BYTES = 1_000_000  # a config file, or one --set item
+MAX_VALUES = 20_000  # values in one document, every alias counted as often as it is used
+MAX_ALIAS_VALUES = 5_000  # of those, values that aliases repeat
+MAX_DEPTH = 50  # nesting of mappings and lists (PyYAML composes recursively)
+MAX_SHOWN = 200  # characters of a bad value an error message quotes
+
+# Integers reach TensorFlow as int32 (sampling seeds, top_k) and numpy seeds stop at 2**32 - 1.
+MAX_INT = 2**31 - 1
+# Keys that choose sizes, by their last dotted part(s), wherever a task puts them: a value past these
+# would exhaust the machine (weights grow with width squared, batches and windows with their length)
+# or run for ever, long after the config was accepted. An option's own ``max`` takes precedence.
+WIDTH, LENGTH, VOCABULARY = 8192, 100_000, 10_000_000
+SIZE_LIMITS = {
+    **dict.fromkeys(["units", "decoder_units", "attention_units", "hidden_units", "char_units", "d_model",
+                     "embedding_dim", "char_dim", "casing_dim", "channel_embedding"], WIDTH),
+    **dict.fromkeys(["max_length", "bptt", "lookback", "horizon", "max_output_length", "max_word_chars",
+                     "patch_len", "generation.max_tokens"], LENGTH),
+    **dict.fromkeys(["max_tokens", "max_vocabulary", "source_vocab_size", "target_vocab_size",
+                     "sampled_softmax"], VOCABULARY),
+    "layers": 64, "batch_size": 65_536, "epochs": 100_000, "in_domain_epochs": 100_000, "beam_width": 256,
+    "cpu_replicas": 256, "max_trials": 100_000, "executions_per_trial": 1_000,
+}
+
+
+class _ShortRepr(reprlib.Repr):
+    """``repr`` that cuts long strings, lists and mappings while it formats them (not after), and names
+    an integer too long for ``str`` (Python refuses past 4300 digits) by its size."""
+
+    def repr_int(self, x, level):
+        if x.bit_length() < 200:
+            return repr(x)
+        return f"<an integer of about {int(x.bit_length() * 0.30103)} digits>"
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxstring = _SHORT.maxother = MAX_SHOWN
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 20
+_SHORT.maxlevel = 4
+
+
+def shown(value) -> str:
+    """``repr(value)`` for an error message, at most ``MAX_SHOWN`` characters: a 1 MB bad value must not
+    become a 1 MB error line. A cut is marked with an ellipsis (``...``)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 def option(default, help, *, choices=None, min=None, max=None, positive=False, pattern=None):
@@ -133,17 +184,17 @@ def _coerce(value, tp, key):
                 return _coerce(value, arg, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {shown(value)}")
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, prefix=key)
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+            raise ConfigError(f"config key '{key}': expected a list, got {shown(value)}")
         (item_tp,) = typing.get_args(tp) or (typing.Any,)
         return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r}")
+            raise ConfigError(f"config key '{key}': expected a mapping, got {shown(value)}")
         return dict(value)
     if tp is typing.Any:
         return value
@@ -161,7 +212,7 @@ def _coerce(value, tp, key):
                 pass
         if number is not None:
             if not math.isfinite(number):  # `nan <= 0` is False: range rules alone would let it through
-                raise ConfigError(f"config key '{key}': must be a finite number, got {value!r}")
+                raise ConfigError(f"config key '{key}': must be a finite number, got {shown(value)}")
             return number
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -171,7 +222,7 @@ def _coerce(value, tp, key):
     elif tp is str:
         if isinstance(value, str):
             return value
-    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {shown(value)}")
 
 
 def _check_rules(value, meta, key):
@@ -182,22 +233,40 @@ def _check_rules(value, meta, key):
         values = value if isinstance(value, list) else [value]
         for v in values:
             if v not in choices:
-                raise ConfigError(f"config key '{key}': {v!r} is not allowed; "
+                raise ConfigError(f"config key '{key}': {shown(v)} is not allowed; "
                                   f"choose one of {', '.join(map(str, choices))}")
     pattern = meta.get("pattern")
-    if pattern is not None and isinstance(value, str) and not re.fullmatch(pattern, value):
-        raise ConfigError(f"config key '{key}': {value!r} is not a plain name; use letters, digits, '.', '_' "
-                          "and '-' only (no '/' or '..')")
+    if pattern is not None and isinstance(value, str):
+        if len(value) > MAX_NAME:
+            raise ConfigError(f"config key '{key}': {shown(value)} has {len(value)} characters; a name has "
+                              f"at most {MAX_NAME}")
+        if not re.fullmatch(pattern, value):
+            raise ConfigError(f"config key '{key}': {shown(value)} is not a plain name; use letters, digits, "
+                              "'.', '_' and '-' only (no '/' or '..')")
     numbers = value if isinstance(value, list) else [value]
     for v in numbers:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
         if meta.get("positive") and v <= 0:
-            raise ConfigError(f"config key '{key}': must be > 0, got {v}")
+            raise ConfigError(f"config key '{key}': must be > 0, got {shown(v)}")
         if meta.get("min") is not None and v < meta["min"]:
-            raise ConfigError(f"config key '{key}': must be >= {meta['min']}, got {v}")
+            raise ConfigError(f"config key '{key}': must be >= {meta['min']}, got {shown(v)}")
         if meta.get("max") is not None and v > meta["max"]:
-            raise ConfigError(f"config key '{key}': must be <= {meta['max']}, got {v}")
+            raise ConfigError(f"config key '{key}': must be <= {meta['max']}, got {shown(v)}")
+        if isinstance(v, int):
+            _check_size(v, meta, key)
+
+
+def _check_size(value: int, meta, key: str) -> None:
+    """The ceilings of ``SIZE_LIMITS`` and ``MAX_INT`` for an integer its option does not bound itself."""
+    if meta.get("max") is None:
+        parts = key.split(".")
+        limit = SIZE_LIMITS.get(".".join(parts[-2:]), SIZE_LIMITS.get(parts[-1].split("[")[0]))
+        if limit is not None and value > limit:
+            raise ConfigError(f"config key '{key}': must be <= {limit}, got {shown(value)} (a size this "
+                              "large would exhaust the machine's memory or time)")
+    if abs(value) > MAX_INT:
+        raise ConfigError(f"config key '{key}': must be between {-MAX_INT} and {MAX_INT}, got {shown(value)}")
 
 
 def from_dict(cls, data, prefix=""):
@@ -206,7 +275,7 @@ def from_dict(cls, data, prefix=""):
         data = {}
     label = f"config section '{prefix}'" if prefix else "config"
     if not isinstance(data, dict):
-        raise ConfigError(f"{label}: expected a mapping of keys, got {data!r}")
+        raise ConfigError(f"{label}: expected a mapping of keys, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     renamed = getattr(cls, "RENAMED", {})
@@ -216,9 +285,9 @@ def from_dict(cls, data, prefix=""):
             new = f"{prefix}.{renamed[key]}" if prefix else renamed[key]
             raise ConfigError(f"config key '{full}' was renamed to '{new}'; use {new}")
         if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
+            close = difflib.get_close_matches(str(key), fields, n=1) if len(str(key)) <= MAX_NAME else []
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"unknown config key '{full}'{hint} Allowed keys here: "
+            raise ConfigError(f"unknown config key {shown(full)}{hint} Allowed keys here: "
                               f"{', '.join(sorted(fields))}")
     kwargs = {}
     for name, f in fields.items():
@@ -258,50 +327,140 @@ def to_dict(obj):
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
-    """Parse ``key.path=value`` (value read as YAML) from ``--set``."""
+    """Parse ``key.path=value`` (value read as YAML) from ``--set``; text that is not valid YAML is taken
+    as a plain string, but a value YAML refuses for its size or a repeated key is an error."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"--set {shown(text)}: {len(text)} characters; a --set item has at most "
+                          f"{MAX_CONFIG_BYTES}: put large values in files the config names")
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. --set train.epochs=3")
+        raise ConfigError(f"--set {shown(text)}: expected key.path=value, e.g. --set train.epochs=3")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
-        raise ConfigError(f"--set {text!r}: the key is empty")
+        raise ConfigError(f"--set {shown(text)}: the key is empty")
+    if "" in key.split("."):
+        raise ConfigError(f"--set {shown(text)}: the key {shown(key)} has an empty part; write "
+                          "key.path=value, e.g. --set train.epochs=3")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=_OneLineLoader) if raw.strip() else ""  # noqa: S506 - a SafeLoader
+    except _Refused as exc:
+        raise ConfigError(f"--set {shown(key)}: {exc.problem}") from None
     except yaml.YAMLError:
         value = raw
     return key.split("."), value
 
 
-def apply_override(tree: dict, path: list[str], value) -> None:
-    """Set a dotted path in a raw (not yet validated) config mapping."""
+def apply_override(tree: dict, path: list[str], value, label: str = "--set") -> None:
+    """Set a dotted path in a raw (not yet validated) config mapping (``label``: where the override came
+    from, for the message)."""
     node = tree
     for part in path[:-1]:
         nxt = node.get(part)
         if nxt is None:
             nxt = node[part] = {}
         if not isinstance(nxt, dict):
-            raise ConfigError(f"--set {'.'.join(path)}: '{part}' is not a section")
+            raise ConfigError(f"{label} {'.'.join(path)[:MAX_SHOWN]}: {shown(part)} is not a section")
         node = nxt
     node[path[-1]] = value
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that a config may not hold (a repeated key, too many values, too deep): never read as
+    a plain string by ``--set``."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error, not "last one wins"."""
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not "last one wins",
+    and a document past the size limits (``MAX_VALUES``, ``MAX_ALIAS_VALUES``, ``MAX_DEPTH``) is refused
+    while it is composed: aliases are shared nodes there, so a "billion laughs" is counted, never built."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._values = self._aliased = self._depth = 0
+
+    def _where(self, mark) -> str:
+        return f"line {mark.line + 1}"
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            node = super().compose_node(parent, index)
+            size = getattr(node, "expanded", None)
+            if size is None:
+                raise _Refused(None, None, "an alias refers to the value that contains it; a config cannot "
+                                           "be recursive", mark)
+            self._aliased += size
+            self._values += size
+            if self._aliased > MAX_ALIAS_VALUES:
+                raise _Refused(None, None, f"aliases expand to more than {MAX_ALIAS_VALUES} values; write "
+                                           "the values out (a config needs few)", mark)
+            self._check_count(mark)
+            return node
+        mark = self.peek_event().start_mark
+        start = self._values
+        self._values += 1
+        self._check_count(mark)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(None, None, f"values nested more than {MAX_DEPTH} deep", mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        node.expanded = self._values - start
+        return node
+
+    def _check_count(self, mark):
+        if self._values > MAX_VALUES:
+            raise _Refused(None, None, f"more than {MAX_VALUES} values; a config holds far fewer", mark)
+
+    def construct_yaml_int(self, node):
+        digits = len(node.value.lstrip("+-").replace("_", ""))
+        if digits > 30:  # int() refuses past 4300 digits, and every config integer fits in 10
+            raise _Refused(None, None, f"an integer of {digits} digits; config integers are at most "
+                                       f"{MAX_INT}", node.start_mark)
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node, deep=False):
         seen = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` merges a mapping; its keys may be overridden here
             key = self.construct_object(key_node, deep=deep)
             try:
                 hash(key)
             except TypeError:
                 continue  # the base class reports unhashable keys
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice (first at line {seen[key] + 1}); keep one of them",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line
+                first = self._where(seen[key])
+                raise _Refused(None, None, f"key {shown(key)} appears twice (first at {first}); keep one of "
+                                           "them", key_node.start_mark)
+            seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+
+
+class _OneLineLoader(_UniqueKeyLoader):
+    """The loader of a ``--set`` value: one line, so places are columns."""
+
+    def _where(self, mark) -> str:
+        return f"column {mark.column + 1}"
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    """(line, one-line problem) of a PyYAML error."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text[: exc.position].count("\n") + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else shown(exc.character)
+        return line, f"character {char} is not allowed in YAML ({exc.reason}); remove it"
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if context and not isinstance(exc, _Refused):
+        problem = f"{context}: {problem}"
+    return (mark.line + 1 if mark is not None else None), " ".join(problem.split())
 
 
 def load_yaml(path) -> dict:
@@ -310,6 +469,11 @@ def load_yaml(path) -> dict:
         raise ConfigError(f"--config {path} is a folder; give the YAML config file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size} bytes; a config file has at most {MAX_CONFIG_BYTES} (a config is "
+                          "a few kilobytes: is this the data file?)")
+    text = ""
     try:
         text = path.read_text(encoding="utf-8-sig")
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
@@ -318,10 +482,8 @@ def load_yaml(path) -> dict:
         raise ConfigError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                           "save the config as UTF-8") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{loc}: invalid YAML ({problem})") from None
+        line, problem = _yaml_problem(exc, text)
+        raise ConfigError(f"{where(path, line)}: invalid YAML ({problem})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -44,19 +44,55 @@ def write_export(task, model, config, prepared, export_dir, add_files=None) -> d
     return signatures
 
 
+def check_export(export_dir) -> None:
+    """Refuse a damaged or partial SavedModel with one line naming the file and the fix, before anything
+    loads it (TensorFlow's own errors are tracebacks that blame devices or file patterns).
+
+    Every variable is read once: the tensor bundle checks each one's checksum, so a truncated or
+    corrupted ``variables/`` is caught here rather than half-way through serving."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir = Path(export_dir)
+    again = f"re-run `export --run-dir {export_dir.parent}` to write it anew"
+    pb = export_dir / "saved_model.pb"
+    if not pb.is_file():
+        what = "a folder" if pb.is_dir() else "missing"
+        raise UserError(f"{pb} is {what}: the export is incomplete; {again}")
+    try:
+        proto = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - any parse failure means the file is not a SavedModel
+        raise UserError(f"{pb} is damaged (not a SavedModel: {str(exc)[:200]}); {again}") from None
+    if not proto.meta_graphs:
+        raise UserError(f"{pb} is damaged (it holds no graph); {again}")
+    index = export_dir / "variables" / "variables.index"
+    if not index.is_file():
+        raise UserError(f"{export_dir / 'variables'} is incomplete ({index.name} is missing); {again}")
+    try:
+        reader = tf.train.load_checkpoint(str(index.with_suffix("")))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as exc:  # noqa: BLE001 - DataLossError, NotFoundError, OutOfRange...: all a damaged file
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{export_dir / 'variables'} is damaged ({reason}); {again}") from None
+
+
 def load_serving(export_dir, signature="serving_default"):
     """The exported signature as a callable ``fn(**tensors) -> dict of tensors``."""
     export_dir = Path(export_dir)
     if not (export_dir / "saved_model.pb").exists():
         raise UserError(f"no SavedModel in {export_dir}; run `export --run-dir {export_dir.parent}` first")
-    loaded = tf.saved_model.load(str(export_dir))
+    check_export(export_dir)
+    try:
+        loaded = tf.saved_model.load(str(export_dir))
+    except Exception as exc:  # noqa: BLE001 - the checks above passed, yet TensorFlow cannot rebuild it
+        raise UserError(f"{export_dir} cannot be loaded ({str(exc).strip()[:200]}); re-run "
+                        f"`export --run-dir {export_dir.parent}` to write it anew") from None
     if signature not in loaded.signatures:
         raise UserError(f"{export_dir} has no signature {signature!r} "
                         f"(it has {', '.join(loaded.signatures)})")
     fn = loaded.signatures[signature]
     fn._rnnsuite_loaded = loaded  # keep the loaded object (and its variables) alive
     return fn
-
 
 
 class VocabularyIndex:

@@ -5,8 +5,10 @@ gets the run folder, resumption, atomic artifacts and reports by registering.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
+import zipfile
 from pathlib import Path
 
 import keras
@@ -14,7 +16,7 @@ import keras
 from common import config as cfg
 from common.errors import ConfigError, UserError, warn
 from common.export import load_serving, write_export
-from common.io import atomic_path, atomic_write_json, atomic_write_text, read_json
+from common.io import atomic_path, atomic_write_json, atomic_write_text, check_writable, read_json
 from common.model_card import write_model_card
 from common.plots import save_learning_curves
 from common.report import write_report
@@ -31,12 +33,33 @@ def load_config(task, path=None, overrides=(), saved_run=False):
         raw = cfg.migrate_renamed(task.config_class, raw)
     raw.setdefault("task", task.name)
     if raw.get("task") != task.name:
-        raise ConfigError(f"{path}: this config is for task '{raw.get('task')}', not '{task.name}'; "
-                          f"use `python -m tasks.{raw.get('task')}`")
+        other = str(raw.get("task"))[:100]
+        raise ConfigError(f"{path}: this config is for task '{other}', not '{task.name}'; "
+                          f"use `python -m tasks.{other}`")
     for item in overrides:
         keys, value = cfg.parse_override(item)
         cfg.apply_override(raw, keys, value)
-    return cfg.from_dict(task.config_class, raw)
+    config = cfg.from_dict(task.config_class, raw)
+    config.__dict__[_SOURCE] = Path(path) if path is not None else None  # train refuses to overwrite it
+    return config
+
+
+_SOURCE = "_rnnsuite_source"
+
+
+def _load_saved_config(task, run):
+    """A run folder's config.yaml; a damaged one names the file and the fix (a foreign run's says which
+    task's command reads it)."""
+    try:
+        return load_config(task, run.config_path, saved_run=True)
+    except ConfigError as exc:
+        message = str(exc)
+        if "this config is for task" in message:
+            raise
+        if not message.startswith(str(run.config_path)):
+            message = f"{run.config_path}: {message}"
+        raise ConfigError(f"{message}; restore it, or re-train: train --overwrite --run-dir "
+                          f"{run.path}") from None
 
 
 def _data_paths(data) -> list[str]:
@@ -77,10 +100,89 @@ def load_run(task, run_dir):
     """Config, fitted state and trained model of a finished run."""
     run = RunFolder(run_dir)
     run.require(run.config_path, run.state_path, run.model_path)
-    config = load_config(task, run.config_path, saved_run=True)
-    state = read_json(run.state_path)
-    model = keras.saving.load_model(str(run.model_path), compile=False)
+    config = _load_saved_config(task, run)
+    state = read_state(run)
+    damaged = (f"{run.model_path} is damaged (%s); restore it, or re-train: train --overwrite "
+               f"--run-dir {run.path}")
+    if not zipfile.is_zipfile(run.model_path):  # Keras would call it "not found"
+        raise UserError(damaged % "not a Keras archive: not a zip file")
+    try:
+        model = keras.saving.load_model(str(run.model_path), compile=False)
+    except Exception as exc:  # noqa: BLE001 - Keras reports a damaged archive as anything from ValueError on
+        raise UserError(damaged % (str(exc).strip().splitlines()[0][:200] if str(exc).strip()
+                                   else type(exc).__name__)) from None
     return run, config, state, model
+
+
+def _shape(value):
+    """The JSON shape of a value: object keys with their shapes, an array's distinct element shapes."""
+    if isinstance(value, dict):
+        return {"object": {str(k): _shape(v) for k, v in value.items()}}
+    if isinstance(value, list):
+        return {"array": sorted({json.dumps(_shape(v), sort_keys=True) for v in value})}
+    return {bool: "boolean", str: "string", type(None): "null"}.get(type(value), "number")
+
+
+def _shape_difference(found, wrote, where=""):
+    """Where ``found`` differs from the shape train wrote, in words; None when they agree."""
+    if found == wrote:
+        return None
+    if isinstance(found, dict) and isinstance(wrote, dict) and "object" in found and "object" in wrote:
+        for key in wrote["object"]:
+            if key not in found["object"]:
+                return f"the key {where}{key!r} is missing"
+        for key in found["object"]:
+            if key not in wrote["object"]:
+                return f"the key {where}{key[:100]!r} is not one train wrote"
+            differs = _shape_difference(found["object"][key], wrote["object"][key], f"{where}{key!r} > ")
+            if differs:
+                return differs
+    label = where.rstrip("> ").strip() or "the top level"
+    found, wrote = _kind(found), _kind(wrote)
+    if found == wrote == "an array":
+        return f"{label} holds other kinds of items than train wrote"
+    return f"{label} is {found}, train wrote {wrote}"
+
+
+def _kind(shape) -> str:
+    name = next(iter(shape)) if isinstance(shape, dict) else shape
+    return f"{'an' if name[0] in 'ao' else 'a'} {name}"
+
+
+def read_state(run) -> dict:
+    """state.json, checked against the shape train recorded beside it: a list, other keys or values of
+    other types would otherwise surface as a KeyError deep in a task's code."""
+    state = read_json(run.state_path)
+    fix = f"restore it, or re-train: train --overwrite --run-dir {run.path}"
+    if not isinstance(state, dict):
+        kind = type(state).__name__
+        raise UserError(f"{run.state_path} is damaged (it holds a JSON {kind}, not the object train "
+                        f"writes); {fix}")
+    try:
+        wrote = json.loads(run.state_schema_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return state  # a run from before shapes were recorded (or its record lost): nothing to compare
+    differs = _shape_difference(_shape(state), wrote)
+    if differs:
+        raise UserError(f"{run.state_path} is damaged ({differs}); {fix}")
+    return state
+
+
+def _write_state(run, state) -> None:
+    atomic_write_json(run.state_path, state)
+    atomic_write_json(run.state_schema_path, _shape(state))
+
+
+def _check_inputs_outside(run, config) -> None:
+    """train replaces what a run folder holds: an input among those files would be overwritten."""
+    inputs = [("data file", p) for p in _data_paths(config.data) if "{" not in p]
+    source = config.__dict__.get(_SOURCE)
+    if source is not None:
+        inputs.append(("--config", str(source)))
+    for what, path in inputs:
+        if run.owns(path):
+            raise UserError(f"{what} {path} is inside the run folder {run.path}, whose files train "
+                            "would overwrite; move it out of the run folder or give another --run-dir")
 
 
 def train(task, config, run_dir=None, overwrite=False, log=print):
@@ -91,11 +193,12 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     its model was saved goes straight to evaluation and export.
     """
     run = run_folder(task, config, run_dir)
-    run.check_is_folder()
+    run.check_writable()
     resuming = run.is_interrupted()
     if run.is_finished() and not overwrite:
         raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
                         "or --run-dir for a new folder")
+    _check_inputs_outside(run, config)
     config = task.with_run_folder(with_absolute_data_paths(config), run.path)
     split_cpu(config.train.cpu_replicas)
     strategy = strategy_for(config.train.distribution)  # before any op: multi-worker needs a fresh runtime
@@ -110,7 +213,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     run.create()
     run.failed_path.unlink(missing_ok=True)
     cfg.save_yaml(cfg.to_dict(config), run.config_path)
-    atomic_write_json(run.state_path, prepared.state)
+    _write_state(run, prepared.state)
     if trained_before:
         log(f"Training in {run.path} had finished; evaluating and exporting")
         model = keras.saving.load_model(str(run.model_path), compile=False)
@@ -178,6 +281,8 @@ def _evaluate_and_report(task, model, config, prepared, run, split, training=Non
     try:
         doc = read_json(run.metrics_path) if run.metrics_path.exists() else {}
     except UserError:
+        doc = None
+    if not isinstance(doc, dict):  # truncated, or valid JSON of another shape: this evaluation replaces it
         warn(f"{run.metrics_path} was damaged; writing it anew from this evaluation")
         doc = {}
     doc[split] = result
@@ -193,8 +298,17 @@ def _evaluate_and_report(task, model, config, prepared, run, split, training=Non
     return doc
 
 
+def _check_writes(run, *paths) -> None:
+    """Before any work: the run folder takes new files and none of ``paths`` is a folder."""
+    run.check_writable()
+    for path in paths:
+        if path.is_dir():
+            raise UserError(f"{path} is a folder, not a file: {run.path} is damaged; remove it, then rerun")
+
+
 def evaluate(task, run_dir, split="test"):
     run, config, state, model = load_run(task, run_dir)
+    _check_writes(run, run.metrics_path, run.report_path)
     seed_everything(config.seed, config.train.deterministic)
     prepared = task.prepare(config, state)
     return run, _evaluate_and_report(task, model, config, prepared, run, split)
@@ -202,24 +316,40 @@ def evaluate(task, run_dir, split="test"):
 
 def export(task, run_dir):
     run, config, state, model = load_run(task, run_dir)
+    _check_writes(run)
     prepared = task.prepare(config, state)
     _export_with_card(task, model, config, prepared, run)
     return run
 
 
+def check_output(run, input_path, output_path) -> None:
+    """Refuse, before anything is loaded or written, an --output that would overwrite an input (the
+    --input itself, a file of the run folder) or that cannot be written (a folder, a device such as
+    /dev/full, a path under a file or in a read-only or virtual folder)."""
+    if output_path.is_dir():
+        raise UserError(f"--output {output_path} is a folder; give a file name, e.g. "
+                        f"{output_path / 'predictions.csv'}")
+    same = output_path.exists() and input_path.exists() and output_path.samefile(input_path)
+    if same or output_path.resolve() == input_path.resolve():
+        raise UserError(f"--output {output_path} is the --input file; predicting would overwrite the input: "
+                        "give another --output")
+    if run.owns(output_path.resolve()) or run.owns(output_path):
+        raise UserError(f"--output {output_path} is inside the run folder {run.path}: predicting would "
+                        "overwrite the run's files; give a path outside it")
+    check_writable(output_path, "--output")
+
+
 def predict(task, run_dir, input_path, output_path):
     run = RunFolder(run_dir)
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_output(run, input_path, output_path)
     run.require(run.config_path, run.state_path)
+    config = _load_saved_config(task, run)
     run.require(run.export_dir / "saved_model.pb", hint=f"export it first: python -m tasks.{task.name} export "
                                                         f"--run-dir {run.path}")
-    output_path = Path(output_path)
-    if output_path.is_dir():
-        raise UserError(f"--output {output_path} is a folder; give a file name, e.g. {output_path / 'predictions.csv'}")
-    config = load_config(task, run.config_path, saved_run=True)
-    state = read_json(run.state_path)
-    serve = load_serving(run.export_dir)
-    input_path = Path(input_path)
+    state = read_state(run)
     if not input_path.is_file():
         raise UserError(f"input file not found: {input_path}" if not input_path.exists()
                         else f"--input {input_path} is a folder; give the file to predict on")
+    serve = load_serving(run.export_dir)
     return task.predict_file(serve, config, state, input_path, output_path)

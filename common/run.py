@@ -5,10 +5,12 @@ plots/, checkpoints/, logs/, model.keras, export/ and report.md.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 from common.errors import UserError
+from common.io import check_writable, nearest_existing
 
 
 class RunFolder:
@@ -32,6 +34,7 @@ class RunFolder:
     export_dir = property(lambda self: self.path / "export")
     report_path = property(lambda self: self.path / "report.md")
     training_path = property(lambda self: self.path / "checkpoints" / "training.json")  # facts of a finished fit
+    state_schema_path = property(lambda self: self.path / "checkpoints" / "state.schema.json")  # its shape
     failed_path = property(lambda self: self.path / "FAILED")  # why the last attempt stopped, if it did
 
     def clear(self):
@@ -45,6 +48,26 @@ class RunFolder:
     def check_is_folder(self):
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"--run-dir {self.path} is a file; give a folder (it is created if missing)")
+        ancestor = nearest_existing(self.path)
+        if not ancestor.is_dir():
+            raise UserError(f"--run-dir {self.path}: {ancestor} is a file, not a folder; give a folder path")
+
+    def check_writable(self):
+        """Before any work: the folder (or where it would be created) takes new files."""
+        self.check_is_folder()
+        check_writable(self.path, "--run-dir", folder=True)
+
+    def artifacts(self) -> list[Path]:
+        """What a run writes: a predict --output or an input of train must not be one of these."""
+        return [self.config_path, self.state_path, self.metrics_path, self.history_path, self.model_path,
+                self.report_path, self.failed_path, self.plots_dir, self.checkpoints_dir, self.logs_dir,
+                self.export_dir]
+
+    def owns(self, path) -> bool:
+        """Whether ``path`` is one of the run's artifacts or lies inside one of its folders."""
+        path = Path(os.path.abspath(path))
+        return any(path == Path(os.path.abspath(a)) or Path(os.path.abspath(a)) in path.parents
+                   for a in self.artifacts())
 
     def create(self):
         for folder in (self.path, self.plots_dir, self.checkpoints_dir):
@@ -52,13 +75,24 @@ class RunFolder:
         return self
 
     def require(self, *paths, hint="train it first"):
-        """Fail with one clear message when a trained artifact is missing."""
+        """Fail with one clear message when a trained artifact is missing, is a folder instead of a file,
+        or (the export's saved_model.pb) is damaged: every command refuses before it loads, writes or
+        binds a port."""
         self.check_is_folder()
         if not self.path.is_dir():
             raise UserError(f"run folder not found: {self.path} ({hint})")
-        for path in paths:
-            if not Path(path).exists():
+        for path in map(Path, paths):
+            if not path.exists():
                 raise UserError(f"{path} is missing: {self.path} is not a finished run ({hint})")
+            if path.is_dir():
+                again = (f"export --run-dir {self.path}" if self.export_dir in path.parents
+                         else f"train --overwrite --run-dir {self.path}")
+                raise UserError(f"{path} is a folder, not a file: {self.path} is damaged; remove it, then "
+                                f"rerun `{again}`")
+            if path == self.export_dir / "saved_model.pb":
+                from common.export import check_export
+
+                check_export(self.export_dir)
 
     def is_interrupted(self) -> bool:
         return self.backup_dir.is_dir() and any(self.backup_dir.iterdir())

@@ -8,7 +8,18 @@
 A client written for TensorFlow Serving works unchanged. Client mistakes get a 4xx
 with a clear JSON ``{"error": ...}`` message and never take the server down; an
 unexpected failure gets a 500 with a generic message and an incident id, while the
-traceback goes to the server's stderr (internals are never sent to the client).
+traceback goes to the server's stderr (internals are never sent to the client, nor is
+TensorFlow's text when a graph rejects an input: that goes to the log). HEAD works where
+GET does; any other method, or GET / POST on a path that takes the other, gets 405 with
+an ``Allow`` header.
+
+Values are taken as sent: a number for a string input, a string, ``true`` or a fraction
+for an integer input, NaN / Infinity (which Python's json reads although JSON has no
+such numbers) or a number outside the input's dtype range get 400 naming the input.
+Replies are strict JSON: a model output that is NaN or infinite is a 500 saying so
+(never a bare ``NaN`` a client's parser would refuse). Inputs named ``max_tokens``,
+``temperature``, ``top_k``, ``top_p`` and ``seed`` (the language model's ``generate``
+settings) are checked against their ranges (`GENERATION_SETTINGS`) before the graph runs.
 
 Limits, all parameters of :func:`make_server`:
 
@@ -22,7 +33,16 @@ Limits, all parameters of :func:`make_server`:
 * ``max_connections`` (default 64): connections beyond this many open at once get an
   immediate ``503`` with ``Retry-After: 1`` (no waiting, no thread), so a flood cannot
   exhaust threads or memory.
-* ``max_batch``: a request with more rows gets 400.
+* ``max_batch`` (default 1024): a request with more rows gets 400.
+* ``max_tokens`` (default 512): a ``max_tokens`` input above it gets 400 naming the cap (not
+  clamped: a client asking for more must learn it gets less).
+* ``max_text`` (default 100,000): a string input longer than this many characters gets 400.
+
+Together these bound the work of every request. A call into the graph cannot be
+cancelled, so a client that disconnects mid-request does not stop it; the bounds are
+what frees its thread (the reply is then dropped). A bad limit, an export that does not
+load or an address that cannot be bound is refused by `make_server` with a `UserError`
+(one line from the CLI) before anything is bound.
 
 Speed: HTTP/1.1 keep-alive (one connection and one thread per client, not per request),
 ``TCP_NODELAY`` and a single write per response (no Nagle / delayed-ACK stalls), input
@@ -49,6 +69,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import tensorflow as tf
 
+from common.errors import UserError
+
 log = logging.getLogger("rnnsuite.serving")
 
 class RequestError(Exception):
@@ -59,12 +81,33 @@ class RequestError(Exception):
         self.status = status
 
 
-class SavedModelService:
-    """Holds a loaded SavedModel and turns REST payloads into signature calls."""
+# Inputs named like the settings of a generation signature (the language model's ``generate``) are checked
+# before the graph runs, so an out-of-range value gets a 400 naming it instead of a silently empty, endless
+# or nonsensical text: name -> (whether each value is allowed, given the server's token cap; the rule).
+GENERATION_SETTINGS = {
+    "max_tokens": (lambda a, cap: (a >= 1) & (a <= cap), "from 1 to {cap} (this server's cap on generated "
+                                                         "tokens per prompt)"),
+    "temperature": (lambda a, cap: a >= 0, "0 (greedy) or more"),
+    "top_k": (lambda a, cap: a >= 0, "0 (no limit) or more"),
+    "top_p": (lambda a, cap: (a > 0) & (a <= 1), "above 0 and at most 1 (1: no limit)"),
+    "seed": (lambda a, cap: a >= 0, "0 or more"),
+}
+_KINDS = {"i": "whole numbers", "u": "whole numbers", "f": "numbers with a fraction", "b": "true/false",
+          "U": "strings", "O": "nulls, objects or numbers too large"}
 
-    def __init__(self, export_dir, name: str, max_batch: int = 1024):
+
+class SavedModelService:
+    """Holds a loaded SavedModel and turns REST payloads into signature calls.
+
+    Every request's work is bounded (``max_batch`` rows, strings of at most ``max_text`` characters,
+    at most ``max_tokens`` generated tokens per prompt), because a call into the graph cannot be
+    cancelled: a client that disconnects mid-request frees its thread once that bounded call returns.
+    """
+
+    def __init__(self, export_dir, name: str, max_batch: int = 1024, *, max_tokens: int = 512,
+                 max_text: int = 100_000):
         self.name = name
-        self.max_batch = max_batch
+        self.max_batch, self.max_tokens, self.max_text = max_batch, max_tokens, max_text
         self.loaded = tf.saved_model.load(str(export_dir))
         self.signatures = dict(self.loaded.signatures)
         # resolved once: looking them up costs more than the conversions on a small request
@@ -88,21 +131,69 @@ class SavedModelService:
             for name, fn in self.signatures.items()}}}
 
     def _tensor(self, name, spec, value):
+        expected = f"input '{name}' must be {spec.dtype.name} values of shape {[d for d in spec.shape]}"
         try:
             if spec.dtype == tf.string:
-                array = np.asarray(value, dtype=object)
-                if array.size and not all(isinstance(v, str) for v in array.reshape(-1)):
-                    raise RequestError(f"input '{name}' must hold strings")
-                tensor = tf.constant(array.astype(str).tolist() if array.size else array, dtype=tf.string)
+                array = self._strings(name, value)
             else:
-                tensor = tf.constant(np.asarray(value, dtype=spec.dtype.as_numpy_dtype))
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise RequestError(f"input '{name}' must be {spec.dtype.name} values of shape "
-                               f"{[d for d in spec.shape]} ({_short(exc)})") from None
-        if not spec.shape.is_compatible_with(tensor.shape):
-            raise RequestError(f"input '{name}' has shape {tensor.shape.as_list()}, expected "
+                array = self._numbers(name, spec, value)
+        except (ValueError, TypeError) as exc:  # ragged nesting
+            raise RequestError(f"{expected} ({_short(exc)})") from None
+        if not spec.shape.is_compatible_with(array.shape):
+            raise RequestError(f"input '{name}' has shape {list(array.shape)}, expected "
                                f"{['batch' if d is None else d for d in spec.shape.as_list()]}")
-        return tensor
+        if name in GENERATION_SETTINGS and (spec.dtype.is_integer or spec.dtype.is_floating):
+            allowed, rule = GENERATION_SETTINGS[name]
+            ok = allowed(array, self.max_tokens)
+            if not ok.all():
+                raise RequestError(f"input '{name}' must be {rule.format(cap=self.max_tokens)}, "
+                                   f"got {array[~ok][0].item():g}")
+        return tf.constant(array, dtype=spec.dtype)
+
+    def _strings(self, name, value):
+        array = np.asarray(value, dtype=object)
+        flat = array.reshape(-1)
+        if not all(isinstance(v, str) for v in flat):
+            raise RequestError(f"input '{name}' must hold strings")
+        if any(len(v) > self.max_text for v in flat):
+            raise RequestError(f"input '{name}' holds a string of more than {self.max_text} characters, this "
+                               "server's limit; shorten or split it")
+        try:
+            return np.array([v.encode("utf-8") for v in flat], dtype=object).reshape(array.shape)
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800", which JSON's \u escapes can carry
+            raise RequestError(f"input '{name}' holds a string that is not valid Unicode (an unpaired "
+                               "surrogate escape such as \\ud800)") from None
+
+    def _numbers(self, name, spec, value):
+        """Numbers exactly as sent: no string, boolean or fraction is coerced into a number silently."""
+        array = np.asarray(value)
+        if array.size == 0:
+            return array.astype(spec.dtype.as_numpy_dtype)
+        wanted = "b" if spec.dtype == tf.bool else "iu" if spec.dtype.is_integer else "iuf"
+        kind = array.dtype.kind
+        if kind in "iuf" and _holds_bool(value):  # numpy reads [1.5, true] as [1.5, 1.0]
+            kind = "b"
+        if kind not in wanted:
+            raise RequestError(f"input '{name}' must be {spec.dtype.name} values of shape "
+                               f"{[d for d in spec.shape]}, got {_KINDS.get(kind, 'other values')}")
+        if spec.dtype.is_integer:
+            limits = np.iinfo(spec.dtype.as_numpy_dtype)
+            if array.min() < limits.min or array.max() > limits.max:
+                raise RequestError(f"input '{name}' holds a number outside the {spec.dtype.name} range "
+                                   f"({limits.min} to {limits.max})")
+            return array.astype(spec.dtype.as_numpy_dtype)
+        if spec.dtype.is_floating:
+            if not np.isfinite(array).all():  # Python's json reads NaN, Infinity and 1e999 without a word
+                raise RequestError(f"input '{name}' holds NaN or an infinity, which no model input can use "
+                                   "(and JSON does not allow); send finite numbers")
+            with np.errstate(over="ignore"):  # an overflow is the 400 below, not a warning on stderr
+                cast = array.astype(spec.dtype.as_numpy_dtype)
+            if not np.isfinite(cast).all():
+                limit = np.finfo(spec.dtype.as_numpy_dtype).max
+                raise RequestError(f"input '{name}' holds a number outside the {spec.dtype.name} range "
+                                   f"(about -{limit:.2g} to {limit:.2g})")
+            return cast
+        return array  # booleans
 
     def predict(self, body: dict) -> dict:
         if not isinstance(body, dict):
@@ -140,7 +231,14 @@ class SavedModelService:
             columns = inputs if isinstance(inputs, dict) else {next(iter(specs)): inputs}
             if set(columns) != set(specs):
                 _bad_keys(columns, specs)
-        batch = max(len(v) if isinstance(v, list) else 1 for v in columns.values())
+        sizes = {k: len(v) if isinstance(v, list) else 1 for k, v in columns.items()}
+        if len(set(sizes.values())) > 1:  # a signature would broadcast or fail on them: neither is asked for
+            raise RequestError("the inputs have different batch sizes (" +
+                               ", ".join(f"{k} {n}" for k, n in sizes.items()) + "); give every input one "
+                               "value per row")
+        batch = max(sizes.values())
+        if batch == 0:
+            raise RequestError("the inputs hold no rows; send at least one")
         if batch > self.max_batch:
             raise RequestError(f"batch of {batch} is over this server's limit of {self.max_batch}; "
                                "split the request")
@@ -148,8 +246,19 @@ class SavedModelService:
         try:  # no lock: concrete functions are thread-safe, and concurrent requests overlap
             outputs = self.signatures[signature](**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            raise RequestError(f"the model rejected the input: {_short(exc)}") from None
-        outputs = {k: _jsonable(v.numpy()) for k, v in outputs.items()}
+            # TensorFlow's text names graph nodes and source paths: it goes to the log, not to the client
+            log.warning("signature %s rejected a request: %s", signature, exc)
+            raise RequestError(f"the model rejected the input of signature {signature!r}; check each value "
+                               f"against GET /v1/models/{self.name}/metadata") from None
+        outputs = {k: v.numpy() for k, v in outputs.items()}
+        for key, value in outputs.items():
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                log.error("signature %s output %s is NaN or infinite for a request", signature, key)
+                raise RequestError(f"the model's output '{key}' for this input is not a finite number "
+                                   "(NaN or infinity), which JSON cannot carry; check that the input's "
+                                   "values are in the range the model was trained on",
+                                   HTTPStatus.INTERNAL_SERVER_ERROR)
+        outputs = {k: _jsonable(v) for k, v in outputs.items()}
         if not row_format:
             return {"outputs": outputs if len(outputs) > 1 else next(iter(outputs.values()))}
         n = len(next(iter(outputs.values())))
@@ -163,6 +272,18 @@ def _bad_keys(instance, specs):
     raise RequestError(f"expected input(s) {', '.join(specs)}, got {got}")
 
 
+def _holds_bool(value) -> bool:
+    """Whether a JSON value (nested lists) holds true or false anywhere."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            return True
+        if isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _short(value, limit: int = 200) -> str:
     """First line of a message (or value), cut to ``limit`` characters: error replies stay small."""
     text = (str(value).splitlines() or [""])[0]
@@ -174,8 +295,6 @@ def _jsonable(array):
         return np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b,
                             otypes=[object])(array).tolist() if array.size else array.tolist()
     return array.tolist()
-
-
 
 
 _LENGTH = re.compile(r"[0-9]{1,18}")
@@ -202,6 +321,8 @@ class _DeadlineSocketIO(socket.SocketIO):
 def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: float = 5.0):
     prefix = f"/v1/models/{service.name}"
     predict_paths = (f"{prefix}:predict", f"{prefix}/versions/1:predict")
+    status_paths = (prefix, f"{prefix}/versions/1")
+    metadata_paths = (f"{prefix}/metadata", f"{prefix}/versions/1/metadata")
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "rnnsuite-serve/1"
@@ -228,6 +349,27 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
         def log_message(self, *args):  # quiet: one line per request is noise for a demo server
             pass
 
+        def __getattr__(self, name):
+            """Any method without a ``do_<METHOD>`` (PUT, DELETE, OPTIONS, an unknown verb): 405 with
+            ``Allow``, where http.server would answer 501, which says the server does not know the method."""
+            if name.startswith("do_"):
+                return self._not_allowed
+            raise AttributeError(name)
+
+        def _allowed(self) -> str | None:
+            """The methods the requested path takes, or None for a path this server does not have."""
+            if self.path in predict_paths:
+                return "POST"
+            if self.path.rstrip("/") in status_paths + metadata_paths:
+                return "GET, HEAD"
+            return None
+
+        def _not_allowed(self):
+            allowed = self._allowed() or "GET, HEAD, POST"
+            message = f"method {_short(self.command, 40)} is not allowed on {_short(self.path)}; " \
+                      f"use {allowed}"
+            self._send(405, {"error": message}, close=True, allow=allowed, head=self.command == "HEAD")
+
         def send_error(self, code, message=None, explain=None):
             """http.server's own errors (bad request line, headers, method) as JSON, closing."""
             if self.request_version == "HTTP/0.9":  # an unparsable request line: still answer with headers
@@ -238,26 +380,37 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
                 phrase = "error"
             self._send(code, {"error": message or explain or phrase}, close=True)
 
-        def _send(self, status, payload, close=False):
-            data = json.dumps(payload).encode("utf-8")
+        def _send(self, status, payload, close=False, allow=None, head=False):
+            """One JSON reply; ``allow_nan=False``: a bare NaN / Infinity is not JSON a client can read."""
+            data = json.dumps(payload, allow_nan=False).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if allow:
+                self.send_header("Allow", allow)
             if close:
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
-            self.wfile.write(data)
+            if not head:
+                self.wfile.write(data)
 
-        def do_GET(self):  # noqa: N802 (http.server naming)
+        def do_GET(self, head=False):  # noqa: N802 (http.server naming)
             path = self.path.rstrip("/")
-            if path in (prefix, f"{prefix}/versions/1"):
-                self._send(200, {"model_version_status": [{"version": "1", "state": "AVAILABLE",
-                                                           "status": {"error_code": "OK", "error_message": ""}}]})
-            elif path in (f"{prefix}/metadata", f"{prefix}/versions/1/metadata"):
-                self._send(200, service.metadata())
+            if path in status_paths:
+                version = {"version": "1", "state": "AVAILABLE",
+                           "status": {"error_code": "OK", "error_message": ""}}
+                self._send(200, {"model_version_status": [version]}, head=head)
+            elif path in metadata_paths:
+                self._send(200, service.metadata(), head=head)
+            elif self.path in predict_paths:
+                self._not_allowed()
             else:
-                self._send(404, {"error": f"unknown path {_short(self.path)}; this server has {prefix}"})
+                self._send(404, {"error": f"unknown path {_short(self.path)}; this server has {prefix}"},
+                           head=head)
+
+        def do_HEAD(self):  # noqa: N802
+            self.do_GET(head=True)
 
         def _read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding"):
@@ -284,6 +437,9 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
             return data
 
         def do_POST(self):  # noqa: N802
+            if self._allowed() == "GET, HEAD":
+                self._not_allowed()
+                return
             if self.path not in predict_paths:
                 self._send(404, {"error": f"unknown path {_short(self.path)}; POST to {prefix}:predict"},
                            close=True)  # the body was not read: the connection cannot be reused
@@ -322,10 +478,10 @@ class ModelHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog: a burst of connections must not be dropped
 
     def __init__(self, address, handler, max_connections: int = 64):
+        self._refused = deque()  # (closing time, socket); set first: a failed bind calls server_close
         super().__init__(address, handler)
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
-        self._refused = deque()  # (closing time, socket)
         body = json.dumps({"error": f"server busy: {max_connections} connections are open (its "
                                     "limit); retry shortly"}).encode()
         self._busy_reply = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -394,8 +550,50 @@ def _close(sock):
         pass
 
 
+MAX_TIMEOUT = 86400.0  # a day: longer is no request timeout at all (past ~1e9 s the socket's timer overflows)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_limits(name, host, port, max_batch, max_connections, timeout, max_body, max_tokens, max_text):
+    """Refuse a setting the server cannot honour, in one line naming its `serve` flag, before any loading."""
+    def whole(flag, value, low, high=None):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            span = f"from {low} to {high}" if high else f"{low} or more"
+            raise UserError(f"serve {flag} must be a whole number {span}, got {_short(repr(value), 40)}")
+
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise UserError(f"serve --model-name {_short(name, 40)!r} cannot be used in the URL "
+                        "/v1/models/<name>; give 1-100 letters, digits, '.', '_' or '-' (starting with a "
+                        "letter or digit)")
+    if not isinstance(host, str) or not host.strip():
+        raise UserError(f"serve --host {_short(host, 40)!r} is not an address; give one such as 127.0.0.1 "
+                        "(this machine only) or 0.0.0.0 (every interface)")
+    whole("--port", port, 0, 65535)
+    whole("--max-batch", max_batch, 1)
+    whole("--max-connections", max_connections, 1)
+    whole("--max-body", max_body, 1)
+    whole("--max-tokens", max_tokens, 1)
+    whole("--max-text", max_text, 1)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
+        raise UserError(f"serve --timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
+                        f"got {_short(repr(timeout), 40)}")
+
+
 def make_server(export_dir, name, host="127.0.0.1", port=8501, max_batch=1024, *, max_connections=64,
-                timeout=5.0, max_body=32 << 20) -> ModelHTTPServer:
-    """Load the export and bind; call ``serve_forever()`` on the result. See the module doc for limits."""
-    service = SavedModelService(export_dir, name, max_batch)
-    return ModelHTTPServer((host, port), make_handler(service, max_body, timeout), max_connections)
+                timeout=5.0, max_body=32 << 20, max_tokens=512, max_text=100_000) -> ModelHTTPServer:
+    """Check the limits, load the export and bind; call ``serve_forever()`` on the result. See the module doc
+    for the limits; a bad one, an export that does not load or an address that cannot be bound raises
+    `UserError` (nothing is bound then)."""
+    check_limits(name, host, port, max_batch, max_connections, timeout, max_body, max_tokens, max_text)
+    try:
+        service = SavedModelService(export_dir, name, max_batch, max_tokens=max_tokens, max_text=max_text)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign export fails in many ways, all fixable
+        reason = f"{type(exc).__name__}: {_short(exc, 120)}"
+        raise UserError(f"{export_dir} does not load as a SavedModel ({reason}); export the run again with "
+                        "the `export` command") from None
+    try:
+        return ModelHTTPServer((host, port), make_handler(service, max_body, timeout), max_connections)
+    except (OSError, OverflowError) as exc:  # address in use, a port below 1024 without rights, unknown host
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _short(exc, 120)
+        raise UserError(f"serve cannot listen on {_short(host, 40)}:{port} ({reason}); choose another --port "
+                        "or --host") from None

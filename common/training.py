@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common.errors import ConfigError, UserError
@@ -156,29 +157,60 @@ class BestCheckpoint(keras.callbacks.Callback):
                 self.model.stop_training = True
 
 
+class Plateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras' ReduceLROnPlateau with its memory (best value, epochs without improvement, cooldown) in the
+    run's backup, so a resumed run cuts the learning rate at the same epochs as an uninterrupted one."""
+
+    def get_state(self) -> dict:
+        best = None if self.best is None else float(self.best)
+        return {"best": best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+
+    def set_state(self, state: dict) -> None:
+        self.best, self.wait, self.cooldown_counter = state["best"], state["wait"], state["cooldown_counter"]
+
+
+MANIFEST = {"epoch": int, "weights": str, "sha256": str, "callbacks": dict, "history": list, "random": list}
+
+
+def _manifest_problem(state) -> str | None:
+    """What makes a parsed backup.json unusable (None: nothing), checked before anything is restored."""
+    if not isinstance(state, dict):
+        return "not a JSON object"
+    for key, kind in MANIFEST.items():
+        if not isinstance(state.get(key), kind):
+            return f"no {key!r} {kind.__name__}"
+    if not all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) for x in pair)
+               for pair in state["random"]):
+        return "a 'random' entry is not a pair of integers"
+    return None
+
+
 class RunBackup(keras.callbacks.Callback):
     """Crash-safe replacement for Keras' ``BackupAndRestore`` and ``CSVLogger``: kill -9 at any moment,
     rerun, and the run continues as if it had never stopped.
 
     At each epoch end it writes, in this order: the weights and optimizer state to a
     new file, ``history.csv`` (all rows so far), and last ``backup.json`` naming that
-    file with its sha256, the epoch and the early-stopping memory. Each write is a
+    file with its sha256, the epoch, the memory of the callbacks in ``memory`` (early
+    stopping, the plateau schedule) and the random state. Each write is a
     rename of a finished temporary file, and ``backup.json`` is the commit point: a
     kill before it leaves the previous epoch's backup whole (Keras writes the
     weights file in place, so a kill mid-write left a truncated HDF5 file that no
     rerun could load). The previous generation is kept, so a damaged newest file
     (wrong hash, unreadable) falls back to it.
 
-    On resume it restores the weights (with the optimizer state), the early-stopping
-    memory and the history rows up to the backed-up epoch; `fit` starts the data
-    stream at that epoch's batches (``resume_epoch``).
+    On resume it restores the weights (with the optimizer state and learning rate),
+    the random state (`random_state`), the callbacks' memory and the history rows up
+    to the backed-up epoch; `fit` starts the data stream at that epoch's batches
+    (``resume_epoch``), so dropout masks, shuffles and learning rates continue as in
+    an uninterrupted run and it ends with bit-identical weights.
     """
 
-    def __init__(self, folder, history_csv, best: BestCheckpoint):
+    def __init__(self, folder, history_csv, memory: dict):
         super().__init__()
         self.folder = Path(folder)
         self.history_csv = Path(history_csv)
-        self.best = best
+        self.memory = memory
         self.rows: list[dict] = []
         self.restore = self._latest_loadable()  # read now: fit needs resume_epoch before it starts
         self.resume_epoch = self.restore[0]["epoch"] if self.restore else 0
@@ -192,10 +224,23 @@ class RunBackup(keras.callbacks.Callback):
         state, weights = self.restore
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(str(weights))
+        try:
+            self.model.load_weights(str(weights))
+        except ValueError:
+            raise self._another_model() from None
+        if not set_random_state(self.model, state["random"]):
+            raise self._another_model()
         self.model._initial_epoch = state["epoch"]  # how Keras' own BackupAndRestore resumes fit
-        self.best.set_state(state["best"])
+        for name, callback in self.memory.items():
+            if name in state["callbacks"]:  # else switched on since the backup (lr_schedule): starts afresh
+                callback.set_state(state["callbacks"][name])
         self.rows = state["history"]
+
+    def _another_model(self) -> UserError:
+        return UserError(f"the backup in {self.folder} was written by a model built differently (the "
+                         "config or the data changed since the run stopped); rerun with the settings it "
+                         "started with, delete that folder to restart the run from epoch 1, or rerun train "
+                         "with --overwrite")
 
     def _latest_loadable(self):
         damaged = []
@@ -204,11 +249,15 @@ class RunBackup(keras.callbacks.Callback):
                 continue
             try:
                 state = json.loads(manifest.read_text(encoding="utf-8"))
+                problem = _manifest_problem(state)
+                if problem:
+                    damaged.append(f"{manifest.name} ({problem})")
+                    continue
                 weights = self.folder / state["weights"]
                 if _sha256(weights) == state["sha256"]:
                     return state, weights
                 damaged.append(f"{weights.name} (checksum differs)")
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError) as exc:
                 damaged.append(f"{manifest.name} ({type(exc).__name__})")
         if damaged:
             raise UserError(f"the backup in {self.folder} is damaged: {', '.join(damaged)}; delete that folder to "
@@ -223,7 +272,8 @@ class RunBackup(keras.callbacks.Callback):
             self.model.save_weights(str(tmp))
         _write_history(self.history_csv, self.rows)
         state = {"epoch": epoch + 1, "weights": weights.name, "sha256": _sha256(weights),
-                 "best": self.best.get_state(), "history": self.rows}
+                 "callbacks": {name: callback.get_state() for name, callback in self.memory.items()},
+                 "history": self.rows, "random": random_state(self.model)}
         if self.manifest.exists():
             os.replace(self.manifest, self.previous)
         atomic_write_json(self.manifest, state)
@@ -236,6 +286,30 @@ class RunBackup(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         shutil.rmtree(self.folder, ignore_errors=True)  # finished: nothing to resume
+
+
+def _seed_states(model) -> list:
+    """The state of every `keras.random.SeedGenerator` in ``model`` (dropout, recurrent dropout, word
+    dropout, scheduled sampling...), in the model's layer order: ``model.variables`` is ``model.weights``
+    plus these. ``save_weights`` leaves them out, so without them a resumed run would draw the masks of
+    epoch 1 again in the epoch it resumes at."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def random_state(model) -> list[list[int]]:
+    """Every generator's state ``[seed, counter]``, as JSON for the backup."""
+    return [[int(x) for x in keras.ops.convert_to_numpy(v)] for v in _seed_states(model)]
+
+
+def set_random_state(model, values: list[list[int]]) -> bool:
+    """``random_state`` back into ``model``; False (nothing set) when it has another number of generators."""
+    states = _seed_states(model)
+    if len(values) != len(states):
+        return False
+    for variable, value in zip(states, values):
+        variable.assign(np.array(value, dtype=variable.dtype))
+    return True
 
 
 def _sha256(path) -> str:
@@ -270,17 +344,19 @@ def fit(task, model, config, prepared, run=None, *, callbacks=(), epochs=None, i
     mode = monitor_mode(monitor, config.train.monitor_mode)
     best = BestCheckpoint(run.best_weights_path if run else None, monitor, mode,
                           config.train.early_stopping_patience)
-    every = list(task.callbacks(model, config, prepared)) + list(callbacks) + [best,
-                                                                              keras.callbacks.TerminateOnNaN()]
+    memory = {"best": best}  # the callbacks whose state the backup keeps
+    if config.train.lr_schedule == "reduce_on_plateau":
+        memory["plateau"] = Plateau(monitor=monitor, mode=mode, factor=config.train.lr_decay_rate,
+                                    patience=max(1, config.train.early_stopping_patience // 2))
+    # The backup comes after every callback that changes the model, the optimizer (a cut learning rate)
+    # or its own memory at an epoch's end: it saves what they leave.
+    every = [*task.callbacks(model, config, prepared), *callbacks, *memory.values(),
+             keras.callbacks.TerminateOnNaN()]
     if run is not None:
-        backup = RunBackup(run.backup_dir, run.history_path, best)
+        backup = RunBackup(run.backup_dir, run.history_path, memory)
         every.append(backup)
         if config.train.tensorboard:
             every.append(keras.callbacks.TensorBoard(log_dir=str(run.logs_dir), write_graph=False))
-    if config.train.lr_schedule == "reduce_on_plateau":
-        every.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode=mode, factor=config.train.lr_decay_rate,
-            patience=max(1, config.train.early_stopping_patience // 2)))
     train, steps = prepared.train, int(prepared.train.cardinality())
     if steps > 0:
         # One data stream for the whole fit: epoch k gets the k-th pass of the task's seeded shuffle,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from common import config as cfg
 from common import lifecycle
+from common.errors import UserError
 from common.io import atomic_write_text
 from common.pretrained.corpus import pretraining_text
 from common.pretrained.encoder import load_encoder
@@ -79,8 +80,9 @@ def train_language_models(config, folder: Path, name: str, text: str, raw: dict,
     here, the same for every recipe: the task's seed, verbosity and determinism, one stream of the whole
     text with no test split, a cosine schedule with clipping and early stopping, the run's name,
     data.path and data.direction (and, with ``init_from``, model.init_from: each run starts from the same
-    direction's run there). A finished run of the same config and text is reused, so a rerun of the
-    task, or one killed here, trains only what is missing."""
+    direction's run there). A finished run of the same config and text is reused and an interrupted
+    one resumed, so a rerun of the task, or one killed here, trains only what is missing and ends as an
+    uninterrupted run would."""
     raw = {"task": "language_model", "seed": config.seed,
            "data": {"test_fraction": 0.0, "batching": "stream", **raw["data"]},
            "model": raw["model"],
@@ -103,11 +105,26 @@ def train_language_models(config, folder: Path, name: str, text: str, raw: dict,
             run_raw["model"]["init_from"] = str((Path(init_from) / direction).resolve())
         lm_config = cfg.from_dict(lm_task.config_class, run_raw)
         run = RunFolder(folder / direction)
-        if run.is_finished() and lifecycle.load_config(lm_task, run.config_path, saved_run=True) == lm_config:
+        same = _saved_config(lm_task, run) == lm_config
+        if same and run.is_finished():
             log(f"Pretraining: reusing the {stage}{direction} {kind}language model in {run.path}")
             continue
+        if not same:
+            run.clear()  # another text or settings: no backup or model of that run may carry over
         log(f"Pretraining the {stage}{direction} {kind}language model in {run.path}")
-        lifecycle.train(lm_task, lm_config, run.path, overwrite=True, log=log)
+        # a run killed here resumes from its backup, or (killed after training) only evaluates and exports
+        lifecycle.train(lm_task, lm_config, run.path, log=log)
+
+
+def _saved_config(lm_task, run: RunFolder):
+    """The config a language-model run in ``run`` was started with; None when there is none (or it is
+    unreadable: that run is then trained anew)."""
+    if not run.config_path.exists():
+        return None
+    try:
+        return lifecycle.load_config(lm_task, run.config_path, saved_run=True)
+    except UserError:
+        return None
 
 
 def with_encoder(config, prepared, state_given: bool, task_name: str, vocabulary: list[str], train_lines,

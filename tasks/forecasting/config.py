@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import BaseDataConfig, option, section
+from common.data.checks import ignored_options
 from common.errors import ConfigError
 from common.layers.recurrent import RNNConfig
 from tasks.forecasting.calendar import CALENDAR_FEATURES
@@ -74,9 +75,35 @@ class ForecastingDataConfig(BaseDataConfig):
         if overlap:
             raise ConfigError(f"config keys 'data.covariate_columns' and 'data.future_covariate_columns' share "
                               f"{sorted(overlap)}; list a column known in advance only in the second")
+        self._check_column_roles()
+        self._check_split_options()
         if len(set(self.calendar_features)) != len(self.calendar_features):
             raise ConfigError(f"config key 'data.calendar_features': {self.calendar_features} repeats a feature; "
                               "list each once")
+
+    def _check_column_roles(self):
+        """The time column is the index, not a value to forecast or feed; a column listed twice would be
+        forecast (or fed) twice, weighting the loss towards it without anyone asking."""
+        for key in ("target_columns", "covariate_columns", "future_covariate_columns"):
+            names = getattr(self, key)
+            if self.time_column in names:
+                raise ConfigError(f"config key 'data.{key}': {self.time_column[:200]!r} is data.time_column "
+                                  "(the timestamps); list value columns only")
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ConfigError(f"config key 'data.{key}': {str(twice)[:200]} listed more than once; list "
+                                  "each column once")
+
+    def _check_split_options(self):
+        """Rows or dates of a split method other than data.split, or any split method when the three files
+        are given, would silently do nothing (split_ratios, which has a default, is read only by ratio)."""
+        if self.path is None:
+            ignored_options(self, ["split", "split_rows", "split_dates"],
+                            "data.train, data.val and data.test are separate files (nothing is split)")
+            return
+        unused = {"rows": "split_rows", "dates": "split_dates"}
+        ignored_options(self, [key for split, key in unused.items() if split != self.split],
+                        f"data.split is {self.split}")
 
     def _check_dates(self):
         import pandas as pd

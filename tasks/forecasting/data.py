@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
 from common.data import datasets
+from common.data.checks import check_batch_size
 from common.errors import DataError
 from common.metrics.forecasting import mase_scale
 from common.task import Prepared
@@ -42,7 +43,11 @@ def columns(data_config, path) -> tuple[list[str], list[str]]:
     if data_config.target_columns:
         return list(data_config.target_columns), covariates
     skip = {data_config.time_column, *covariates}
-    return [c for c in header(path, data_config.encoding) if c not in skip], covariates
+    targets = [c for c in header(path, data_config.encoding) if c not in skip]
+    if not targets:
+        raise DataError(f"{path}:1: every column is the time column or a covariate, so there is nothing to "
+                        "forecast; set data.target_columns")
+    return targets, covariates
 
 
 def read(data_config, path, names: list[str]) -> pd.DataFrame:
@@ -127,6 +132,8 @@ def prepare(config, state: dict | None = None) -> ForecastingPrepared:
     target_idx = list(range(len(targets)))
     future_idx = future_channels(config.model, len(features), len(targets))
     bs = config.train.batch_size
+    check_batch_size(bs, count_windows(len(parts["train"]), d.lookback, d.horizon, d.stride), "windows",
+                     d.path or d.train)
     splits = {name: window_dataset(scaled[name], d.lookback, d.horizon, target_idx, future_idx,
                                    d.stride if name == "train" else 1, bs, shuffle=name == "train",
                                    seed=config.seed, known=known[name] if takes_known else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import BaseDataConfig, option, section
+from common.data.checks import ignored_options
 from common.errors import ConfigError
 from common.layers.recurrent import RNNConfig
 
@@ -53,6 +54,9 @@ class LanguageModelDataConfig(BaseDataConfig):
         super().validate()
         if self.path is not None and self.val is None and self.val_fraction == 0:
             raise ConfigError("config data: the val split is empty; give data.val or a positive data.val_fraction")
+        if self.batching == "line":
+            ignored_options(self, ["random_bptt"], "data.batching is line (every line is its own example: "
+                            "there are no window boundaries to move)")
 
 
 @dataclass

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from common.data.checks import (check_batch_size, check_training_unknowns, note_evaluated_unknowns,
+                                 unknown_share)
 from common.data.datasets import resolve
 from common.data.split import SPLITS
 from common.data.text import read_text
-from common.errors import DataError
+from common.errors import DataError, warn
 from common.task import Prepared
 
 PAD, UNK, EOS, NEWLINE = "", "<unk>", "<eos>", "\n"
@@ -230,6 +232,24 @@ def line_dataset(ids: np.ndarray, batch_size: int, max_length: int | None = None
     return dataset.padded_batch(batch_size, padding_values=PAD_ID)
 
 
+def check_batches(config, train_ids: np.ndarray, source: str) -> None:
+    """Stream batching cuts the training text into train.batch_size streams: with fewer tokens than streams
+    some streams are empty padding, and a stream shorter than one window makes data.bptt meaningless."""
+    data, batch, n_tokens = config.data, config.train.batch_size, len(train_ids)
+    if data.batching == "line":
+        check_batch_size(batch, len(line_examples(train_ids, data.bptt)), "lines", source)
+        return
+    if n_tokens < 2 * batch:
+        raise DataError(f"{source}: the training text has {n_tokens} tokens, too few for "
+                        f"train.batch_size={batch} parallel streams of at least two tokens; lower "
+                        "train.batch_size or add text")
+    length = -(-n_tokens // batch)
+    if length < data.bptt:
+        warn(f"{source}: each of the {batch} training streams holds {length} tokens, fewer than one window "
+             f"of data.bptt={data.bptt}, so the state is never carried across windows; lower "
+             "train.batch_size or data.bptt")
+
+
 def prepare(config, state: dict | None = None) -> LanguageModelPrepared:
     data = config.data
     tokens, test_is_val = load_tokens(config)
@@ -237,12 +257,19 @@ def prepare(config, state: dict | None = None) -> LanguageModelPrepared:
         tokens = {split: reverse_lines(t, data.granularity) for split, t in tokens.items()}
     if data.max_split_tokens:
         tokens = {split: t[: data.max_split_tokens] for split, t in tokens.items()}
-    if state is None:
-        state = {"granularity": data.granularity, "direction": data.direction,
-                 "vocabulary": fit_vocabulary(tokens["train"], data.granularity, data.min_freq, data.max_tokens)}
+    fitted = state is None
+    if fitted:
+        vocabulary = fit_vocabulary(tokens["train"], data.granularity, data.min_freq, data.max_tokens)
+        state = {"granularity": data.granularity, "direction": data.direction, "vocabulary": vocabulary}
     index = {token: i for i, token in enumerate(state["vocabulary"])}
     ids = {split: to_ids(t, index) for split, t in tokens.items()}
+    source = data.path or data.train
+    shares = {split: unknown_share(int(np.sum(ids[split] == UNK_ID)), len(ids[split])) for split in SPLITS}
+    if fitted:
+        check_training_unknowns(shares["train"], source,
+                                f"data.min_freq ({data.min_freq}) or data.max_tokens ({data.max_tokens})")
     batch = config.train.batch_size
+    check_batches(config, ids["train"], source)
     if data.batching == "stream":
         train = stream_dataset(ids["train"], batch, data.bptt, config.seed if data.random_bptt else None)
         val, test = (stream_dataset(ids[split], batch, data.bptt) for split in ("val", "test"))
@@ -257,6 +284,9 @@ def prepare(config, state: dict | None = None) -> LanguageModelPrepared:
             "batching": (f"stream: {batch} parallel streams, windows of {data.bptt} {unit}"
                          f"{' (random lengths)' if data.random_bptt else ''}, state carried across windows"
                          if data.batching == "stream" else f"line: {batch} lines per batch, state reset per line")}
+    for split in ("val", "test") if not test_is_val else ("val",):
+        note_evaluated_unknowns(info, split, shares[split], "perplexity" if data.granularity == "word"
+                                else "bits per character")
     if data.direction == "backward":
         info["direction"] = "backward: every split read right to left (data.direction)"
     if test_is_val:

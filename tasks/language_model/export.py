@@ -6,10 +6,11 @@ Unicode code points), look tokens up without a hash-table resource (see
 SavedModel needs TensorFlow only.
 
 ``serving_default``: ``prompt`` string ``[batch]`` -> ``text`` (the continuation,
-without the prompt), generated with the settings of ``model.generation`` (baked
-into the graph: a SavedModel signature has no optional inputs, so the defaults
-are their own signature). ``generate``: the same with every setting as an input
-column, one value per prompt (``max_tokens`` int32, ``temperature`` float32,
+without the prompt; a word model's ends before its first ``<eos>``, while a
+character model's goes on across newlines, which are text), generated with the
+settings of ``model.generation`` (baked into the graph: a SavedModel signature has
+no optional inputs, so the defaults are their own signature). ``generate``: the same
+with every setting as an input column, one value per prompt (``max_tokens`` int32, ``temperature`` float32,
 ``top_k`` int32, ``top_p`` float32, ``seed`` int32, all ``[batch]``), so TensorFlow
 Serving's row format (every input in every instance) works; temperature 0 is
 greedy decoding; with ``model.generation.beam_width`` > 1 both run beam search
@@ -67,6 +68,9 @@ class Generator:
         ids, lengths = self.ids(prompt)
         decoded = self.graph.generate(ids, lengths, max_tokens, temperature, top_k, top_p, seed, self.beam_width)
         lengths = tf.minimum(decoded.lengths, max_tokens)
+        if self.granularity == "word":  # the text ends at <eos>: what follows is another line, not this one's
+            before_end = tf.cumsum(tf.cast(tf.equal(decoded.tokens, BOUNDARY_ID), tf.int32), axis=1) == 0
+            lengths = tf.minimum(lengths, tf.reduce_sum(tf.cast(before_end, tf.int32), axis=1))
         words = tf.RaggedTensor.from_tensor(tf.gather(self.tokens, decoded.tokens), lengths=lengths)
         separator = " " if self.granularity == "word" else ""
         return {"text": tf.strings.reduce_join(words, axis=-1, separator=separator)}
@@ -154,6 +158,8 @@ def reference_outputs(model, config, prepared) -> dict:
         for _ in range(max_tokens):
             step = log_probs(ids)[-1]
             step[PAD_ID] = -np.inf
+            if granularity == "word" and step.argmax() == BOUNDARY_ID:
+                break
             new.append(int(step.argmax()))
             ids.append(new[-1])
         continuations.append(Generator.join([vocabulary[i] for i in new], granularity))
@@ -198,4 +204,5 @@ def predict_file(serve, config, state: dict, input_path, output_path) -> dict:
     g = config.model.generation
     mode = (f"beam search, width {g.beam_width}" if g.beam_width > 1 else "greedy" if g.temperature == 0
             else f"sampling (temperature {g.temperature}, top_k {g.top_k}, top_p {g.top_p}, seed {g.seed})")
-    return {"prompts": len(prompts), "tokens per prompt": g.max_tokens, "decoding": mode}
+    limit = "at most " if config.data.granularity == "word" else ""  # a word model's text ends at <eos>
+    return {"prompts": len(prompts), "tokens per prompt": f"{limit}{g.max_tokens}", "decoding": mode}

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from common.config import BaseDataConfig, option, section
+from common.data.checks import ignored_options
+from common.errors import ConfigError
 from common.layers.recurrent import RNNConfig
 from common.metrics.tagging import SCHEMES
 from common.pretrained.config import PretrainedEncoderOptions
@@ -30,6 +32,20 @@ class NERDataConfig(BaseDataConfig):
                               "line, or read them as O (counted in the log).", choices=["error", "outside"])
     max_examples: int | None = option(None, "Use at most this many sentences per split (seeded random "
                                       "subset kept in file order; quick runs).", min=1)
+
+    def validate(self):
+        super().validate()
+        if self.format == "jsonl":
+            self.check_columns_unused("data.format is jsonl")
+        elif self.token_column == self.tag_column:
+            raise ConfigError(f"config data: data.token_column and data.tag_column are both "
+                              f"{self.token_column}, so every token would be its own tag; set "
+                              "data.tag_column to the column of the entity tags")
+
+    def check_columns_unused(self, why: str) -> None:
+        """JSON Lines records name their tokens and tags: the CoNLL column options mean nothing there."""
+        ignored_options(self, ["token_column", "tag_column"], f"{why}: its records carry \"tokens\" and "
+                        "\"tags\" lists (the column options are for CoNLL files)")
 
 
 @dataclass

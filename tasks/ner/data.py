@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from common.data.checks import check_batch_size, check_training_unknowns, unknown_share
 from common.data.datasets import resolve
 from common.data.split import SPLITS, carve, seeded_subset
 from common.data.vectors import pretrained_embeddings
@@ -45,8 +46,12 @@ def load_splits(config) -> dict[str, list[TaggedSentence]]:
     data = config.data
 
     def read(path_string):
-        return read_tagged(resolve(path_string), data.format, data.token_column, data.tag_column,
-                           data.encoding)
+        path = resolve(path_string)
+        if data.format == "auto" and is_jsonl(path):
+            data.check_columns_unused(f"data.format auto reads {path_string} as JSON Lines")
+        sentences = read_tagged(path, data.format, data.token_column, data.tag_column, data.encoding)
+        check_distinct_columns(data, sentences, path)
+        return sentences
 
     if data.path is None:
         splits = {split: read(getattr(data, split)) for split in SPLITS}
@@ -55,6 +60,26 @@ def load_splits(config) -> dict[str, list[TaggedSentence]]:
         splits = carve(read(data.path), named, data.val_fraction, data.test_fraction, config.seed, data.path)
     return {split: [sentences[i] for i in seeded_subset(len(sentences), data.max_examples, config.seed)]
             for split, sentences in splits.items()}
+
+
+def is_jsonl(path) -> bool:
+    """How ``read_tagged`` tells JSON Lines from CoNLL under ``data.format: auto``."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    return bool(suffixes) and suffixes[-1] in (".jsonl", ".json")
+
+
+def check_distinct_columns(data, sentences, path) -> None:
+    """``token_column: 3`` and ``tag_column: -1`` are the same column of a four-column file: the tagger
+    would learn to copy its input (and any token that looks like a tag passes the tag checks)."""
+    columns = sentences[0].columns
+    if not columns:  # JSON Lines
+        return
+    width = len(columns[0])
+    if data.token_column % width == data.tag_column % width:
+        raise ConfigError(f"{path}:{sentences[0].lines[0]}: data.token_column ({data.token_column}) and "
+                          f"data.tag_column ({data.tag_column}) both name column "
+                          f"{data.token_column % width} of the {width}, so every token would be its own tag; "
+                          "set data.tag_column to the column of the entity tags")
 
 
 def to_model_scheme(config, splits) -> dict[str, int]:
@@ -87,6 +112,11 @@ def fit_state(config, train) -> dict:
     counts = Counter(forms)
     words = sorted((w for w, c in counts.items() if c >= m.min_word_count and w not in (PAD, UNKNOWN)),
                    key=lambda w: (-counts[w], w))[:m.max_vocabulary]
+    kept = set(words)
+    share = unknown_share(sum(c for w, c in counts.items() if w not in kept), len(forms))
+    check_training_unknowns(share, train[0].source.rsplit(":", 1)[0],
+                            f"model.min_word_count ({m.min_word_count}) or model.max_vocabulary "
+                            f"({m.max_vocabulary})")
     chars = Counter(c for t in tokens for c in t)
     # Every prefix of the scheme for every entity type seen, so that e.g. a multi-word LOC in the
     # test data is known even if training only had one-word ones (S-LOC but no B-LOC in BIOES).
@@ -179,6 +209,8 @@ def prepare(config, state: dict | None = None) -> NERPrepared:
         matrix, info["pretrained vectors"] = pretrained_embeddings(
             m.pretrained_vectors, [PAD, UNKNOWN] + state["vocabulary"], m.embedding_dim, m.vectors_encoding,
             config.seed, specials=(PAD, UNKNOWN))
+    check_batch_size(config.train.batch_size, len(splits["train"]), "sentences",
+                     splits["train"][0].source.rsplit(":", 1)[0])
     batched = batched_splits(config, splits, state["tags"])
     return NERPrepared(train=batched["train"], val=batched["val"], test=batched["test"], state=state,
                        info=info, sentences=splits, embedding_matrix=matrix)

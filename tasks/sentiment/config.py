@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import BaseDataConfig, option, section
+from common.data.checks import ignored_options
 from common.errors import ConfigError
 from common.layers.pooling import POOLING_MODES
 from common.layers.recurrent import RNNConfig
@@ -42,6 +43,7 @@ class SentimentDataConfig(BaseDataConfig):
 
     def validate(self):
         super().validate()
+        self._check_unused()
         if self.format == "label_files":
             if len(self.label_names) < 2:
                 raise ConfigError("config key 'data.label_names': format label_files needs at least two "
@@ -67,6 +69,21 @@ class SentimentDataConfig(BaseDataConfig):
                 if not named and fraction == 0:
                     raise ConfigError(f"config data: the {split} split is empty; give data.{split} or a "
                                       f"positive data.{split}_fraction")
+
+    def _check_unused(self):
+        """Options the chosen layout never reads, and one column read as both text and label."""
+        if self.format == "label_files":
+            ignored_options(self, ["text_column", "label_column"], "format label_files has no columns (each "
+                            "file's texts get the label in its name)")
+        else:
+            ignored_options(self, ["label_names"], f"data.format is {self.format} (labels come from "
+                            "data.label_column; label_names is read by format label_files only)")
+            if self.text_column == self.label_column:
+                raise ConfigError(f"config data: data.text_column and data.label_column are both "
+                                  f"{self.text_column[:200]!r}, so the text would be its own label; set "
+                                  "data.label_column to the column of class labels")
+        if self.folds is None:
+            ignored_options(self, ["fold"], "data.folds is not set (no cross-validation)")
 
 
 @dataclass

@@ -166,10 +166,21 @@ def _read_jsonl(path, text_column, label_column, encoding) -> LabelledTexts:
         text = record[text_column]
         if not isinstance(text, str):
             raise DataError(f"{path}:{line}: '{text_column}' must be a string, got {text!r}")
+        if label_column:
+            _require_scalar(record[label_column], label_column, path, line)
         out.texts.append(text)
         out.labels.append(_require_label(record[label_column], path, line) if label_column else "")
         out.sources.append(f"{path}:{line}")
     return out
+
+
+def _require_scalar(value, key, path, line) -> None:
+    """A JSON list, object or null label would become a made-up class like "['pos']" or "None"."""
+    if value is None or isinstance(value, (list, dict)):
+        shown = json.dumps(value, ensure_ascii=False)
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
+        raise DataError(f"{path}:{line}: '{key}' must be one class label (a string or number), got {shown}; "
+                        "give each example a single label (multi-label data is not supported)")
 
 
 def read_labelled(path, text_column="text", label_column="label", fmt="auto",

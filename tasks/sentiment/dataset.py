@@ -7,12 +7,14 @@ recurrences; validation and test batches keep the file order.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from common.data.checks import check_batch_size, check_training_unknowns, unknown_share
 from common.data.datasets import resolve
 from common.data.split import SPLITS, seeded_subset, stratified_fold, stratified_split
 from common.data.vectors import pretrained_embeddings
@@ -64,8 +66,11 @@ def load_splits(config) -> dict[str, td.LabelledTexts]:
     """Named files win; whatever is not named is carved from data.path (stratified, seeded)."""
     data = config.data
     if data.path is None:
-        return {split: read_split(data, getattr(data, split)) for split in SPLITS}
+        splits = {split: read_split(data, getattr(data, split)) for split in SPLITS}
+        check_label_column(data, splits["train"])
+        return splits
     full = read_split(data, data.path)
+    check_label_column(data, full)
     source = source_files(full)
     if len(set(full.labels)) < 2:
         raise DataError(f"{source}: every example has the label {full.labels[0]!r}; a classifier needs "
@@ -83,6 +88,30 @@ def load_splits(config) -> dict[str, td.LabelledTexts]:
     splits["val"] = splits["val"] if splits["val"] is not None else full.subset(val)
     splits["test"] = splits["test"] if splits["test"] is not None else full.subset(test)
     return {split: splits[split] for split in SPLITS}
+
+
+def check_label_column(data, examples: td.LabelledTexts) -> None:
+    """Labels that look like texts or ids mean data.label_column names the wrong column: a classifier
+    would then learn one class per example (or a few stray classes) without any error."""
+    if data.format == "label_files" or len(examples) < 5:
+        return
+    counts = Counter(examples.labels)
+    column = f"data.label_column {data.label_column[:200]!r}"
+    if len(counts) == len(examples):
+        shown = ", ".join(repr(label[:40]) for label in examples.labels[:3])
+        raise DataError(f"{source_files(examples)}: every one of the {len(examples)} labels is different "
+                        f"({shown}, ...), so {column} looks like a text or id column, not classes; set "
+                        "data.label_column to the column of class labels")
+    repeated = sum(n for n in counts.values() if n > 1)
+    for label, source in zip(examples.labels, examples.sources):
+        if counts[label] == 1 and len(label.split()) > 1 and repeated >= 0.8 * len(examples):
+            common = ", ".join(sorted(counts, key=counts.get)[-3:])
+            raise DataError(f"{source}: the label {label[:200]!r} has several words and occurs only here "
+                            f"while the other labels are classes ({common}); are the text and label swapped "
+                            "or a field unquoted on this line?")
+    if len(counts) > len(examples) / 2:
+        warn(f"{source_files(examples)}: {len(counts)} different labels in {len(examples)} examples; is "
+             f"{column} the column of class labels?")
 
 
 def source_files(examples: td.LabelledTexts) -> str:
@@ -130,7 +159,23 @@ def fit_state(config, train: td.LabelledTexts) -> dict:
     if len(labels) < 2:
         raise DataError(f"{source_files(train)}: the training data has a single label ({labels[0]!r}); a "
                         "classifier needs examples of at least two labels")
-    return {"labels": labels, "vocabulary": fit_vocabulary(config, train.texts)}
+    vocabulary = fit_vocabulary(config, train.texts)
+    check_training_unknowns(training_unknown_share(config, train.texts, vocabulary), source_files(train),
+                            f"model.max_tokens ({config.model.max_tokens})")
+    return {"labels": labels, "vocabulary": vocabulary}
+
+
+def training_unknown_share(config, texts, vocabulary) -> float:
+    """Share of the training tokens the model reads as out-of-vocabulary (id 1), counted with the same
+    layer the model uses, so standardization and splitting are exactly the model's."""
+    layer = keras.layers.TextVectorization(standardize=STANDARDIZE[config.model.standardize],
+                                           vocabulary=vocabulary)
+    unknown = tokens = 0
+    for start in range(0, len(texts), 1024):
+        ids = layer(np.asarray(texts[start:start + 1024], dtype=object)).numpy()
+        unknown += int(np.sum(ids == 1))
+        tokens += int(np.sum(ids > 0))
+    return unknown_share(unknown, tokens)
 
 
 def prepare(config, state: dict | None = None) -> SentimentPrepared:
@@ -146,6 +191,7 @@ def prepare(config, state: dict | None = None) -> SentimentPrepared:
     label_ids = {split: np.array([index[y] for y in examples.labels], dtype="int32")
                  for split, examples in splits.items()}
     batch = config.train.batch_size
+    check_batch_size(batch, len(texts["train"]), "examples", source_files(splits["train"]))
     weights = class_weights(config, label_ids["train"], len(labels))
     train = length_bucketed(texts["train"], rows(texts["train"], label_ids["train"], weights), batch,
                             config.seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import BaseDataConfig, option, section
+from common.data.checks import ignored_options
 from common.errors import ConfigError
 from common.layers.attention import ATTENTION_TYPES
 from common.layers.recurrent import RNNConfig
@@ -53,7 +54,15 @@ class TranslationDataConfig(BaseDataConfig):
                                   "tsv; set data.format to parallel (or auto) for two aligned files")
         if self.source_lang == self.target_lang:
             raise ConfigError(f"config data: data.source_lang and data.target_lang are both "
-                              f"{self.source_lang!r}; set them to the two languages")
+                              f"{self.source_lang[:200]!r}; set them to the two languages")
+        first = self.path or self.train
+        if self.is_parallel(first):
+            ignored_options(self, ["source_column", "target_column"], f"{first[:200]} names two aligned "
+                            "files (format parallel): each line is one sentence, there are no columns")
+        else:
+            ignored_options(self, ["source_lang", "target_lang"], f"{first[:200]} is one tab-separated file "
+                            "(format tsv): the direction comes from data.source_column and "
+                            "data.target_column")
 
     def is_parallel(self, path_string: str) -> bool:
         """Whether ``path_string`` names two aligned files (``{lang}`` in it) rather than one TSV file."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from common.data.checks import check_batch_size, check_training_unknowns, unknown_share
 from common.data.datasets import resolve
 from common.data.split import carve, seeded_subset
 from common.data.text import read_lines, read_text
@@ -157,6 +158,15 @@ def load_splits(config) -> tuple[dict[str, Pairs], dict[str, int]]:
     return splits, empty
 
 
+def check_not_copies(pairs: Pairs, files: str) -> None:
+    """Every target equal to its source: the two columns (or files) hold the same side, and the model
+    would learn to copy its input."""
+    if all(source == target for source, target, _ in pairs.rows()):
+        raise DataError(f"{files}: every training target is identical to its source sentence, so the source "
+                        "and target read the same text; point data.source_column/data.target_column (or "
+                        "data.source_lang/data.target_lang) at the two languages")
+
+
 # ---- batching -----------------------------------------------------------------------------------
 def encode(tokens, index, max_length) -> list[int]:
     """Ids of at most ``max_length - 1`` tokens (unknown words -> [UNK]) and the end token."""
@@ -239,14 +249,24 @@ def prepare(config, state: dict | None = None) -> TranslationPrepared:
     splits["train"] = splits["train"].subset(keep)
     src_tok["train"] = [src_tok["train"][i] for i in keep]
     tgt_tok["train"] = [tgt_tok["train"][i] for i in keep]
+    files = ", ".join(dict.fromkeys(w.rsplit(":", 1)[0] for w in splits["train"].where))
     if state is None:
+        check_not_copies(splits["train"], files)
         state = {"source_vocab": build_vocabulary(src_tok["train"], data.source_vocab_size, data.min_freq),
                  "target_vocab": build_vocabulary(tgt_tok["train"], data.target_vocab_size, data.min_freq)}
+        for side, tokens, vocab, size in (("source", src_tok, "source_vocab", data.source_vocab_size),
+                                          ("target", tgt_tok, "target_vocab", data.target_vocab_size)):
+            known = set(state[vocab])
+            n_tokens = sum(len(t) for t in tokens["train"])
+            share = unknown_share(sum(w not in known for t in tokens["train"] for w in t), n_tokens)
+            check_training_unknowns(share, f"{files} ({side} side)",
+                                    f"data.min_freq ({data.min_freq}) or data.{side}_vocab_size ({size})")
     src_index = {w: i for i, w in enumerate(state["source_vocab"])}
     tgt_index = {w: i for i, w in enumerate(state["target_vocab"])}
     src_ids = {s: [encode(t, src_index, data.max_length) for t in src_tok[s]] for s in SPLITS}
     tgt_ids = {s: [encode(t, tgt_index, data.max_length) for t in tgt_tok[s]] for s in SPLITS}
     batch = config.train.batch_size
+    check_batch_size(batch, len(splits["train"]), "sentence pairs", files)
     unk = {side: np.mean([r.count(UNK_ID) / len(r) for r in ids["test"]])
            for side, ids in (("src", src_ids), ("tgt", tgt_ids))}
     info = {"pairs": ", ".join(f"{s} {len(splits[s])}" for s in SPLITS),

@@ -55,3 +55,18 @@ def test_export_rewrites_a_saved_model_that_serves_the_same_outputs(tiny_run, ca
         np.testing.assert_array_equal(after[name], value)
     assert (tiny_run.export_dir / "model_card.md").read_text() == card
     assert read_json(tiny_run.metrics_path)["test"]  # the run is otherwise untouched
+
+
+def test_set_help_says_a_key_set_twice_takes_its_last_value(capsys):
+    with pytest.raises(SystemExit):
+        main(TASK, ["train", "--help"])
+    assert "a key set twice takes its last value" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_set_value_with_a_key_twice_is_one_error_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(TASK, ["config", "--set", "model.rnn={units: 1, units: 2}"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err == ("error: --set 'model.rnn': key 'units' appears twice (first at column 2); keep one of "
+                   "them\n")

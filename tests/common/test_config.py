@@ -114,3 +114,154 @@ def test_a_given_key_is_checked_before_an_absent_section(tmp_path):
 def test_a_config_path_that_is_a_folder_is_named(tmp_path):
     with pytest.raises(ConfigError, match="is a folder; give the YAML config file"):
         lifecycle.load_config(TASK, tmp_path)
+
+
+# ---- limits (issue #34): size, aliases, nesting, repeated keys, long values ------------------------------
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+
+
+def test_a_config_file_over_1_mb_is_refused_before_it_is_parsed(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path, "name: " + "a" * 20_000_000 + "\n")
+    assert str(exc.value) == (f"{tmp_path / 'c.yaml'}: 20000007 bytes; a config file has at most 1000000 "
+                              "(a config is a few kilobytes: is this the data file?)")
+
+
+def test_a_20_mb_set_item_is_refused_in_one_short_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"20000005 characters; a --set item has at most 1000000") as exc:
+        load(tmp_path, "data: {path: x.csv}\n", ["name=" + "b" * 20_000_000])
+    assert len(str(exc.value)) < 400 and "\n" not in str(exc.value)
+
+
+def test_aliases_that_expand_past_the_limit_are_refused_without_building_them(tmp_path):
+    with pytest.raises(ConfigError, match=r"c.yaml:4: invalid YAML \(aliases expand to more than 5000"):
+        load(tmp_path, LAUGHS + "data: {path: x.csv}\n")
+
+
+def test_an_alias_bomb_in_a_set_value_is_an_error_not_a_string(tmp_path):
+    bomb = "{" + LAUGHS.strip().replace("\n", ", ") + "}"
+    with pytest.raises(ConfigError, match=r"--set 'data': aliases expand to more than 5000 values"):
+        load(tmp_path, "data: {path: x.csv}\n", ["data=" + bomb])
+
+
+def test_a_recursive_alias_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"c.yaml:1: invalid YAML \(an alias refers to the value that"):
+        load(tmp_path, "data: &d {path: x.csv, again: *d}\n")
+
+
+def test_a_few_anchors_and_an_overridden_merge_key_still_load(tmp_path):
+    config = load(tmp_path, "data: {path: x.csv}\ntrain: &t {epochs: 2, batch_size: 4}\n"
+                            "tuner: {epochs: 5}\nmodel: {rnn: &r {units: 3}}\n", [])
+    assert config.train.epochs == 2 and config.train.batch_size == 4 and config.model.rnn.units == 3
+    data = cfg.parse_override("x={a: &a {epochs: 1, batch_size: 2}, b: {<<: *a, batch_size: 3}}")[1]
+    assert data["b"] == {"epochs": 1, "batch_size": 3}
+
+
+def test_values_nested_past_the_limit_are_refused_not_a_recursion_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"c.yaml:1: invalid YAML \(values nested more than 50 deep\)"):
+        load(tmp_path, "data: " + "[" * 100_000)
+    with pytest.raises(ConfigError, match=r"--set 'model': values nested more than 50 deep"):
+        load(tmp_path, "data: {path: x.csv}\n", ["model=" + "{a: " * 100])
+
+
+def test_a_document_of_more_than_20000_values_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"c.yaml:2: invalid YAML \(more than 20000 values"):
+        load(tmp_path, "data: {path: x.csv}\nx: [" + "1, " * 30_000 + "]\n")
+
+
+def test_an_integer_too_long_for_python_to_read_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"c.yaml:2: invalid YAML \(an integer of 5000 digits; config "
+                                          r"integers are at most 2147483647\)"):
+        load(tmp_path, "data: {path: x.csv}\ntrain: {epochs: " + "9" * 5000 + "}\n")
+    with pytest.raises(ConfigError, match=r"--set 'seed': an integer of 5000 digits"):
+        load(tmp_path, "data: {path: x.csv}\n", ["seed=" + "9" * 5000])
+
+
+def test_a_nul_character_names_its_line_in_one_line(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path, "data: {path: x.csv}\nname: a\x00b\n")
+    assert str(exc.value) == (f"{tmp_path / 'c.yaml'}:2: invalid YAML (character U+0000 is not allowed in "
+                              "YAML (special characters are not allowed); remove it)")
+
+
+def test_a_set_value_with_a_key_twice_is_refused_like_a_config_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"--set 'model': key 'units' appears twice \(first at column 2\); "
+                                          "keep one of them"):
+        load(tmp_path, "data: {path: x.csv}\n", ["model={units: 1, units: 2}"])
+
+
+def test_the_last_of_two_sets_of_one_key_wins(tmp_path):
+    config = load(tmp_path, "data: {path: x.csv}\n", ["train.epochs=3", "train.epochs=4"])
+    assert config.train.epochs == 4
+
+
+@pytest.mark.parametrize("item", ["train..epochs=3", "train.=3", ".epochs=3"])
+def test_a_set_key_with_an_empty_part_is_refused(tmp_path, item):
+    with pytest.raises(ConfigError, match=r"has an empty part; write key.path=value"):
+        load(tmp_path, "data: {path: x.csv}\n", [item])
+
+
+LONG = "x" * 1_000_000
+
+
+@pytest.mark.parametrize("text, overrides", [
+    (f"data: {{path: x.csv}}\ntrain: {{optimizer: {LONG[:900_000]}}}\n", []),  # a bad choice
+    ("data: {path: x.csv}\n", [f"train.epochs={LONG[:900_000]}"]),  # the wrong type
+    ("data: {path: x.csv}\n", [f"train.{LONG[:900_000]}=1"]),  # an unknown key
+    ("data: {path: x.csv}\n", [f"model={LONG[:900_000]}"]),  # a section that is not a mapping
+    ("data: {path: x.csv}\n", [f"model.rnn.cell=[{', '.join(['gru'] * 10_000)}]"]),  # a long list
+    ("data: {path: x.csv}\n", [LONG[:900_000]]),  # no '='
+    ("data: {path: x.csv}\n", [f"name=a/{LONG[:900_000]}"]),  # not a plain name
+])
+def test_an_error_quotes_at_most_about_200_characters_of_a_bad_value(tmp_path, text, overrides):
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path, text, overrides)
+    message = str(exc.value)
+    assert len(message) < 500 and "..." in message, message[:600]
+
+
+@pytest.mark.parametrize("key, value, bound", [
+    ("model.rnn.units", 10**9, 8192), ("train.batch_size", 10**12, 65536), ("train.epochs", 10**10, 100_000),
+    ("data.lookback", 10**9, 100_000), ("model.rnn.layers", 10**6, 64), ("tuner.max_trials", 10**12, 100_000),
+])
+def test_a_size_key_past_its_bound_names_the_key_the_value_and_the_bound(tmp_path, key, value, bound):
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path, "data: {path: x.csv}\n", [f"{key}={value}"])
+    assert str(exc.value) == (f"config key '{key}': must be <= {bound}, got {value} (a size this large would "
+                              "exhaust the machine's memory or time)")
+
+
+def test_a_size_at_its_bound_is_accepted(tmp_path):
+    config = load(tmp_path, "data: {path: x.csv}\n", ["model.rnn.units=8192", "train.batch_size=65536"])
+    assert config.model.rnn.units == 8192 and config.train.batch_size == 65536
+
+
+def test_a_generation_length_is_bounded_as_a_length_not_as_a_vocabulary():
+    from tasks.language_model import TASK as LM
+
+    with pytest.raises(ConfigError, match=r"'model.generation.max_tokens': must be <= 100000"):
+        cfg.from_dict(LM.config_class, {"data": {"path": "x.txt"},
+                                        "model": {"generation": {"max_tokens": 200_000}}})
+    config = cfg.from_dict(LM.config_class, {"data": {"path": "x.txt", "max_tokens": 200_000}})
+    assert config.data.max_tokens == 200_000  # a vocabulary of 200000 words is fine
+
+
+@pytest.mark.parametrize("key", ["seed", "train.early_stopping_patience"])
+def test_an_integer_past_int32_is_refused(tmp_path, key):
+    with pytest.raises(ConfigError, match=rf"config key '{key}': must be between -2147483647 and 2147483647, "
+                                          r"got 5000000000$"):
+        load(tmp_path, "data: {path: x.csv}\n", [f"{key}=5000000000"])
+
+
+def test_a_run_name_longer_than_100_characters_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"config key 'name': 'a{101}' has 101 characters; a name has at "
+                                          "most 100"):
+        load(tmp_path, "data: {path: x.csv}\n", ["name=" + "a" * 101])
+    assert load(tmp_path, "data: {path: x.csv}\n", ["name=" + "a" * 100]).name == "a" * 100
+
+
+def test_shown_cuts_long_values_and_names_huge_integers():
+    assert cfg.shown("abc") == "'abc'"
+    assert len(cfg.shown("x" * 10_000)) <= 200 and "..." in cfg.shown("x" * 10_000)
+    assert cfg.shown(10**5000) == "<an integer of about 5000 digits>"

@@ -1,4 +1,5 @@
 """Atomic writes: nothing half-written, normal permissions, damaged artifacts detected."""
+import errno
 import json
 import os
 import stat
@@ -6,7 +7,7 @@ import stat
 import pytest
 
 from common.errors import UserError
-from common.io import atomic_dir, atomic_path, atomic_write_json, read_json
+from common.io import atomic_dir, atomic_path, atomic_write_json, atomic_write_text, check_writable, read_json
 
 
 def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
@@ -42,3 +43,68 @@ def test_a_truncated_json_artifact_is_reported_not_a_traceback(tmp_path):
     path.write_text(json.dumps({"vocabulary": ["a", "b"]})[:9])
     with pytest.raises(UserError, match=r"state.json is damaged"):
         read_json(path)
+
+
+def test_a_stale_temporary_folder_left_by_a_killed_export_is_gone_after_the_rerun(tmp_path):
+    stale = tmp_path / ".export.k1ll3d0x"  # what mkdtemp beside run/export leaves when the process is killed
+    (stale / "export").mkdir(parents=True)
+    (stale / "export" / "saved_model.pb").write_bytes(b"half")
+    with atomic_dir(tmp_path / "export") as folder:
+        (folder / "saved_model.pb").write_bytes(b"pb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+    assert (tmp_path / "export" / "saved_model.pb").read_bytes() == b"pb"
+
+
+def test_a_temporary_folder_a_running_writer_holds_is_left_alone(tmp_path):
+    with atomic_path(tmp_path / "metrics.json") as first:
+        first.write_text("{}")
+        atomic_write_json(tmp_path / "metrics.json", {"b": 2})  # a second writer of the same path meanwhile
+        assert first.exists()
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {}
+
+
+def test_writing_onto_a_device_or_pipe_is_refused_and_it_stays(tmp_path):
+    """As root, os.replace would swap a device such as /dev/full itself for a regular file."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(UserError, match="pipe is not a regular file"):
+        atomic_write_text(pipe, "x")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(UserError, match=r"cannot write .*out.csv \(No space left on device\)"):
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            monkeypatch.setattr(os, "replace", full)
+            tmp.write_text("rows")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("place", ["/proc/rnnsuite.csv", "/sys/rnnsuite.csv", "{file}/out.csv"])
+def test_an_output_in_a_virtual_folder_or_under_a_file_is_refused_before_writing(tmp_path, place):
+    (tmp_path / "data.csv").write_text("y\n1\n")
+    path = place.replace("{file}", str(tmp_path / "data.csv"))
+    with pytest.raises(UserError, match=r"--output .*(cannot write into|is a file, not a folder)"):
+        check_writable(path, "--output")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a chmod 500 folder")
+def test_an_output_in_an_unwritable_folder_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        with pytest.raises(UserError, match="cannot write into .*locked"):
+            check_writable(locked / "out.csv", "--output")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_json_artifact_that_is_a_folder_is_reported(tmp_path):
+    (tmp_path / "state.json").mkdir()
+    with pytest.raises(UserError, match="state.json is a folder, not a JSON file"):
+        read_json(tmp_path / "state.json")

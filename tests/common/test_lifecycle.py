@@ -168,3 +168,48 @@ def test_a_training_run_records_what_evaluation_and_baselines_cost(config, tmp_p
     monkeypatch.setattr(lifecycle, "time", SimpleNamespace(time=lambda: float(next(clock))))
     _, doc = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
     assert doc["training"]["evaluate_seconds"] == 7.0 and doc["training"]["baselines_seconds"] == 7.0
+
+
+def _run_with_state(tmp_path, state):
+    run = lifecycle.RunFolder(tmp_path / "run").create()
+    lifecycle._write_state(run, state)
+    return run
+
+
+def test_a_state_json_of_another_shape_than_train_wrote_names_the_key_and_the_fix(tmp_path):
+    run = _run_with_state(tmp_path, {"targets": ["y"], "mean": [1.0, 2.0]})
+    run.state_path.write_text('{"targets": ["y"], "mean": "1.0"}')
+    damaged = r"state.json is damaged \('mean' is a string, train wrote an array\); .*train --overwrite"
+    with pytest.raises(UserError, match=damaged):
+        lifecycle.read_state(run)
+
+
+def test_a_state_json_with_a_key_train_did_not_write_is_damaged(tmp_path):
+    run = _run_with_state(tmp_path, {"labels": ["neg", "pos"]})
+    run.state_path.write_text('{"labels": ["neg", "pos"], "extra": 1}')
+    with pytest.raises(UserError, match="the key 'extra' is not one train wrote"):
+        lifecycle.read_state(run)
+
+
+def test_a_state_json_as_train_wrote_it_reads_back(tmp_path):
+    run = _run_with_state(tmp_path, {"labels": ["neg", "pos"], "freq": None})
+    assert lifecycle.read_state(run) == {"labels": ["neg", "pos"], "freq": None}
+
+
+@pytest.mark.parametrize("output", ["in.csv", "run/state.json", "run/export/out.csv"])
+def test_predict_refuses_an_output_that_would_overwrite_an_input(tmp_path, output):
+    run = _run_with_state(tmp_path, {"a": 1})
+    (tmp_path / "in.csv").write_text("y\n1\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(UserError, match="overwrite"):
+        lifecycle.predict(TASK, run.path, tmp_path / "in.csv", tmp_path / output)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_train_refuses_a_config_file_inside_the_run_folder(config, tmp_path):
+    (tmp_path / "run").mkdir()
+    cfg.save_yaml(cfg.to_dict(config), tmp_path / "run" / "config.yaml")
+    saved = lifecycle.load_config(TASK, tmp_path / "run" / "config.yaml")
+    with pytest.raises(UserError, match="--config .*config.yaml is inside the run folder"):
+        lifecycle.train(TASK, saved, tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.yaml"]

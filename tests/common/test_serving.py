@@ -1,8 +1,10 @@
 """The REST server (common/serving.py) against a tiny SavedModel: protocol, limits, malformed HTTP.
 
-The model is a tf.Module with two signatures (no training): ``serving_default`` maps a
-string batch to its lengths, ``double`` doubles a float32 [batch, 2] input. Malformed
-HTTP goes over raw sockets.
+The model is a tf.Module with signatures (no training): ``serving_default`` maps a
+string batch to its lengths, ``double`` doubles a float32 [batch, 2] input, ``log`` takes
+a float32 [batch] input's logarithm (NaN or -inf for a value <= 0), ``positive`` fails an
+assertion for a value <= 0, and ``sample`` has the inputs of the language model's
+``generate`` (it echoes ``max_tokens``). Malformed HTTP goes over raw sockets.
 
 No test here asserts how long anything took (speed is measured by benchmarks/serving_latency.py
 and benchmarks/serving_load.py); the limits are checked by what happens. Servers use a request
@@ -25,6 +27,7 @@ import pytest
 import tensorflow as tf
 
 from common import serving
+from common.errors import UserError
 from common.serving import ModelHTTPServer, SavedModelService, make_handler, make_server
 
 NAME = "tiny"
@@ -32,6 +35,9 @@ PREDICT = f"/v1/models/{NAME}:predict"
 LONG = 3600.0  # a request timeout that never fires during a test
 SHORT = 0.5  # real seconds a silent client is left once the fake clock is moved near its deadline
 GUARD = 30.0  # how long a test waits for what a working server does at once (a hang bound, not a speed)
+SAMPLE = {"prompt": tf.string, "max_tokens": tf.int32, "temperature": tf.float32, "top_k": tf.int32,
+          "top_p": tf.float32, "seed": tf.int32}  # the language model's `generate` inputs
+SETTINGS = {"prompt": "the", "max_tokens": 3, "temperature": 0.7, "top_k": 0, "top_p": 1.0, "seed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +51,24 @@ def export_dir(tmp_path_factory):
         def double(self, x):
             return {"doubled": 2.0 * x}
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def log(self, x):
+            return {"log": tf.math.log(x)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def positive(self, x):
+            with tf.control_dependencies([tf.debugging.assert_positive(x, message="secret /internal/path")]):
+                return {"x": tf.identity(x)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], dtype, name=n) for n, dtype in SAMPLE.items()])
+        def sample(self, prompt, max_tokens, temperature, top_k, top_p, seed):
+            return {"max_tokens": max_tokens}
+
     module = Tiny()
     path = tmp_path_factory.mktemp("tiny") / "export"
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.lengths, "double": module.double})
+    tf.saved_model.save(module, str(path), signatures={
+        "serving_default": module.lengths, "double": module.double, "log": module.log,
+        "positive": module.positive, "sample": module.sample})
     return path
 
 
@@ -373,7 +394,7 @@ def test_unknown_paths_and_methods_get_json_errors(start):
     assert request(port, "POST", "/v1/models/other:predict", {"instances": ["a"]})[0] == 404
     assert request(port, "GET", "/v1/models/other")[0] == 404
     reply = raw_exchange(port, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert status_and_error(reply)[0] == 501
+    assert status_and_error(reply)[0] == 405
     reply = raw_exchange(port, b"GARBAGE\r\n\r\n")
     assert status_and_error(reply)[0] == 400
 
@@ -422,3 +443,212 @@ def test_make_server_hands_its_name_and_limits_to_the_service_and_the_handler(ex
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW"])
+@pytest.mark.parametrize("path, allowed", [(PREDICT, "POST"), (f"/v1/models/{NAME}/metadata", "GET, HEAD"),
+                                           ("/elsewhere", "GET, HEAD, POST")])
+def test_a_method_the_path_does_not_take_gets_405_naming_the_allowed_ones(start, method, path, allowed):
+    """405 (the path exists but not for this method) with ``Allow``, not 501 (a server that knows no such
+    method); the body is not read, so the connection closes."""
+    status, body, response = request(start(), method, path, {"instances": ["a"]})
+    assert status == 405 and response.getheader("Allow") == allowed
+    assert body["error"] == f"method {method} is not allowed on {path}; use {allowed}"
+    assert response.getheader("Connection") == "close"
+
+
+@pytest.mark.parametrize("method, path, allowed", [("GET", PREDICT, "POST"),
+                                                   ("POST", f"/v1/models/{NAME}/metadata", "GET, HEAD"),
+                                                   ("POST", f"/v1/models/{NAME}/versions/1", "GET, HEAD")])
+def test_get_and_post_on_a_path_that_takes_the_other_get_405(start, method, path, allowed):
+    status, _, response = request(start(), method, path, {"instances": ["a"]} if method == "POST" else None)
+    assert (status, response.getheader("Allow")) == (405, allowed)
+
+
+def test_head_answers_what_get_would_without_the_body(start):
+    port = start()
+    reply = raw_exchange(port, f"HEAD /v1/models/{NAME}/metadata HTTP/1.1\r\nHost: x\r\n"
+                               "Connection: close\r\n\r\n".encode())
+    head, _, body = reply.partition(b"\r\n\r\n")
+    _, metadata, _ = request(port, "GET", f"/v1/models/{NAME}/metadata")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b""
+    assert f"Content-Length: {len(json.dumps(metadata).encode())}".encode() in head
+
+
+def strict_json(data: bytes):
+    """What a standard JSON parser (not Python's lenient one) reads: bare NaN / Infinity is an error."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(data, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("NaN", "input 'x' holds NaN or an infinity"),
+    ("Infinity", "input 'x' holds NaN or an infinity"),
+    ("-Infinity", "input 'x' holds NaN or an infinity"),
+    ("1e999", "input 'x' holds NaN or an infinity"),  # Python's json reads it as inf
+    ("1e39", "input 'x' holds a number outside the float32 range"),  # finite in float64, inf in float32
+    ("-4e38", "input 'x' holds a number outside the float32 range"),
+])
+def test_non_finite_and_out_of_range_numbers_get_400_naming_the_input(start, value, message):
+    status, body, _ = request(start(), "POST", PREDICT,
+                              raw=f'{{"signature_name": "double", "instances": [[1.0, {value}]]}}'.encode())
+    assert status == 400 and body["error"].startswith(message), body
+
+
+@pytest.mark.parametrize("signature, value, message", [
+    ("double", '"1.5"', "input 'x' must be float32 values of shape [None, 2], got strings"),
+    ("double", "true", "input 'x' must be float32 values of shape [None, 2], got true/false"),
+    ("sample", {"max_tokens": 2.5}, "input 'max_tokens' must be int32 values of shape [None], got numbers "
+                                    "with a fraction"),
+    ("sample", {"max_tokens": "3"}, "input 'max_tokens' must be int32 values of shape [None], got strings"),
+    ("sample", {"seed": True}, "input 'seed' must be int32 values of shape [None], got true/false"),
+    ("sample", {"seed": 2 ** 31}, "input 'seed' holds a number outside the int32 range (-2147483648 to "
+                                  "2147483647)"),
+    ("sample", {"seed": 10 ** 30}, "input 'seed' must be int32 values of shape [None], got nulls, objects or "
+                                   "numbers too large"),
+])
+def test_values_are_taken_as_sent_never_coerced(service, signature, value, message):
+    """A string, a boolean or a fraction is not turned into a number (``"3"`` -> 3, ``2.5`` -> 2)."""
+    instance = {**SETTINGS, **value} if signature == "sample" else [1.0, json.loads(value)]
+    with pytest.raises(serving.RequestError) as info:
+        service.predict({"signature_name": signature, "instances": [instance]})
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("setting, value, rule", [
+    ("max_tokens", 0, "from 1 to 512 (this server's cap on generated tokens per prompt)"),
+    ("max_tokens", 513, "from 1 to 512 (this server's cap on generated tokens per prompt)"),
+    ("temperature", -0.5, "0 (greedy) or more"),
+    ("top_k", -1, "0 (no limit) or more"),
+    ("top_p", 0.0, "above 0 and at most 1 (1: no limit)"),
+    ("top_p", 1.5, "above 0 and at most 1 (1: no limit)"),
+    ("seed", -7, "0 or more"),
+])
+def test_generation_settings_out_of_range_get_400_naming_the_setting(start, setting, value, rule):
+    rows = [SETTINGS, {**SETTINGS, setting: value}]
+    status, body, _ = request(start(), "POST", PREDICT, {"signature_name": "sample", "instances": rows})
+    assert (status, body["error"]) == (400, f"input '{setting}' must be {rule}, got {value:g}")
+
+
+def test_generation_settings_at_their_limits_are_served(service):
+    edges = {**SETTINGS, "max_tokens": 512, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0}
+    assert service.predict({"signature_name": "sample", "instances": [edges]}) == {"predictions": [512]}
+
+
+def test_the_token_cap_is_the_servers_setting(export_dir):
+    capped = SavedModelService(export_dir, NAME, max_tokens=4)
+    assert capped.predict({"signature_name": "sample", "instances": [{**SETTINGS, "max_tokens": 4}]}) == {
+        "predictions": [4]}
+    with pytest.raises(serving.RequestError, match=r"^input 'max_tokens' must be from 1 to 4 \("):
+        capped.predict({"signature_name": "sample", "instances": [{**SETTINGS, "max_tokens": 5}]})
+
+
+def test_a_string_over_the_length_limit_gets_400(export_dir):
+    short = SavedModelService(export_dir, NAME, max_text=5)
+    assert short.predict({"instances": ["abcde"]}) == {"predictions": [5]}
+    with pytest.raises(serving.RequestError) as info:
+        short.predict({"instances": ["abcde", "abcdef"]})
+    assert str(info.value) == ("input 'text' holds a string of more than 5 characters, this server's limit; "
+                               "shorten or split it")
+
+
+def test_a_string_that_is_not_unicode_gets_400(start):
+    status, body, _ = request(start(), "POST", PREDICT, raw=b'{"instances": ["ok", "\\ud800"]}')
+    assert status == 400 and body["error"].startswith("input 'text' holds a string that is not valid Unicode")
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"prompt": ["a", "b"], "max_tokens": [3], "temperature": [1, 1], "top_k": [0, 0], "top_p": [1, 1],
+      "seed": [0, 0]}, "the inputs have different batch sizes (prompt 2, max_tokens 1, temperature 2, "
+                       "top_k 2, top_p 2, seed 2); give every input one value per row"),
+    ({k: [] for k in SAMPLE}, "the inputs hold no rows; send at least one"),
+])
+def test_columns_of_different_or_no_rows_get_400(service, inputs, message):
+    """A signature would broadcast a one-row column over the others (or fail on none): neither was asked."""
+    with pytest.raises(serving.RequestError) as info:
+        service.predict({"signature_name": "sample", "inputs": inputs})
+    assert str(info.value) == message
+
+
+def test_a_non_finite_output_is_a_500_in_strict_json(start, caplog):
+    port = start()
+    assert request(port, "POST", PREDICT, {"signature_name": "log", "instances": [1.0]})[:2] == (
+        200, {"predictions": [0.0]})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD)
+    with caplog.at_level(logging.ERROR, logger="rnnsuite.serving"):
+        conn.request("POST", PREDICT, json.dumps({"signature_name": "log", "instances": [1.0, 0.0]}))
+        response = conn.getresponse()
+        error = strict_json(response.read())["error"]
+    conn.close()
+    assert response.status == 500
+    assert error.startswith("the model's output 'log' for this input is not a finite number (NaN or inf")
+    assert any("signature log output log is NaN or infinite" in r.getMessage() for r in caplog.records)
+
+
+def test_a_graph_that_rejects_an_input_gets_400_without_tensorflows_text(start, caplog):
+    port = start()
+    with caplog.at_level(logging.WARNING, logger="rnnsuite.serving"):
+        status, body, _ = request(port, "POST", PREDICT, {"signature_name": "positive", "instances": [1, -1]})
+    assert status == 400 and body["error"] == ("the model rejected the input of signature 'positive'; check "
+                                               f"each value against GET /v1/models/{NAME}/metadata")
+    assert any("secret /internal/path" in r.getMessage() for r in caplog.records)  # the log has the detail
+
+
+@pytest.mark.parametrize("limits, message", [
+    ({"port": 65536}, "serve --port must be a whole number from 0 to 65535, got 65536"),
+    ({"port": -1}, "serve --port must be a whole number from 0 to 65535, got -1"),
+    ({"max_batch": 0}, "serve --max-batch must be a whole number 1 or more, got 0"),
+    ({"max_connections": -2}, "serve --max-connections must be a whole number 1 or more, got -2"),
+    ({"max_body": 0}, "serve --max-body must be a whole number 1 or more, got 0"),
+    ({"max_tokens": 0}, "serve --max-tokens must be a whole number 1 or more, got 0"),
+    ({"max_text": True}, "serve --max-text must be a whole number 1 or more, got True"),
+    ({"timeout": 0}, "serve --timeout must be a number of seconds above 0 and at most 86400, got 0"),
+    ({"timeout": -1.0}, "serve --timeout must be a number of seconds above 0 and at most 86400, got -1.0"),
+    ({"timeout": float("nan")}, "serve --timeout must be a number of seconds above 0 and at most 86400, got "
+                                "nan"),
+    ({"timeout": float("inf")}, "serve --timeout must be a number of seconds above 0 and at most 86400, got "
+                                "inf"),
+    ({"name": "a/b"}, "serve --model-name 'a/b' cannot be used in the URL /v1/models/<name>"),
+    ({"name": ""}, "serve --model-name '' cannot be used in the URL /v1/models/<name>"),
+    ({"host": ""}, "serve --host '' is not an address"),
+])
+def test_bad_serve_limits_are_refused_before_the_export_is_loaded(tmp_path, limits, message):
+    """The export does not exist: a limit checked after loading would fail on the export instead."""
+    arguments = {"export_dir": tmp_path / "none", "name": NAME, **limits}
+    with pytest.raises(UserError) as info:
+        make_server(**arguments)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_an_address_that_cannot_be_bound_is_one_line_naming_it(export_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=rf"^serve cannot listen on 127.0.0.1:{port} \(Address already in "
+                                            r"use\); choose another --port or --host$"):
+            make_server(export_dir, NAME, port=port)
+
+
+def test_an_export_that_does_not_load_is_one_line_naming_it(tmp_path):
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(UserError) as info:
+        make_server(tmp_path / "export", NAME, port=0)
+    assert str(info.value).startswith(f"{tmp_path / 'export'} does not load as a SavedModel (")
+    assert str(info.value).endswith("export the run again with the `export` command")
+
+
+def test_the_serve_command_refuses_a_bad_flag_in_one_line(export_dir, tmp_path, capsys):
+    from common.cli import main
+    from tasks.sentiment import TASK
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "export").symlink_to(export_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        main(TASK, ["serve", "--run-dir", str(run), "--port", "70000"])
+    assert exit_info.value.code == 2
+    expected = "error: serve --port must be a whole number from 0 to 65535, got 70000\n"
+    assert capsys.readouterr().err == expected

@@ -28,11 +28,12 @@ def test_the_second_stage_starts_from_the_first_and_reads_the_training_texts_alo
     config = load_sentiment({"model.pretraining.enabled": True, "model.pretraining.extra_text": f"[{extra}]",
                              "model.pretraining.epochs": 1, "model.pretraining.in_domain_epochs": 1,
                              "model.pretraining.run_dir": str(tmp_path / "lm"), "model.rnn.bidirectional": False,
-                             "model.rnn.units": 4, "model.embedding_dim": 4, "train.verbose": "none"})
-    folder = pretrain("sentiment", config, ["the film was good", "the plot was dull"], lambda texts: texts,
-                      log=lambda *_: None)
+                             "model.rnn.units": 4, "model.embedding_dim": 4,
+                             "model.pretraining.batch_size": 4, "train.verbose": "none"})
+    texts = ["the film was good", "the plot was dull"] * 5
+    folder = pretrain("sentiment", config, texts, lambda texts: texts, log=lambda *_: None)
     assert folder == tmp_path / "lm" / "in_domain"
-    assert (folder / "corpus.txt").read_text(encoding="utf-8") == "the film was good\nthe plot was dull\n"
+    assert (folder / "corpus.txt").read_text(encoding="utf-8") == "the film was good\nthe plot was dull\n" * 5
     second = lifecycle.load_config(LM_TASK, folder / "forward" / "config.yaml", saved_run=True)
     assert second.model.init_from == str((tmp_path / "lm" / "forward").resolve()) and second.train.epochs == 1
     vocabulary = read_json(folder / "forward" / "state.json")["vocabulary"]

@@ -68,3 +68,28 @@ def test_no_quantiles_or_sorted_levels_load(levels):
 def test_known_future_inputs_are_checked_when_the_config_loads(values, message):
     with pytest.raises(ConfigError, match=message):
         cfg.with_values(demo_base(), values)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"data.target_columns": ["timestamp"]}, "'data.target_columns': 'timestamp' is data.time_column"),
+    ({"data.covariate_columns": ["timestamp"]}, "'data.covariate_columns': 'timestamp' is data.time_column"),
+    ({"data.target_columns": ["load", "solar", "load"]},
+     r"'data.target_columns': \['load'\] listed more than once"),
+    ({"data.split_rows": [10, 10, 10]},
+     r"'data.split_rows': \[10, 10, 10\] is ignored because data.split is ratio"),
+    ({"data.split": "rows", "data.split_rows": [10, 10, 10],
+      "data.split_dates": ["2024-01-02", "2024-01-03"]},
+     "'data.split_dates'.* is ignored because data.split is rows"),
+    ({"data.path": None, "data.train": "a.csv", "data.val": "b.csv", "data.test": "c.csv",
+      "data.split": "rows", "data.split_rows": [10, 10, 10]},
+     r"'data.split': 'rows' is ignored because data.train, data.val and data.test are separate files"),
+])
+def test_columns_in_two_roles_and_unused_split_options_are_refused(values, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.with_values(demo_base(), values)
+
+
+def test_split_ratios_left_in_the_config_do_not_stop_a_split_by_rows():
+    config = cfg.with_values(demo_base(), {"data.split": "rows", "data.split_rows": [10, 10, 10],
+                                          "data.split_ratios": [0.6, 0.2, 0.2]})
+    assert config.data.split_rows == [10, 10, 10]

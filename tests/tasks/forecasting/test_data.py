@@ -124,3 +124,17 @@ def test_fit_state_records_future_covariates_without_calendar_features():
     config = config_for("unused.csv", **{"data.covariate_columns": [], "data.future_covariate_columns": ["b"]})
     state = fit_state(config, train, ["a", "b"], ["a"])
     assert state["future_covariates"] == ["b"] and state["calendar"] == []
+
+
+def test_a_file_whose_every_column_is_a_covariate_has_nothing_to_forecast(tmp_path):
+    path = write_csv(tmp_path / "s.csv", hourly(60))
+    config = config_for(path, **{"data.target_columns": [], "data.covariate_columns": ["a", "b"]})
+    with pytest.raises(DataError, match=r"s.csv:1: every column is the time column or a covariate, so "
+                                        r"there is nothing to forecast; set data.target_columns"):
+        TASK.prepare(config)
+
+
+def test_a_batch_larger_than_the_training_windows_is_warned_about(tmp_path, capsys):
+    path = write_csv(tmp_path / "s.csv", hourly(60))
+    TASK.prepare(config_for(path, **{"train.batch_size": 100}))
+    assert "train.batch_size 100 is larger than the 27 training windows" in capsys.readouterr().err

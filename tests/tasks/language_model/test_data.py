@@ -114,3 +114,40 @@ def test_a_backward_model_reads_lines_in_reverse_with_each_boundary_still_last()
     tokens = ["a", "b", "<eos>", "c", "d", "e", "<eos>"]
     assert reverse_lines(tokens, "word") == ["e", "d", "c", "<eos>", "b", "a", "<eos>"]
     assert reverse_lines(list("ab\ncd"), "char") == list("dcba\n")
+
+
+def test_a_vocabulary_that_leaves_most_training_tokens_unknown_is_refused(tmp_path):
+    config = config_for(write(tmp_path, "c.txt", WORDS * 10), **{"data.min_freq": 1000})
+    with pytest.raises(DataError, match=r"c.txt: 80% of the training tokens fall outside the vocabulary .*"
+                                        r"data.min_freq \(1000\) or data.max_tokens \(None\)"):
+        data.prepare(config)
+
+
+def test_evaluated_text_mostly_unknown_is_warned_about_and_noted_in_the_report(tmp_path, capsys):
+    val = write(tmp_path, "v.txt", "zebra yak gnu\nokapi tapir\n")
+    prepared = data.prepare(config_for(write(tmp_path, "c.txt", WORDS * 10), **{"data.val": str(val)}))
+    note = ("71% of the val tokens are unknown to the vocabulary; its perplexity is largely scored on the "
+            "unknown")
+    assert note in prepared.info["val unknown tokens"] and note in capsys.readouterr().err
+    assert "test unknown tokens" not in prepared.info
+
+
+def test_fewer_training_tokens_than_two_per_stream_are_refused(tmp_path):
+    config = config_for(write(tmp_path, "c.txt", WORDS * 10), **{"train.batch_size": 100})
+    with pytest.raises(DataError, match=r"c.txt: the training text has 160 tokens, too few for "
+                                        r"train.batch_size=100 parallel streams"):
+        data.prepare(config)
+
+
+def test_streams_shorter_than_one_window_are_warned_about(tmp_path, capsys):
+    data.prepare(config_for(write(tmp_path, "c.txt", WORDS * 10), **{"train.batch_size": 40, "data.bptt": 8}))
+    assert "each of the 40 training streams holds 4 tokens, fewer than one window of data.bptt=8" in \
+        capsys.readouterr().err
+
+
+def test_random_window_lengths_with_line_batching_are_refused(tmp_path):
+    from common.errors import ConfigError
+
+    with pytest.raises(ConfigError,
+                       match="'data.random_bptt': True is ignored because data.batching is line"):
+        config_for(tmp_path / "c.txt", **{"data.batching": "line", "data.random_bptt": True})

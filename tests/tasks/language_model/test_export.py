@@ -47,13 +47,29 @@ def test_every_signature_serves_in_a_fresh_process(word_export, signature, input
     assert_outputs_equal(serve_in_fresh_process(word_export[0] / "export", inputs, tmp_path, signature), expected)
 
 
+def generator_biased(word_export, eos_bias: float) -> export.Generator:
+    """A generator over a copy of the model whose output bias makes <eos> certain (``eos_bias`` 100) or never
+    picked (-100), so where a text ends does not depend on what the untrained weights happen to favour."""
+    _, config, prepared, model, _ = word_export
+    copy = TASK.build_model(config, prepared)
+    copy.set_weights(model.get_weights())
+    bias = copy.get_layer("logits").bias
+    bias.assign(tf.tensor_scatter_nd_update(bias, [[data.BOUNDARY_ID]], [eos_bias]))
+    return export.Generator(copy, prepared.state["vocabulary"], "word")
+
+
 def test_generate_honours_each_prompts_settings(word_export):
-    _, _, _, _, signatures = word_export
-    out = signatures["generate"].fn(**{k: tf.constant(v) for k, v in GENERATE.items()})["text"].numpy()
-    assert [len(t.decode().split()) for t in out] == [3, 4, 2]
+    out = generator_biased(word_export, -100.0).generate(**{k: tf.constant(v) for k, v in GENERATE.items()})
+    assert [len(t.decode().split()) for t in out["text"].numpy()] == [3, 4, 2]
     bad = {**GENERATE, "max_tokens": np.array([3, 0, 2], "int32")}
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_tokens must be at least 1"):
-        signatures["generate"].fn(**{k: tf.constant(v) for k, v in bad.items()})
+        word_export[4]["generate"].fn(**{k: tf.constant(v) for k, v in bad.items()})
+
+
+def test_a_word_models_text_ends_before_its_first_eos(word_export):
+    """<eos> ends a line: what a word model generates after it is another text's ("<eos>" is no word)."""
+    out = generator_biased(word_export, 100.0).generate(**{k: tf.constant(v) for k, v in GENERATE.items()})
+    assert out["text"].numpy().tolist() == [b"", b"", b""]
 
 
 def test_score_is_the_log_likelihood_of_every_token_and_the_closing_eos(word_export):
@@ -90,11 +106,13 @@ def test_the_rest_server_serves_generate_and_score(word_export):
         assert status == 200 and len(body["predictions"]) == 2
         rows = [{k: np.asarray(v)[i].item() for k, v in GENERATE.items()} for i in range(3)]
         status, body = post(url, {"signature_name": "generate", "instances": rows})
-        assert status == 200 and [len(p.split()) for p in body["predictions"]] == [3, 4, 2]
+        expected = word_export[4]["generate"].fn(**{k: tf.constant(v) for k, v in GENERATE.items()})["text"]
+        assert status == 200 and body["predictions"] == [t.decode() for t in expected.numpy()]
         status, body = post(url, {"signature_name": "score", "instances": ["the cat", "the dog"]})
         assert status == 200 and all(p["perplexity"] > 1 for p in body["predictions"])
         status, body = post(url, {"signature_name": "generate", "instances": [{**rows[0], "max_tokens": 0}]})
-        assert status == 400 and "rejected the input" in body["error"]  # the server shows the first line
+        assert status == 400 and body["error"] == ("input 'max_tokens' must be from 1 to 512 (this server's "
+                                                   "cap on generated tokens per prompt), got 0")
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -107,7 +125,8 @@ def test_predict_writes_one_json_line_per_prompt(word_export, tmp_path):
                                 tmp_path / "out.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["prompt"] for r in rows] == ["the cat", "", "the dogs"] and summary["prompts"] == 3
-    assert all(len(r["text"].split()) == 5 for r in rows)
+    expected = word_export[4]["serving_default"].fn(prompt=tf.constant(["the cat", "", "the dogs"]))["text"]
+    assert [r["text"] for r in rows] == [t.decode() for t in expected.numpy()]
 
 
 @pytest.mark.parametrize("content, message", [(b"", "the file is empty"), (b"caf\xe9\n", "not valid utf-8")])

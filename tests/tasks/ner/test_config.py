@@ -27,3 +27,15 @@ def test_renamed_keys_name_their_new_names(old, new):
 def test_path_and_train_together_are_refused():
     with pytest.raises(ConfigError, match="set data.path .* or data.train, not both"):
         lifecycle.load_config(TASK, TASK.demo_config_path, ["data.path=all.txt"])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.token_column=-1"], "data.token_column and data.tag_column are both -1"),
+    (["data.format=jsonl", "data.token_column=1"], "'data.token_column': 1 is ignored because data.format is "
+                                                  "jsonl: its records carry \"tokens\" and \"tags\" lists"),
+    (["data.format=jsonl", "data.tag_column=2"],
+     "'data.tag_column': 2 is ignored because data.format is jsonl"),
+])
+def test_columns_read_twice_or_never_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        lifecycle.load_config(TASK, TASK.demo_config_path, overrides)

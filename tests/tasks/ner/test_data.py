@@ -73,3 +73,35 @@ def test_pretrained_vectors_are_read_in_prepare(tmp_path):
     np.testing.assert_allclose(prepared.embedding_matrix[row], [0.1, 0.2, 0.3])
     assert prepared.info["pretrained vectors"].startswith(f"{vectors}: 1 of ")
 
+
+
+def test_token_and_tag_columns_naming_the_same_column_of_the_file_are_refused(tmp_path):
+    from common.errors import ConfigError
+
+    config = tiny_config(tmp_path, "data.token_column=3")  # the demo files have four columns: 3 is -1
+    with pytest.raises(ConfigError, match=r"ner_train.txt:\d+: data.token_column \(3\) and "
+                                          r"data.tag_column \(-1\) both name column 3 of the 4"):
+        TASK.prepare(config)
+
+
+def test_a_jsonl_file_read_by_suffix_refuses_conll_column_options(tmp_path):
+    from common.errors import ConfigError
+
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"tokens": ["John", "left"], "tags": ["B-PER", "O"]}\n', encoding="utf-8")
+    config = tiny_config(tmp_path, "data.format=auto", f"data.train={train}", "data.tag_column=2")
+    with pytest.raises(ConfigError, match=r"'data.tag_column': 2 is ignored because data.format auto reads .*"
+                                          r"train.jsonl as JSON Lines"):
+        TASK.prepare(config)
+
+
+def test_a_minimum_word_count_that_leaves_most_tokens_unknown_is_refused(tmp_path):
+    config = tiny_config(tmp_path, "model.min_word_count=100000")
+    with pytest.raises(DataError, match=r"ner_train.txt: 100% of the training tokens fall outside the "
+                                        r"vocabulary.*model.min_word_count \(100000\)"):
+        TASK.prepare(config)
+
+
+def test_a_batch_larger_than_the_training_sentences_is_warned_about(tmp_path, capsys):
+    TASK.prepare(tiny_config(tmp_path, "train.batch_size=100"))
+    assert "train.batch_size 100 is larger than the 48 training sentences" in capsys.readouterr().err

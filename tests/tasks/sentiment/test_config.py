@@ -34,3 +34,17 @@ def test_folds_take_the_place_of_the_test_fraction():
 def test_the_same_file_layout_rule_as_every_task():
     with pytest.raises(ConfigError, match="set data.test too, or use data.path"):
         load({"data.path": "null", "data.train": "a.csv", "data.val": "b.csv"})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"data.label_column": "text"}, "data.text_column and data.label_column are both 'text'"),
+    ({"data.format": "label_files", "data.label_names": "[a, b]", "data.path": "r.{label}",
+      "data.text_column": "review"}, "'data.text_column': 'review' is ignored because format label_files"),
+    ({"data.format": "label_files", "data.label_names": "[a, b]", "data.path": "r.{label}",
+      "data.label_column": "y"}, "'data.label_column': 'y' is ignored because format label_files"),
+    ({"data.label_names": "[a, b]"}, "'data.label_names': ['a', 'b'] is ignored because data.format is auto"),
+    ({"data.fold": 1}, "'data.fold': 1 is ignored because data.folds is not set"),
+])
+def test_a_setup_that_would_train_on_the_wrong_thing_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load(overrides)

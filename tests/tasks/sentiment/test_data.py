@@ -137,3 +137,13 @@ def test_empty_texts_are_dropped_and_counted():
 def test_integer_labels_sort_numerically_others_alphabetically():
     assert td.sorted_labels(["10", "2", "1"]) == ["1", "2", "10"]
     assert td.sorted_labels(["pos", "neg"]) == ["neg", "pos"]
+
+
+@pytest.mark.parametrize("label, shown", [('["neg"]', '["neg"]'), ('{"y": 1}', '{"y": 1}'), ("null", "null")])
+def test_a_json_label_that_is_not_one_class_is_refused(tmp_path, label, shown):
+    text = f'{{"text": "good", "label": "pos"}}\n{{"text": "bad", "label": {label}}}\n'
+    path = write(tmp_path / "d.jsonl", text)
+    shown = shown.replace("[", ".").replace("{", ".")
+    with pytest.raises(DataError, match=rf"d.jsonl:2: 'label' must be one class label \(a string or "
+                                        rf"number\), got {shown}"):
+        td.read_labelled(path)

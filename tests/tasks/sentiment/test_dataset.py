@@ -126,3 +126,39 @@ def test_fit_vocabulary_follows_the_standardize_option():
     texts = ["Good!", "good"]
     assert fit_vocabulary(load(), texts) == ["", "[UNK]", "good"]
     assert sorted(fit_vocabulary(load(**{"model.standardize": "none"}), texts)[2:]) == ["Good!", "good"]
+
+
+def test_a_label_column_of_all_different_values_is_refused_as_the_wrong_column(tmp_path):
+    rows = [[f"review {i}", "pos" if i % 2 else "neg", str(i)] for i in range(8)]
+    path = write_csv(tmp_path / "d.csv", rows, header=("text", "label", "id"))
+    with pytest.raises(DataError, match=r"every one of the 8 labels is different \('0', '1', '2', \.\.\.\), "
+                                        r"so data.label_column 'id' looks like a text or id column"):
+        TASK.prepare(load(**{"data.path": path, "data.label_column": "id"}))
+
+
+def test_a_one_off_label_of_several_words_is_refused_at_its_line(tmp_path):
+    rows = [[f"good {i}", "pos"] for i in range(10)] + [[f"bad {i}", "neg"] for i in range(10)]
+    path = write_csv(tmp_path / "d.csv", rows[:5] + [["pos", "a good film indeed"]] + rows[5:])
+    with pytest.raises(DataError, match=r"d.csv:7: the label 'a good film indeed' has several words and "
+                                        r"occurs only here"):
+        TASK.prepare(load(**{"data.path": path}))
+
+
+def test_a_label_column_of_mostly_different_values_is_warned_about(tmp_path, capsys):
+    rows = [[f"text {i}", f"c{i % 6}"] for i in range(10)]
+    path = write_csv(tmp_path / "t.csv", rows)
+    config = load(**{"data.path": None, "data.train": path, "data.val": path, "data.test": path})
+    TASK.prepare(config)
+    assert "6 different labels in 10 examples; is data.label_column 'label' the column of class labels?" in \
+        capsys.readouterr().err
+
+
+def test_a_vocabulary_that_leaves_most_training_tokens_unknown_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"d.csv: 67% of the training tokens fall outside the vocabulary .* "
+                                        r"relax model.max_tokens \(3\)"):
+        tiny_prepared(tmp_path, **{"model.max_tokens": 3})
+
+
+def test_a_batch_larger_than_the_training_split_is_warned_about(tmp_path, capsys):
+    tiny_prepared(tmp_path, **{"train.batch_size": 500})
+    assert "train.batch_size 500 is larger than the 16 training examples" in capsys.readouterr().err

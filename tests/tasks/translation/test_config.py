@@ -49,3 +49,14 @@ def test_the_demo_config_ships_a_search_space_with_the_attention_type():
     multi30k = lifecycle.load_config(TASK, REPO / "configs" / "translation_multi30k.yaml")
     assert "model.attention" in multi30k.tuner.search_space
     assert (multi30k.data.source_lang, multi30k.data.target_lang) == ("de", "en")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"data.source_lang": "fr"},
+     "'data.source_lang': 'fr' is ignored because .*pairs.tsv is one tab-separated file"),
+    ({"data.path": "c.{lang}", "data.format": "parallel", "data.target_column": 2},
+     r"'data.target_column': 2 is ignored because c.\{lang\} names two aligned files"),
+])
+def test_options_of_the_other_layout_are_refused(values, message):
+    with pytest.raises(ConfigError, match=message):
+        config_for(**values)

@@ -98,3 +98,22 @@ def test_prepare_with_a_saved_state_keeps_its_vocabularies(tmp_path):
     state = {"source_vocab": reserved + ["dog"], "target_vocab": reserved + ["hund"]}
     prepared = data.prepare(config, state)
     assert prepared.state is state and prepared.info["vocabulary"].startswith("source 5, target 5")
+
+
+def test_targets_identical_to_their_sources_are_refused(tmp_path):
+    rows = "".join(f"the dog {i} .\tthe dog {i} .\n" for i in range(20))
+    with pytest.raises(DataError, match="p.tsv: every training target is identical to its source sentence"):
+        data.prepare(config_for(**{"data.path": write(tmp_path / "p.tsv", rows)}))
+
+
+def test_a_minimum_frequency_that_leaves_most_tokens_unknown_is_refused(tmp_path):
+    rows = "".join(f"the dog {i} .\tder hund {i} .\n" for i in range(20))
+    with pytest.raises(DataError, match=r"p.tsv \(source side\): 100% of the training tokens .*"
+                                        r"data.min_freq \(100\)"):
+        data.prepare(config_for(**{"data.path": write(tmp_path / "p.tsv", rows), "data.min_freq": 100}))
+
+
+def test_a_batch_larger_than_the_training_pairs_is_warned_about(tmp_path, capsys):
+    rows = "".join(f"the dog {i} .\tder hund {i} .\n" for i in range(20))
+    data.prepare(config_for(**{"data.path": write(tmp_path / "p.tsv", rows), "train.batch_size": 64}))
+    assert "train.batch_size 64 is larger than the 16 training sentence pairs" in capsys.readouterr().err
