@@ -36,13 +36,18 @@ def nearest_existing(path) -> Path:
     return path
 
 
+def _refuse_special(path: Path, named: str) -> None:
+    """A device, pipe or socket is never written over: ``os.replace`` would swap the node itself."""
+    if os.path.lexists(path) and not (path.is_dir() or stat.S_ISREG(path.stat().st_mode)):
+        raise UserError(f"{named} is not a regular file (a device, pipe or socket); give a file path")
+
+
 def check_writable(path, what: str, folder: bool = False) -> None:
     """Refuse, before any work, a ``path`` that could not be written: under a file, in a read-only or
     virtual folder (/proc, /sys), or an existing device such as /dev/full (``os.replace`` would swap the
     device node itself for a regular file). Probes with a temporary folder it removes at once."""
     path = Path(path)
-    if os.path.lexists(path) and not (path.is_dir() or stat.S_ISREG(path.stat().st_mode)):
-        raise UserError(f"{what} {path} is not a regular file (a device, pipe or socket); give a file path")
+    _refuse_special(path, f"{what} {path}")
     ancestor = nearest_existing(path if folder else path.parent)
     if not ancestor.is_dir():
         raise UserError(f"{what} {path}: {ancestor} is a file, not a folder; give a path in a folder")
@@ -77,8 +82,7 @@ def _locked_temporary(path: Path, folder: bool):
     """A private folder beside ``path`` (``mkdtemp``: unique, owner-only), locked while its writer lives."""
     if not folder and path.is_dir():
         raise UserError(f"{path} is a folder, not a file; remove it or give a file path")
-    if os.path.lexists(path) and not (path.is_dir() or stat.S_ISREG(path.stat().st_mode)):
-        raise UserError(f"{path} is not a regular file (a device, pipe or socket); give a file path")
+    _refuse_special(path, str(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _sweep_stale(path)
