@@ -124,7 +124,44 @@ def table(results: dict, overrides: dict) -> str:
               "fitting on this machine (2 CPU cores here).",
               f"Published: {SOURCE}. TimeMixer: left blank (not verified). A blank baseline: seasonal "
               "period longer than the lookback."]
+    lines += quantile_table(results)
+    warnings = [f"- {d.replace('ett', 'ETT')} {h}: {doc['test']['baseline_warning']}"
+                for (d, h), doc in results.items() if "baseline_warning" in doc["test"]]
+    if warnings:
+        lines += ["", "Runs a baseline beats on the validation split:", "", *warnings]
     return "\n".join(lines) + "\n"
+
+
+def quantile_table(results: dict) -> list[str]:
+    """Runs with model.quantiles: the outermost interval's test coverage against its nominal level, its
+    mean width in the data's units and the mean weighted quantile loss, for the network's levels as
+    trained and, when calibrated, after the conformal shift; beside the baseline with the lowest mean wQL
+    (its training-error quantiles)."""
+    rows = [(key, doc) for key, doc in results.items() if "coverage" in doc["test"]]
+    if not rows:
+        return []
+    lines = ["", "## Quantile forecasts (test split)", "",
+             "| dataset | horizon | nominal | coverage | width | mean wQL | best baseline: coverage / width "
+             "/ mean wQL |", "|---|---|---|---|---|---|---|"]
+    for (dataset, horizon), doc in rows:
+        test = doc["test"]
+        scored = {b: m for b, m in doc.get("baselines", {}).items() if "mean_wql" in m}
+        best = min(scored, key=lambda b: scored[b]["mean_wql"]) if scored else None
+        baseline = (f"{best}: {scored[best]['coverage']:.3f} / {scored[best]['interval_width']:.2f} / "
+                    f"{scored[best]['mean_wql']:.4f}" if best else "")
+        lines.append(f"| {dataset.replace('ett', 'ETT')} | {horizon} | {test['coverage_nominal']:.2f} | "
+                     f"{_as_trained_and_calibrated(test, 'coverage', 3)} | "
+                     f"{_as_trained_and_calibrated(test, 'interval_width', 2)} | "
+                     f"{_as_trained_and_calibrated(test, 'mean_wql', 4)} | {baseline} |")
+    lines += ["", "Coverage, width and wQL: as trained → after the conformal calibration on the validation "
+              "split (model.calibration: conformal). Width in the data's units (mean over targets)."]
+    return lines
+
+
+def _as_trained_and_calibrated(test: dict, name: str, digits: int) -> str:
+    raw = f"{test[name]:.{digits}f}"
+    calibrated = test.get(f"{name}_calibrated")
+    return raw if calibrated is None else f"{raw} → {calibrated:.{digits}f}"
 
 
 def main(argv=None):

@@ -15,7 +15,9 @@ The CLI is a thin layer over the same `common.lifecycle` functions.
 from __future__ import annotations
 
 import copy
+import filecmp
 import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from common import config as cfg
 from common import lifecycle
 from common.errors import ConfigError, UserError
 from common.export import load_serving
-from common.io import read_json
+from common.io import atomic_path, read_json
 from common.run import RunFolder
 
 SPLITS = ("train", "val", "test")
@@ -88,8 +90,8 @@ class Run:
         try:
             outputs = self._serve(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:  # values the graph refuses
-            problem = " ".join(str(exc).split("\n")[0].split())
-            raise UserError(f"serving_default refused the inputs: {cfg.shown(problem)[1:-1]}") from None
+            problem = cfg.shown_message(str(exc).split("\n")[0])
+            raise UserError(f"serving_default refused the inputs: {problem}") from None
         for name, value in outputs.items():
             array = value.numpy()
             out[name] = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array) \
@@ -130,7 +132,7 @@ def _input_tensor(name: str, value, spec) -> tf.Tensor:
     try:
         return tf.constant(array, dtype=spec.dtype)
     except (TypeError, ValueError, OverflowError) as exc:  # e.g. 1e40 for float32 is inf, 2**40 for int32
-        raise UserError(f"predict input '{name}': expected {expected}: {cfg.shown(str(exc))[1:-1]}") from None
+        raise UserError(f"predict input '{name}': expected {expected}: {cfg.shown_message(exc)}") from None
 
 
 def _plain(value):
@@ -198,32 +200,49 @@ def _check_data(data) -> dict:
         elif len(value) == 0:
             raise ConfigError(f"data[{split!r}] is an empty table; pass at least one example")
         elif isinstance(value, (list, tuple)):
-            bad = next((i for i, row in enumerate(value) if not isinstance(row, (Mapping, list, tuple))),
+            bad = next((i for i, row in enumerate(value) if not isinstance(row, (Mapping, list, tuple, str))),
                        None)
             if bad is None:
                 continue
             raise ConfigError(f"data[{split!r}][{bad}]: expected a record (a dict, or a list/tuple of "
-                              f"columns), got {cfg.shown(value[bad])}")
+                              f"columns) or a line of text, got {cfg.shown(value[bad])}")
     return items
 
 
-def _write_tables(task, items: dict, folder: Path, written: list[Path]) -> dict:
-    """``data.*`` keys for the paths and in-memory tables of ``items``; tables are written into
-    ``folder`` in the task's format (each written file is added to ``written``)."""
-    overrides = {}
-    for split, value in items.items():
-        if isinstance(value, (str, Path)):
-            overrides[f"data.{split}"] = str(value)
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            path = Path(task.write_data(value, folder / split))
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # rows of a bad shape
-            raise ConfigError(f"data[{split!r}] cannot be written as {task.name} data "
-                              f"({type(exc).__name__}: {cfg.shown(str(exc))[1:-1]})") from None
-        written.append(path)
-        overrides[f"data.{split}"] = str(path.resolve())  # the run's config.yaml works from any directory
-    return overrides
+def _write_tables(task, items: dict, folder: RunFolder, overwrite: bool, written: list[Path]) -> dict:
+    """``data.*`` keys for the paths and in-memory tables of ``items``; tables go into ``<run>/data/``
+    in the task's format (each file placed there is added to ``written``).
+
+    Every table is written to a scratch folder first: a table the task cannot write leaves nothing in
+    the run folder, and an unfinished run (which continues only on the data it started with) keeps
+    its tables unless the same ones are passed again; ``overwrite`` replaces them."""
+    paths = {split: value for split, value in items.items() if isinstance(value, (str, Path))}
+    overrides = {f"data.{split}": str(value) for split, value in paths.items()}
+    tables = {split: value for split, value in items.items() if split not in paths}
+    if not tables:
+        return overrides
+    with tempfile.TemporaryDirectory(prefix="rnnsuite-data.") as scratch:
+        made = {}
+        for split, value in tables.items():
+            try:
+                made[split] = Path(task.write_data(value, Path(scratch) / split))
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # rows of bad shapes
+                raise ConfigError(f"data[{split!r}] cannot be written as {task.name} data "
+                                  f"({type(exc).__name__}: {cfg.shown_message(exc)})") from None
+        places = {split: folder.path / "data" / path.name for split, path in made.items()}
+        new = [split for split, path in made.items()
+               if not (places[split].is_file() and filecmp.cmp(path, places[split], shallow=False))]
+        if new and folder.holds_progress() and not overwrite:
+            place = places[new[0]]
+            raise UserError(f"data[{new[0]!r}] is not the table the unfinished run in {folder.path} started "
+                            f"with ({place} {'differs' if place.exists() else 'is missing'}); pass the data "
+                            "it started with to continue it, or overwrite=True to start afresh")
+        for split in new:
+            with atomic_path(places[split]) as tmp:
+                shutil.copyfile(made[split], tmp)
+            written.append(places[split])
+    overrides.update({f"data.{split}": str(place.resolve()) for split, place in places.items()})
+    return overrides  # resolved: the run's config.yaml works from any directory
 
 
 def _with_data(raw: dict, overrides: dict, given: set) -> dict:
@@ -271,11 +290,11 @@ def train(task, config: Any = None, *, data=None, set: dict | list | None = None
     made = [p for p in (folder.path / "data", folder.path, *folder.path.parents) if not p.exists()]
     written: list[Path] = []
     try:
-        tables = _write_tables(task, items, folder.path / "data", written)
+        tables = _write_tables(task, items, folder, overwrite, written)
         config = cfg.from_dict(task.config_class, _with_data(raw, tables, given))
         if config_arg is None and data is None:
             lifecycle.with_demo_data(task, config, log=lambda *_: None)
-        run, _ = lifecycle.train(task, config, folder.path, log=lambda *_: None)
+        run, _ = lifecycle.train(task, config, folder.path, overwrite=overwrite, log=lambda *_: None)
     except UserError:
         _remove_if_only(folder.path, written, made)
         raise

@@ -68,8 +68,8 @@ def build_parser(task) -> argparse.ArgumentParser:
                    help=task.predict_input_help)
     p.add_argument("--output", required=True, metavar="FILE", help="Where to write the predictions.")
     p = add("serve", "Serve the exported SavedModel over HTTP with TensorFlow Serving's REST API "
-                     "(POST /v1/models/<name>:predict with {\"instances\": [...]}).", config=False,
-            run_dir_required=True)
+                     "(POST /v1/models/<name>:predict with {\"instances\": [...]}), and a page to try it "
+                     "in a browser at /.", config=False, run_dir_required=True)
     p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
     p.add_argument("--port", type=int, default=8501, help="Port (default 8501, TensorFlow Serving's REST port).")
     p.add_argument("--model-name", help=f"Model name in the URL (default {task.name}).")
@@ -78,6 +78,13 @@ def build_parser(task) -> argparse.ArgumentParser:
                    help="Connections open at once; more get an immediate 503 (default 64).")
     p.add_argument("--timeout", type=float, default=5.0,
                    help="Seconds a request may take to arrive in full; also the idle keep-alive limit (default 5).")
+    p.add_argument("--max-body", type=int, default=32 << 20, metavar="BYTES",
+                   help="Largest request body; a longer one gets 413 unread (default 33554432, 32 MiB).")
+    p.add_argument("--max-tokens", type=int, default=512, metavar="N",
+                   help="Most tokens one prompt may ask to generate (the language model's max_tokens input); "
+                        "more gets 400 naming the cap (default 512).")
+    p.add_argument("--max-text", type=int, default=100_000, metavar="CHARS",
+                   help="Longest string input, in characters; a longer one gets 400 (default 100000).")
     add("config", "Print the fully resolved config as YAML (validates it; no work is done).")
     return parser
 
@@ -114,18 +121,26 @@ def run_command(task, args) -> None:
         print(table(["item", "value"], [[k, fmt(v)] for k, v in summary.items()]))
         print(f"\nPredictions written to {args.output} ({time.time() - started:.1f}s)")
     elif args.command == "serve":
+        from common.page import render
         from common.run import RunFolder
-        from common.serving import make_server
+        from common.serving import check_limits, make_server
 
+        name = args.model_name or task.name
+        limits = {"max_body": args.max_body, "max_tokens": args.max_tokens, "max_text": args.max_text}
+        check_limits(name, args.host, args.port, args.max_batch, args.max_connections, args.timeout, **limits)
         run = RunFolder(args.run_dir)
+        run.require(run.config_path, run.state_path)
+        # before loading the export: another task's run folder is refused in one line naming its task
+        config = lifecycle._load_saved_config(task, run)
         run.require(run.export_dir / "saved_model.pb",
                     hint=f"export it first: python -m tasks.{task.name} export --run-dir {run.path}")
-        name = args.model_name or task.name
+        page = render(task, name, config, lifecycle.read_state(run), args.max_tokens)
         server = make_server(run.export_dir, name, args.host, args.port, args.max_batch,
-                             max_connections=args.max_connections, timeout=args.timeout)
+                             max_connections=args.max_connections, timeout=args.timeout, page=page, **limits)
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        print(f"Serving {run.export_dir} at http://{args.host}:{server.server_port}/v1/models/{name}:predict "
-              "(Ctrl-C to stop)", flush=True)
+        address = f"http://{args.host}:{server.server_port}"
+        print(f"Serving {run.export_dir} at {address}/v1/models/{name}:predict, and a page to try it at "
+              f"{address}/ (Ctrl-C to stop)", flush=True)
         try:
             server.serve_forever()
         finally:
@@ -154,6 +169,9 @@ def _print_metrics(task, doc, split):
     print()
     print(metrics_table(doc[split], doc.get("baselines", {}) if split == "test" else {},
                         task.headline_metrics()))
+    for name, text in doc[split].items():  # what report.md shows as text: a sample, a baseline's warning
+        if isinstance(text, str):
+            print(f"\n{name}: {text}")
 
 
 def _print_footer(run, started, artifacts):

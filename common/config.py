@@ -72,7 +72,16 @@ _SHORT.maxlevel = 4
 def shown(value) -> str:
     """``repr(value)`` for an error message, at most ``MAX_SHOWN`` characters: a 1 MB bad value must not
     become a 1 MB error line. A cut is marked with an ellipsis (``...``)."""
-    text = _SHORT.repr(value)
+    return _cut(_SHORT.repr(value))
+
+
+def shown_message(text) -> str:
+    """Another error's message inside one of ours: on one line and at most ``MAX_SHOWN`` characters, like
+    a value, but not quoted (``shown`` would escape its quotes and backslashes a second time)."""
+    return _cut(" ".join(str(text).split()))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
@@ -510,6 +519,20 @@ def with_values(config, values: dict):
     for dotted, value in values.items():
         apply_override(raw, dotted.split("."), value)
     return from_dict(type(config), raw)
+
+
+def differences(old, new, prefix="") -> list[str]:
+    """The dotted keys whose values differ between two configs of one class, in the config's order (a
+    rerun of an unfinished run names what changed since it started)."""
+    keys = []
+    for f in dataclasses.fields(old):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if dataclasses.is_dataclass(a) and type(a) is type(b):
+            keys += differences(a, b, key)
+        elif a != b:
+            keys.append(key)
+    return keys
 
 
 def describe(cls, prefix="") -> list[tuple[str, str, str]]:

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.config import shown_message
 from common.errors import DataError, UserError
 from common.io import atomic_dir
 
@@ -61,7 +62,7 @@ def check_export(export_dir) -> None:
     try:
         proto = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
     except Exception as exc:  # noqa: BLE001 - any parse failure means the file is not a SavedModel
-        raise UserError(f"{pb} is damaged (not a SavedModel: {str(exc)[:200]}); {again}") from None
+        raise UserError(f"{pb} is damaged (not a SavedModel: {shown_message(exc)}); {again}") from None
     if not proto.meta_graphs:
         raise UserError(f"{pb} is damaged (it holds no graph); {again}")
     index = export_dir / "variables" / "variables.index"
@@ -72,7 +73,7 @@ def check_export(export_dir) -> None:
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
     except Exception as exc:  # noqa: BLE001 - DataLossError, NotFoundError, OutOfRange...: all a damaged file
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = shown_message(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
         raise UserError(f"{export_dir / 'variables'} is damaged ({reason}); {again}") from None
 
 
@@ -85,7 +86,7 @@ def load_serving(export_dir, signature="serving_default"):
     try:
         loaded = tf.saved_model.load(str(export_dir))
     except Exception as exc:  # noqa: BLE001 - the checks above passed, yet TensorFlow cannot rebuild it
-        raise UserError(f"{export_dir} cannot be loaded ({str(exc).strip()[:200]}); re-run "
+        raise UserError(f"{export_dir} cannot be loaded ({shown_message(exc)}); re-run "
                         f"`export --run-dir {export_dir.parent}` to write it anew") from None
     if signature not in loaded.signatures:
         raise UserError(f"{export_dir} has no signature {signature!r} "

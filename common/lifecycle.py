@@ -9,6 +9,7 @@ import json
 import math
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import keras
@@ -19,6 +20,7 @@ from common.export import load_serving, write_export
 from common.io import atomic_path, atomic_write_json, atomic_write_text, check_writable, read_json
 from common.model_card import write_model_card
 from common.plots import save_learning_curves
+from common.registry import TASK_MODULES
 from common.report import write_report
 from common.run import RunFolder
 from common.training import compile_model, fit, seed_everything, split_cpu, strategy_for
@@ -32,10 +34,12 @@ def load_config(task, path=None, overrides=(), saved_run=False):
     if saved_run:
         raw = cfg.migrate_renamed(task.config_class, raw)
     raw.setdefault("task", task.name)
-    if raw.get("task") != task.name:
-        other = str(raw.get("task"))[:100]
-        raise ConfigError(f"{path}: this config is for task '{other}', not '{task.name}'; "
-                          f"use `python -m tasks.{other}`")
+    other = raw.get("task")
+    if other != task.name:
+        known = isinstance(other, str) and other in TASK_MODULES
+        raise ConfigError(f"{path}: this config is for task {cfg.shown(other)}, not '{task.name}'; "
+                          + (f"use `python -m tasks.{other}`" if known else
+                             f"set task to one of {', '.join(TASK_MODULES)}"))
     for item in overrides:
         keys, value = cfg.parse_override(item)
         cfg.apply_override(raw, keys, value)
@@ -102,6 +106,11 @@ def load_run(task, run_dir):
     run.require(run.config_path, run.state_path, run.model_path)
     config = _load_saved_config(task, run)
     state = read_state(run)
+    return run, config, state, _load_model(run)
+
+
+def _load_model(run):
+    """model.keras, refused with one line when it is damaged or is not the model this run trained."""
     damaged = (f"{run.model_path} is damaged (%s); restore it, or re-train: train --overwrite "
                f"--run-dir {run.path}")
     if not zipfile.is_zipfile(run.model_path):  # Keras would call it "not found"
@@ -109,9 +118,44 @@ def load_run(task, run_dir):
     try:
         model = keras.saving.load_model(str(run.model_path), compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras reports a damaged archive as anything from ValueError on
-        raise UserError(damaged % (str(exc).strip().splitlines()[0][:200] if str(exc).strip()
+        raise UserError(damaged % (cfg.shown_message(str(exc).strip().splitlines()[0]) if str(exc).strip()
                                    else type(exc).__name__)) from None
-    return run, config, state, model
+    _check_model_record(run, model)
+    return model
+
+
+def _model_record(model) -> dict:
+    """What tells a trained model from another cheaply: its parameter count and weight shapes."""
+    return {"parameters": int(model.count_params()),
+            "weights": [[int(d) for d in weight.shape] for weight in model.weights]}
+
+
+def _check_model_record(run, model) -> None:
+    """A model.keras copied from another run (other sizes, another vocabulary, another task) loads without
+    complaint and then fails deep in Keras or gives wrong outputs: its weight shapes are compared with
+    those train recorded beside it. A run from before the record (or one whose record is lost or
+    unreadable, as for state.schema.json) has nothing to compare."""
+    try:
+        wrote = json.loads(run.model_schema_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not (isinstance(wrote, dict) and isinstance(wrote.get("parameters"), int)
+            and isinstance(wrote.get("weights"), list)):
+        return
+    found = _model_record(model)
+    shapes = [Counter(map(tuple, record["weights"])) for record in (found, wrote)]
+    if found["parameters"] == wrote["parameters"] and shapes[0] == shapes[1]:
+        return
+    if found["parameters"] != wrote["parameters"] or len(found["weights"]) != len(wrote["weights"]):
+        detail = (f"it has {found['parameters']} parameters in {len(found['weights'])} weights, the model "
+                  f"this run trained had {wrote['parameters']} in {len(wrote['weights'])}")
+    else:
+        extra, missing = next(iter(shapes[0] - shapes[1])), next(iter(shapes[1] - shapes[0]))
+        detail = (f"it has a weight of shape {list(extra)} where the model this run trained had "
+                  f"{list(missing)}")
+    raise UserError(f"{run.model_path} is not the model this run trained ({detail}: copied from another "
+                    f"run?); restore the run's own model.keras, or re-train: train --overwrite --run-dir "
+                    f"{run.path}")
 
 
 def _shape(value):
@@ -133,7 +177,7 @@ def _shape_difference(found, wrote, where=""):
                 return f"the key {where}{key!r} is missing"
         for key in found["object"]:
             if key not in wrote["object"]:
-                return f"the key {where}{key[:100]!r} is not one train wrote"
+                return f"the key {where}{cfg.shown(key)} is not one train wrote"
             differs = _shape_difference(found["object"][key], wrote["object"][key], f"{where}{key!r} > ")
             if differs:
                 return differs
@@ -194,10 +238,12 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     """
     run = run_folder(task, config, run_dir)
     run.check_writable()
-    resuming = run.is_interrupted()
     if run.is_finished() and not overwrite:
         raise UserError(f"{run.path} already holds a finished run; pass --overwrite to replace it "
                         "or --run-dir for a new folder")
+    continuing = run.holds_progress() and not overwrite  # --overwrite starts an unfinished run afresh
+    resuming = continuing and run.is_interrupted()
+    trained_before = continuing and not resuming  # killed after its model was saved
     _check_inputs_outside(run, config)
     config = task.with_run_folder(with_absolute_data_paths(config), run.path)
     split_cpu(config.train.cpu_replicas)
@@ -205,18 +251,19 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     seed_everything(config.seed, config.train.deterministic)
     started = time.time()
     prepared = task.prepare(config, None)
-    trained_before = (not overwrite and not resuming and run.model_path.exists() and run.config_path.exists()
-                      and load_config(task, run.config_path, saved_run=True) == config)
-    if run.is_finished() or (run.path.exists() and not resuming and not trained_before):
+    if continuing:
+        _check_continues(task, run, config, prepared.state)  # before anything in the folder is rewritten
+    elif run.path.exists():
         run.clear()  # a finished run being replaced, or leftovers of one that died before its first epoch
     made = [folder for folder in (run.path, *run.path.parents) if not folder.exists()]  # removed on failure
     run.create()
     run.failed_path.unlink(missing_ok=True)
-    cfg.save_yaml(cfg.to_dict(config), run.config_path)
-    _write_state(run, prepared.state)
+    if not continuing:  # a continued run keeps the config.yaml and state.json it started with
+        cfg.save_yaml(cfg.to_dict(config), run.config_path)
+        _write_state(run, prepared.state)
     if trained_before:
         log(f"Training in {run.path} had finished; evaluating and exporting")
-        model = keras.saving.load_model(str(run.model_path), compile=False)
+        model = _load_model(run)
         training = read_json(run.training_path)
     else:
         if resuming:
@@ -233,15 +280,52 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
                     _remove_if_empty(folder)
             raise
         _stop_if_diverged(run, history)
+        calibration = task.calibrate(model, config, prepared)
         training = {"best_epoch": (best.best_epoch + 1) if best.best_epoch is not None else None,
                     "best_" + best.monitor: best.best, "train_seconds": round(time.time() - started, 1),
                     "parameters": int(model.count_params()), "replicas": int(strategy.num_replicas_in_sync)}
+        if calibration:
+            training["calibration"] = calibration
         atomic_write_json(run.training_path, training)
+        atomic_write_json(run.model_schema_path, _model_record(model))  # what model.keras is checked against
         with atomic_path(run.model_path) as tmp:
             model.save(str(tmp))
     metrics = _evaluate_and_report(task, model, config, prepared, run, "test", training=training)
     _export_with_card(task, model, config, prepared, run)
     return run, metrics
+
+
+# Keys that change what a run prints or logs, not what it computes: a rerun may change them.
+_CONTINUE_WITH_ANY = ("train.verbose", "train.tensorboard")
+_SHOWN_CHANGES = 5
+
+
+def _check_continues(task, run, config, state) -> None:
+    """An unfinished run continues only with the config and data it started with: resuming another
+    model's backup fails half-way (or, for a learning rate or an epoch count, silently trains a mix of
+    two runs), and a trained model evaluated on other data reports wrong metrics. Checked after the data
+    was read and before anything in the run folder is written, so a refusal leaves it as it was."""
+    fix = f"or pass --overwrite to start afresh in {run.path}"
+    if not run.config_path.is_file():
+        raise UserError(f"{run.config_path} is missing, so the unfinished run in {run.path} cannot be "
+                        f"continued; restore it, {fix}")
+    saved = _load_saved_config(task, run)
+    changed = [key for key in cfg.differences(saved, config) if key not in _CONTINUE_WITH_ANY]
+    if changed:
+        shown = "; ".join(f"{key} was {cfg.shown(cfg.get_path(saved, key))}, now "
+                          f"{cfg.shown(cfg.get_path(config, key))}" for key in changed[:_SHOWN_CHANGES])
+        more = f" (and {len(changed) - _SHOWN_CHANGES} more)" if len(changed) > _SHOWN_CHANGES else ""
+        raise UserError(f"{run.path} holds an unfinished run that started with other settings ({shown}"
+                        f"{more}); rerun with the settings in {run.config_path} to continue it, {fix}")
+    saved_state = read_state(run)
+    canonical = lambda value: json.dumps(value, sort_keys=True, default=lambda v: v.tolist())  # noqa: E731
+    differ = [key for key in sorted({*saved_state, *state})
+              if canonical(saved_state.get(key)) != canonical(state.get(key))]
+    if differ:
+        keys = ", ".join(map(cfg.shown, differ[:_SHOWN_CHANGES]))
+        raise UserError(f"{run.path} holds an unfinished run that started on other data: what train fits on "
+                        f"it differs from {run.state_path} ({keys}); rerun with the data it started with to "
+                        f"continue it, {fix}")
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -35,6 +35,7 @@ class RunFolder:
     report_path = property(lambda self: self.path / "report.md")
     training_path = property(lambda self: self.path / "checkpoints" / "training.json")  # facts of a finished fit
     state_schema_path = property(lambda self: self.path / "checkpoints" / "state.schema.json")  # its shape
+    model_schema_path = property(lambda self: self.path / "checkpoints" / "model.schema.json")  # its weights
     failed_path = property(lambda self: self.path / "FAILED")  # why the last attempt stopped, if it did
 
     def clear(self):
@@ -96,6 +97,11 @@ class RunFolder:
 
     def is_interrupted(self) -> bool:
         return self.backup_dir.is_dir() and any(self.backup_dir.iterdir())
+
+    def holds_progress(self) -> bool:
+        """Work a rerun of `train` continues rather than replaces: an interrupted fit's backup, or a trained
+        model that was not yet evaluated and exported (a run killed after saving it)."""
+        return self.is_interrupted() or (self.model_path.exists() and not self.is_finished())
 
     def is_finished(self) -> bool:
         """Trained, evaluated and exported: every step of `train` completed."""

@@ -4,6 +4,7 @@
                                      {"inputs": {...}}     -> {"outputs": ...}
     GET  /v1/models/<name>           model status
     GET  /v1/models/<name>/metadata  signatures
+    GET  /                           a page to try the model (with ``page``, see common/page)
 
 A client written for TensorFlow Serving works unchanged. Client mistakes get a 4xx
 with a clear JSON ``{"error": ...}`` message and never take the server down; an
@@ -318,7 +319,9 @@ class _DeadlineSocketIO(socket.SocketIO):
         return super().readinto(b)
 
 
-def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: float = 5.0):
+def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: float = 5.0, page=None):
+    """The request handler class; ``page`` (a `common.page.Page`, built once) is what GET / answers, from
+    memory: the page adds no route that reads a file or runs anything but the model's signatures."""
     prefix = f"/v1/models/{service.name}"
     predict_paths = (f"{prefix}:predict", f"{prefix}/versions/1:predict")
     status_paths = (prefix, f"{prefix}/versions/1")
@@ -360,7 +363,7 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
             """The methods the requested path takes, or None for a path this server does not have."""
             if self.path in predict_paths:
                 return "POST"
-            if self.path.rstrip("/") in status_paths + metadata_paths:
+            if self.path.rstrip("/") in status_paths + metadata_paths or (page and self.path == "/"):
                 return "GET, HEAD"
             return None
 
@@ -380,11 +383,13 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
                 phrase = "error"
             self._send(code, {"error": message or explain or phrase}, close=True)
 
-        def _send(self, status, payload, close=False, allow=None, head=False):
-            """One JSON reply; ``allow_nan=False``: a bare NaN / Infinity is not JSON a client can read."""
-            data = json.dumps(payload, allow_nan=False).encode("utf-8")
+        def _send(self, status, payload, close=False, allow=None, head=False, headers=()):
+            """One JSON reply; ``allow_nan=False``: a bare NaN / Infinity is not JSON a client can read.
+            A ``bytes`` payload is sent as it is, with its own ``headers`` (the page)."""
+            data = payload if isinstance(payload, bytes) else json.dumps(payload, allow_nan=False).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            for key, value in headers or [("Content-Type", "application/json")]:
+                self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             if allow:
                 self.send_header("Allow", allow)
@@ -403,6 +408,8 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
                 self._send(200, {"model_version_status": [version]}, head=head)
             elif path in metadata_paths:
                 self._send(200, service.metadata(), head=head)
+            elif page and self.path == "/":
+                self._send(200, page.html, head=head, headers=page.headers)
             elif self.path in predict_paths:
                 self._not_allowed()
             else:
@@ -579,11 +586,12 @@ def check_limits(name, host, port, max_batch, max_connections, timeout, max_body
                         f"got {_short(repr(timeout), 40)}")
 
 
-def make_server(export_dir, name, host="127.0.0.1", port=8501, max_batch=1024, *, max_connections=64,
-                timeout=5.0, max_body=32 << 20, max_tokens=512, max_text=100_000) -> ModelHTTPServer:
+def make_server(export_dir, name, host="127.0.0.1", port=8501, max_batch=1024, *, max_connections=64, timeout=5.0,
+                max_body=32 << 20, max_tokens=512, max_text=100_000, page=None) -> ModelHTTPServer:
     """Check the limits, load the export and bind; call ``serve_forever()`` on the result. See the module doc
     for the limits; a bad one, an export that does not load or an address that cannot be bound raises
-    `UserError` (nothing is bound then)."""
+    `UserError` (nothing is bound then). ``page`` (`common.page.render`) is answered on GET /; without it
+    GET / is a 404 like any unknown path."""
     check_limits(name, host, port, max_batch, max_connections, timeout, max_body, max_tokens, max_text)
     try:
         service = SavedModelService(export_dir, name, max_batch, max_tokens=max_tokens, max_text=max_text)
@@ -592,7 +600,7 @@ def make_server(export_dir, name, host="127.0.0.1", port=8501, max_batch=1024, *
         raise UserError(f"{export_dir} does not load as a SavedModel ({reason}); export the run again with "
                         "the `export` command") from None
     try:
-        return ModelHTTPServer((host, port), make_handler(service, max_body, timeout), max_connections)
+        return ModelHTTPServer((host, port), make_handler(service, max_body, timeout, page), max_connections)
     except (OSError, OverflowError) as exc:  # address in use, a port below 1024 without rights, unknown host
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _short(exc, 120)
         raise UserError(f"serve cannot listen on {_short(host, 40)}:{port} ({reason}); choose another --port "

@@ -143,6 +143,12 @@ class Task(abc.ABC):
         """Extra Keras callbacks, e.g. one that adds ``val_f1`` to the logs for early stopping."""
         return []
 
+    def calibrate(self, model, config, prepared: Prepared) -> dict:
+        """Fit what is fitted on the validation split once the weights are final (the best epoch's,
+        reloaded), in place in ``model`` before it is saved: e.g. the weights of a blend of separately
+        trained paths. Returns facts for the run's ``training`` record (``{}``: nothing fitted)."""
+        return {}
+
     # ---- evaluation -------------------------------------------------------------------
     @abc.abstractmethod
     def evaluate(self, model, config, prepared: Prepared, split: str, run) -> dict:

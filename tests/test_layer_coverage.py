@@ -21,7 +21,7 @@ from common import registry
 # Guards the guard: if the registry scan stopped finding layers, the check below would pass vacuously.
 KNOWN_LAYERS = {"RecurrentBlock", "FastLSTM", "FastGRU", "BahdanauAttention", "LuongAttention",
                 "ContextFeedingDecoder", "CRF", "SequencePooling", "AttentionPooling", "CharBiLSTM",
-                "CharCNN", "CharIds", "ClipSequence", "WordDropout", "ReversibleEmbedding",
+                "CharCNN", "CharIds", "ClipSequence", "WordDropout", "ReversibleEmbedding", "NaiveBayesLinear", "Blend",
                 "RecurrentForecaster", "Lowercase", "Casing", "TokenMask", "ScheduledSampling", "SentenceChars",
                 "WordEdges"}
 

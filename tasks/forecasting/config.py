@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import BaseDataConfig, option, section
+from common.config import BaseDataConfig, option, section, shown
 from common.data.checks import ignored_options
 from common.errors import ConfigError
 from common.layers.recurrent import RNNConfig
@@ -49,13 +49,13 @@ class ForecastingDataConfig(BaseDataConfig):
                               "instead of data.path")
         if self.split == "ratio" and (len(self.split_ratios) != 3 or sum(self.split_ratios) > 1 + 1e-9):
             raise ConfigError("config key 'data.split_ratios': give three fractions (train, val, test) "
-                              f"that sum to at most 1, got {self.split_ratios}")
+                              f"that sum to at most 1, got {shown(self.split_ratios)}")
         if self.split == "rows" and len(self.split_rows) != 3:
             raise ConfigError("config key 'data.split_rows': give three row counts (train, val, test), "
-                              f"got {self.split_rows}")
+                              f"got {shown(self.split_rows)}")
         if self.split == "dates" and len(self.split_dates) != 2:
             raise ConfigError("config key 'data.split_dates': give two dates (val start, test start), "
-                              f"got {self.split_dates}")
+                              f"got {shown(self.split_dates)}")
         if self.split == "dates":
             self._check_dates()
         if self.frequency is not None:
@@ -64,22 +64,22 @@ class ForecastingDataConfig(BaseDataConfig):
             try:
                 pd.tseries.frequencies.to_offset(self.frequency)
             except ValueError:
-                raise ConfigError(f"config key 'data.frequency': {self.frequency!r} is not a pandas offset; "
-                                  "use e.g. 1h, 15min, 1D or null to infer the step") from None
+                raise ConfigError(f"config key 'data.frequency': {shown(self.frequency)} is not a pandas "
+                                  "offset; use e.g. 1h, 15min, 1D or null to infer the step") from None
         for other in ("covariate_columns", "future_covariate_columns"):
             overlap = set(self.target_columns) & set(getattr(self, other))
             if overlap:
                 raise ConfigError(f"config keys 'data.target_columns' and 'data.{other}' share "
-                                  f"{sorted(overlap)}; a column is either forecast or a covariate")
+                                  f"{shown(sorted(overlap))}; a column is either forecast or a covariate")
         overlap = set(self.covariate_columns) & set(self.future_covariate_columns)
         if overlap:
             raise ConfigError(f"config keys 'data.covariate_columns' and 'data.future_covariate_columns' share "
-                              f"{sorted(overlap)}; list a column known in advance only in the second")
+                              f"{shown(sorted(overlap))}; list a column known in advance only in the second")
         self._check_column_roles()
         self._check_split_options()
         if len(set(self.calendar_features)) != len(self.calendar_features):
-            raise ConfigError(f"config key 'data.calendar_features': {self.calendar_features} repeats a feature; "
-                              "list each once")
+            raise ConfigError(f"config key 'data.calendar_features': {shown(self.calendar_features)} "
+                              "repeats a feature; list each once")
 
     def _check_column_roles(self):
         """The time column is the index, not a value to forecast or feed; a column listed twice would be
@@ -87,18 +87,20 @@ class ForecastingDataConfig(BaseDataConfig):
         for key in ("target_columns", "covariate_columns", "future_covariate_columns"):
             names = getattr(self, key)
             if self.time_column in names:
-                raise ConfigError(f"config key 'data.{key}': {self.time_column[:200]!r} is data.time_column "
+                raise ConfigError(f"config key 'data.{key}': {shown(self.time_column)} is data.time_column "
                                   "(the timestamps); list value columns only")
             twice = sorted({name for name in names if names.count(name) > 1})
             if twice:
-                raise ConfigError(f"config key 'data.{key}': {str(twice)[:200]} listed more than once; list "
+                raise ConfigError(f"config key 'data.{key}': {shown(twice)} listed more than once; list "
                                   "each column once")
 
     def _check_split_options(self):
-        """Rows or dates of a split method other than data.split, or any split method when the three files
-        are given, would silently do nothing (split_ratios, which has a default, is read only by ratio)."""
+        """Any split method or its fractions, rows or dates when the three files are given, or the rows or
+        dates of a split method other than data.split, would silently do nothing. Ratios left in the config
+        beside another method are accepted: split_ratios has a default, so a config switched to rows or
+        dates by ``--set data.split=...`` would otherwise have to remove them too."""
         if self.path is None:
-            ignored_options(self, ["split", "split_rows", "split_dates"],
+            ignored_options(self, ["split", "split_rows", "split_dates", "split_ratios"],
                             "data.train, data.val and data.test are separate files (nothing is split)")
             return
         unused = {"rows": "split_rows", "dates": "split_dates"}
@@ -115,7 +117,7 @@ class ForecastingDataConfig(BaseDataConfig):
             except ValueError:
                 stamp = pd.NaT
             if pd.isna(stamp):
-                raise ConfigError(f"config key 'data.split_dates': cannot read {text!r} as a date; give "
+                raise ConfigError(f"config key 'data.split_dates': cannot read {shown(text)} as a date; give "
                                   "dates like 2024-03-01 or 2024-03-01 12:00")
             stamps.append(stamp)
         if stamps[0] >= stamps[1]:
@@ -146,6 +148,14 @@ class ForecastingModelConfig:
     quantiles: list[float] | None = option(None, "Forecast these quantile levels (sorted, in (0, 1), e.g. "
                                            "[0.1, 0.5, 0.9]) with the pinball loss; the level nearest 0.5 is "
                                            "the point forecast. null or []: a point forecast.")
+    # Default conformal: pinball-trained levels usually cover less on new windows than they promise, and
+    # the fix costs one prediction pass over the validation split, which every run already has.
+    calibration: str = option("conformal", "After training, shift every quantile level but the point level "
+                              "by a split-conformal quantile of its validation residuals, per horizon step "
+                              "and target (CQR, Romano et al. 2019), so the interval between two levels "
+                              "covers at least their difference on new data; the export and predict return "
+                              "the shifted levels, the report both. none: the network's levels as trained. "
+                              "Ignored without model.quantiles.", choices=["none", "conformal"])
 
     def validate(self):
         if self.channel_embedding and not (self.channel_independent and self.kind == "direct"):
@@ -154,5 +164,5 @@ class ForecastingModelConfig:
         q = self.quantiles or []
         if any(not 0 < v < 1 for v in q) or any(b <= a for a, b in zip(q, q[1:])):
             raise ConfigError(f"config key 'model.quantiles': give distinct levels strictly between 0 and 1 in "
-                              f"increasing order, e.g. [0.1, 0.5, 0.9]; got {q}")
+                              f"increasing order, e.g. [0.1, 0.5, 0.9]; got {shown(q)}")
 

@@ -19,17 +19,25 @@ from common.data.text import read_text
 from common.errors import DataError
 from common.io import atomic_path
 from common.task import Signature
+from tasks.forecasting import calibration
 from tasks.forecasting.calendar import calendar_features, unix_seconds
 from tasks.forecasting.data import ForecastingPrepared, known_future, read
-from tasks.forecasting.evaluation import predict_scaled, split_known, split_windows, unscale
+from tasks.forecasting.evaluation import (
+    calibration_shifts,
+    predict_scaled,
+    split_known,
+    split_windows,
+    unscale,
+)
 from tasks.forecasting.model import point_index
 
 
-def serving_functions(model, config, state: dict) -> dict:
+def serving_functions(model, config, state: dict, shifts=None) -> dict:
     """``serving_default``: ``history [batch, lookback, features]`` in the data's units (plus the
     known-future inputs, see the module docstring) -> ``forecast [batch, horizon, targets]``, or
-    ``[batch, horizon, targets, quantiles]`` with model.quantiles; the training scaler is baked in,
-    so the SavedModel needs no project code."""
+    ``[batch, horizon, targets, quantiles]`` with model.quantiles, calibrated by the conformal
+    ``shifts`` when given (`evaluation.calibration_shifts`); the training scaler and the shifts are
+    baked in, so the SavedModel needs no project code."""
     n_features, n_t = len(state["features"]), len(state["targets"])
     mean = tf.constant(state["mean"], tf.float32)
     scale = tf.constant(state["scale"], tf.float32)
@@ -54,6 +62,8 @@ def serving_functions(model, config, state: dict) -> dict:
         if known:
             inputs["future_covariates"] = tf.concat(known, axis=-1)
         scaled = model(inputs, training=False)
+        if shifts is not None:
+            scaled = calibration.apply(scaled, shifts, config.model.quantiles)
         return {"forecast": scaled * out_scale + out_mean}
 
     specs = [tf.TensorSpec([None, config.data.lookback, n_features], tf.float32, name="history")]
@@ -96,13 +106,17 @@ def serving_example(config, prepared: ForecastingPrepared) -> dict:
 
 def reference_outputs(model, config, prepared: ForecastingPrepared) -> dict:
     """The serving example's forecasts as ``evaluate`` computes them: the raw history scaled with the saved
-    scaler in numpy, the Keras model, and `unscale` back to the data's units."""
+    scaler in numpy, the Keras model, the conformal calibration fitted on the validation windows (when
+    on), and `unscale` back to the data's units."""
     example = serving_example(config, prepared)
     state = prepared.state
     history = (example["history"] - np.array(state["mean"])) / np.array(state["scale"])
     known = split_known(config, prepared, "test")
     scaled = predict_scaled(model, config, history.astype(np.float32),
                             None if known is None else known[:len(history)])
+    shifts = calibration_shifts(model, config, prepared)
+    if shifts is not None:
+        scaled = np.asarray(calibration.apply(scaled, shifts, config.model.quantiles))
     return {"serving_default": (example, {"forecast": unscale(state, scaled)})}
 
 

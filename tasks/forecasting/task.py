@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from common.errors import ConfigError
 from common.task import Demo, Task
-from tasks.forecasting import data, demo_data, evaluation, export
+from tasks.forecasting import calibration, data, demo_data, evaluation, export
 from tasks.forecasting.config import ForecastingDataConfig, ForecastingModelConfig
 from tasks.forecasting.data import ForecastingPrepared
 from tasks.forecasting.model import PinballLoss, build_forecaster
+from tasks.forecasting.windows import count_windows
 
 
 class ForecastingTask(Task):
@@ -37,7 +38,11 @@ class ForecastingTask(Task):
 
     # ---- data -------------------------------------------------------------------------
     def prepare(self, config, state=None) -> ForecastingPrepared:
-        return data.prepare(config, state)
+        prepared = data.prepare(config, state)
+        d = config.data
+        val_windows = count_windows(len(prepared.scaled["val"]), d.lookback, d.horizon)
+        calibration.check_windows(config.model, val_windows)
+        return prepared
 
     # ---- model ------------------------------------------------------------------------
     def build_model(self, config, prepared: ForecastingPrepared):
@@ -58,11 +63,13 @@ class ForecastingTask(Task):
 
     def headline_metrics(self):
         return ["mse", "mae", "mse_original", "mae_original", "rmse_original", "mape", "smape", "mase",
-                "mean_wql", "coverage", "interval_width"]
+                "mean_wql", "coverage", "interval_width", "mean_wql_calibrated", "coverage_calibrated",
+                "interval_width_calibrated"]
 
     # ---- export and predict -----------------------------------------------------------
     def serving_functions(self, model, config, prepared: ForecastingPrepared) -> dict:
-        return export.serving_functions(model, config, prepared.state)
+        return export.serving_functions(model, config, prepared.state,
+                                        evaluation.calibration_shifts(model, config, prepared))
 
     def serving_example(self, config, prepared: ForecastingPrepared) -> dict:
         return export.serving_example(config, prepared)

@@ -57,6 +57,9 @@ class LanguageModelDataConfig(BaseDataConfig):
         if self.batching == "line":
             ignored_options(self, ["random_bptt"], "data.batching is line (every line is its own example: "
                             "there are no window boundaries to move)")
+        for split in ("val", "test"):  # a split read from its own file is not carved out of data.path
+            if getattr(self, split) is not None:
+                ignored_options(self, [f"{split}_fraction"], f"data.{split} names the {split} file")
 
 
 @dataclass

@@ -6,8 +6,8 @@ Unicode code points), look tokens up without a hash-table resource (see
 SavedModel needs TensorFlow only.
 
 ``serving_default``: ``prompt`` string ``[batch]`` -> ``text`` (the continuation,
-without the prompt; a word model's ends before its first ``<eos>``, while a
-character model's goes on across newlines, which are text), generated with the
+without the prompt; a word model's generation stops at its first ``<eos>``, which
+is left out, while a character model's goes on across newlines, which are text), generated with the
 settings of ``model.generation`` (baked into the graph: a SavedModel signature has
 no optional inputs, so the defaults are their own signature). ``generate``: the same
 with every setting as an input column, one value per prompt (``max_tokens`` int32, ``temperature`` float32,
@@ -47,6 +47,9 @@ class Generator:
         self.tokens = tf.constant(vocabulary)
         self.granularity = granularity
         self.beam_width = beam_width
+        # <eos> ends a word model's line: what it would generate after it is another text, so the search
+        # stops there (per row, inside the graph). A character model's boundary, the newline, is text.
+        self.end_id = BOUNDARY_ID if granularity == "word" else -1
 
     @staticmethod
     def join(tokens: list[str], granularity: str) -> str:
@@ -66,11 +69,9 @@ class Generator:
     def generate(self, prompt, max_tokens, temperature, top_k, top_p, seed):
         tf.debugging.assert_positive(max_tokens, message="max_tokens must be at least 1")
         ids, lengths = self.ids(prompt)
-        decoded = self.graph.generate(ids, lengths, max_tokens, temperature, top_k, top_p, seed, self.beam_width)
-        lengths = tf.minimum(decoded.lengths, max_tokens)
-        if self.granularity == "word":  # the text ends at <eos>: what follows is another line, not this one's
-            before_end = tf.cumsum(tf.cast(tf.equal(decoded.tokens, BOUNDARY_ID), tf.int32), axis=1) == 0
-            lengths = tf.minimum(lengths, tf.reduce_sum(tf.cast(before_end, tf.int32), axis=1))
+        decoded = self.graph.generate(ids, lengths, max_tokens, temperature, top_k, top_p, seed,
+                                      self.beam_width, self.end_id)
+        lengths = tf.minimum(decoded.lengths, max_tokens)  # beam search runs every row to the batch's maximum
         words = tf.RaggedTensor.from_tensor(tf.gather(self.tokens, decoded.tokens), lengths=lengths)
         separator = " " if self.granularity == "word" else ""
         return {"text": tf.strings.reduce_join(words, axis=-1, separator=separator)}

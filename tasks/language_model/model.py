@@ -187,12 +187,16 @@ class LanguageModelGraph:
         real = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
         return tf.reduce_sum(log_probs * real, axis=1), tf.reduce_sum(real, axis=1)
 
-    def generate(self, ids, lengths, max_tokens, temperature=1.0, top_k=0, top_p=1.0, seed=0, beam_width=1):
+    def generate(self, ids, lengths, max_tokens, temperature=1.0, top_k=0, top_p=1.0, seed=0, beam_width=1,
+                 end_id=-1):
         """Continue every prompt ``ids[i, :lengths[i]]`` (each ``[boundary] + tokens``, so ``lengths >= 1``).
 
         The prompt but its last token is read first; the search then starts from that last
         token (handed to the first step through the state, since the shared searches start
-        every row from one fixed token). Padding never comes out: its logit is removed.
+        every row from one fixed token). Padding never comes out: its logit is removed. A row
+        stops when it produces ``end_id`` (left out of the tokens) or after ``max_tokens``; the
+        loop stops when every row has, so a batch of short texts costs short loops. -1: no
+        end token (a character model's boundary, the newline, is text, not an end).
         """
         batch = tf.shape(ids)[0]
         prefix = tf.where(tf.range(tf.shape(ids)[1])[tf.newaxis] < (lengths - 1)[:, tf.newaxis], ids, PAD_ID)
@@ -209,7 +213,7 @@ class LanguageModelGraph:
             return logits, (self.recurrent.flat_states(new), pending, tf.zeros_like(first))
 
         if beam_width > 1:
-            return beam_search(step, start, start_id=BOUNDARY_ID, end_id=-1, max_length=tf.reduce_max(max_tokens),
-                               beam_width=beam_width, pad_id=PAD_ID)
-        return sample_search(step, start, start_id=BOUNDARY_ID, end_id=-1, max_length=max_tokens,
+            return beam_search(step, start, start_id=BOUNDARY_ID, end_id=end_id,
+                               max_length=tf.reduce_max(max_tokens), beam_width=beam_width, pad_id=PAD_ID)
+        return sample_search(step, start, start_id=BOUNDARY_ID, end_id=end_id, max_length=max_tokens,
                              temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, pad_id=PAD_ID)

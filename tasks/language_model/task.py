@@ -12,9 +12,12 @@ route to the modules of this package.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
 
 import keras
 
+from common.config import shown
 from common.errors import ConfigError
 from common.task import Demo, Task
 from tasks.language_model import data, demo_data, evaluate, export
@@ -42,6 +45,27 @@ class LanguageModelTask(Task):
         if config.data.batching == "stream" and config.train.distribution != "default":
             raise ConfigError("config key 'train.distribution': stream batching carries one state per stream "
                               "on one device; use distribution: default (or data.batching: line)")
+
+    def write_data(self, table, stem: Path) -> Path:
+        """Text from the Python API as the plain-text file the reader takes, one item a line: a list of
+        strings (or of records with a ``text`` string), or a DataFrame with a ``text`` column. An item
+        that holds line breaks is the lines it holds, as in a file. (The default would write CSV or JSON
+        Lines, which this reader takes as text: a model of the markup.)"""
+        if hasattr(table, "columns"):
+            if "text" not in table.columns:
+                raise ValueError(f"a DataFrame of text needs a 'text' column; it has "
+                                 f"{shown(list(table.columns))}")
+            rows = table["text"].tolist()
+        else:
+            rows = list(table)
+        lines = [row.get("text") if isinstance(row, Mapping) else row for row in rows]
+        bad = next((i for i, line in enumerate(lines) if not isinstance(line, str)), None)
+        if bad is not None:
+            raise ValueError(f"row {bad}: expected a line of text (a string, or a record with a 'text' "
+                             f"string), got {shown(rows[bad])}")
+        path = stem.with_suffix(".txt")
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return path
 
     def prepare(self, config, state=None) -> data.LanguageModelPrepared:
         start = read_start(self, config) if state is None and config.model.init_from else None

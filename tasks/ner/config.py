@@ -35,6 +35,9 @@ class NERDataConfig(BaseDataConfig):
 
     def validate(self):
         super().validate()
+        for split in ("val", "test"):  # a split read from its own file is not carved out of data.path
+            if getattr(self, split) is not None:
+                ignored_options(self, [f"{split}_fraction"], f"data.{split} names the {split} file")
         if self.format == "jsonl":
             self.check_columns_unused("data.format is jsonl")
         elif self.token_column == self.tag_column:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from common.config import shown
 from common.data.checks import check_batch_size, check_training_unknowns, unknown_share
 from common.data.datasets import resolve
 from common.data.split import SPLITS, carve, seeded_subset
@@ -23,7 +24,7 @@ from common.metrics.tagging import OUTSIDE, convert
 from common.pretrained import PretrainedEncoder
 from common.task import Prepared
 from tasks.ner.layers import PAD
-from tasks.ner.tags import TaggedSentence, check_tags, entities, read_tagged
+from tasks.ner.tags import TaggedSentence, check_tag_column, check_tags, entities, read_tagged
 
 UNKNOWN = "[UNK]"  # the word lookup's out-of-vocabulary token (row 1 of the word embedding)
 LENGTH_BUCKETS = [8, 16, 24, 32, 48, 64]  # sentence lengths (tokens) where training batches are cut
@@ -51,6 +52,7 @@ def load_splits(config) -> dict[str, list[TaggedSentence]]:
             data.check_columns_unused(f"data.format auto reads {path_string} as JSON Lines")
         sentences = read_tagged(path, data.format, data.token_column, data.tag_column, data.encoding)
         check_distinct_columns(data, sentences, path)
+        check_tag_column(sentences, data.token_column, data.tag_column, path)
         return sentences
 
     if data.path is None:
@@ -137,8 +139,8 @@ def check_unseen(config, splits, tags) -> dict[str, int]:
                     continue
                 if config.data.unseen_tags == "error":
                     path = sentence.source.rsplit(":", 1)[0]
-                    raise DataError(f"{path}:{sentence.lines[i]}: tag {sentence.raw_tags[i]!r}: its entity "
-                                    f"type never occurs in the training data ({split} split); fix the "
+                    raise DataError(f"{path}:{sentence.lines[i]}: tag {shown(sentence.raw_tags[i])}: its "
+                                    f"entity type never occurs in the training data ({split} split); fix the "
                                     "data or set data.unseen_tags: outside to read such tags as O")
                 sentence.tags[i] = OUTSIDE
                 replaced[split] = replaced.get(split, 0) + 1

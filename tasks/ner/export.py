@@ -2,7 +2,12 @@
 
 The serving functions take raw token strings (or whitespace-tokenised sentences)
 and return tags in the data's scheme, converted inside the graph, so the
-SavedModel needs only TensorFlow. ``predict_file`` reads raw text, CoNLL or JSON
+SavedModel needs only TensorFlow. ``serving_default`` mirrors its padded
+``tokens`` input (a padding token gets the tag ""); ``sentences`` takes one string
+per sentence and answers one string per sentence, its tokens and its tags each
+joined by single spaces: a signature's outputs are dense, so per-token lists
+would pad every sentence to the batch's longest, and an empty sentence would come
+back with padding tags instead of none. ``predict_file`` reads raw text, CoNLL or JSON
 Lines and writes CoNLL plus a JSON Lines file of the entities found.
 """
 from __future__ import annotations
@@ -29,7 +34,8 @@ PREDICT_BATCH = 64  # sentences per call of the exported model in `predict_file`
 
 
 def serving_functions(model, config, prepared: NERPrepared) -> dict[str, Signature]:
-    """``serving_default``: padded tokens -> tags; ``sentences``: raw sentences -> tokens and tags."""
+    """``serving_default``: padded tokens -> tags; ``sentences``: raw sentences -> their tokens and tags, each
+    as one space-joined string per sentence (an empty sentence: "" and "", no tags)."""
     m = config.model
     tag_names = tf.constant(prepared.state["tags"])
     out_scheme = config.data.scheme
@@ -45,8 +51,11 @@ def serving_functions(model, config, prepared: NERPrepared) -> dict[str, Signatu
         return {"tags": tag(tokens)}
 
     def serve_sentences(sentences):
-        tokens = tf.strings.split(sentences).to_tensor(default_value=PAD)
-        return {"tokens": tokens, "tags": tag(tokens)}
+        pieces = tf.strings.split(sentences)
+        tags = tf.RaggedTensor.from_tensor(tag(pieces.to_tensor(default_value=PAD)),
+                                           lengths=pieces.row_lengths())
+        return {"tokens": tf.strings.reduce_join(pieces, axis=-1, separator=" "),
+                "tags": tf.strings.reduce_join(tags, axis=-1, separator=" ")}
 
     return {"serving_default": Signature(serve, [tf.TensorSpec([None, None], tf.string, name="tokens")]),
             "sentences": Signature(serve_sentences, [tf.TensorSpec([None], tf.string, name="sentences")])}
@@ -62,17 +71,19 @@ def serving_example(prepared: NERPrepared) -> dict:
 
 def reference_outputs(model, config, prepared: NERPrepared) -> dict:
     """Both signatures' tags for the serving example as ``evaluate`` finds them: `predict_tags` (tags of
-    the model's scheme from the state's tag list), converted to the data's scheme in Python, padding ""."""
+    the model's scheme from the state's tag list), converted to the data's scheme in Python, padding ""
+    (``sentences``: each sentence's tokens and tags joined by spaces, nothing for the empty one)."""
     tokens = serving_example(prepared)["tokens"]
     sentences = [[t for t in row if t != PAD] for row in tokens.tolist()]
     predicted = predict_tags(model, config, prepared.state["tags"], sentences)
+    converted = [convert(row, config.model.tag_scheme, config.data.scheme)[0] for row in predicted]
     tags = np.full(tokens.shape, PAD, dtype=object)
-    for i, row in enumerate(predicted):
-        tags[i, :len(row)] = convert(row, config.model.tag_scheme, config.data.scheme)[0]
-    tags = tags.astype(str)
+    for i, row in enumerate(converted):
+        tags[i, :len(row)] = row
     raw = np.array([" ".join(s) for s in sentences], dtype=str)
-    return {"serving_default": ({"tokens": tokens}, {"tags": tags}),
-            "sentences": ({"sentences": raw}, {"tokens": tokens, "tags": tags})}
+    joined = np.array([" ".join(row) for row in converted], dtype=str)
+    return {"serving_default": ({"tokens": tokens}, {"tags": tags.astype(str)}),
+            "sentences": ({"sentences": raw}, {"tokens": raw, "tags": joined})}
 
 
 def read_predict_input(config, path: Path) -> tuple[str, list[TaggedSentence]]:

@@ -15,14 +15,26 @@ TensorFlow at hand; both versions apply the same rules.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.config import shown
 from common.data.text import read_lines
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 from common.metrics.tagging import OUTSIDE, split_tag, to_spans
 
 DOCSTART = "-DOCSTART-"
+# The phrase types of a chunk column (CoNLL-2000, and CoNLL-2003's third column): B-NP, I-VP... are
+# well-formed BIO tags, so a data.tag_column pointing there passes every tag check and trains a chunker.
+CHUNK_TYPES = frozenset({"NP", "VP", "PP", "ADVP", "ADJP", "SBAR", "PRT", "CONJP", "INTJ", "LST", "UCP"})
+# Part-of-speech tags: the Penn Treebank's (the POS column of CoNLL-2000/2003) and Universal
+# Dependencies' UPOS (CoNLL-U files).
+POS_TAGS = frozenset(
+    "CC CD DT EX FW IN JJ JJR JJS LS MD NN NNS NNP NNPS PDT POS PRP PRP$ RB RBR RBS RP SYM TO UH VB VBD VBG "
+    "VBN VBP VBZ WDT WP WP$ WRB $ # `` '' ( ) , . : -LRB- -RRB- -NONE- NN|SYM "
+    "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ VERB X".split())
+POS_SHARE = 0.9  # a column of which at least this share of the tokens carry POS tags holds POS tags
 
 
 @dataclass
@@ -117,8 +129,10 @@ def read_jsonl(path, require_tags: bool = True, encoding: str = "utf-8") -> list
         if not all(isinstance(t, str) and t and not any(c.isspace() for c in t) for t in tokens):
             raise DataError(f"{where}: every token must be a non-empty string without spaces")
         if tags is not None:
-            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                raise DataError(f"{where}: \"tags\" must be a list of strings")
+            # spaces would split a tag in the CoNLL predictions and the ``sentences`` signature's tag strings
+            if not isinstance(tags, list) or not all(isinstance(t, str) and not any(c.isspace() for c in t)
+                                                     for t in tags):
+                raise DataError(f"{where}: \"tags\" must be a list of strings without spaces")
             if len(tags) != len(tokens):
                 raise DataError(f"{where}: {len(tokens)} tokens but {len(tags)} tags; give one tag per token")
         if tokens:
@@ -152,6 +166,50 @@ def write_conll(path, sentences_rows) -> None:
 # ---- schemes ----------------------------------------------------------------------------------
 
 
+def column_holds(counts: Counter) -> str | None:
+    """What a column with these values (and counts) holds: "part-of-speech" (nearly all values POS tags),
+    "phrase-chunk" or "entity" (O and BIO tags, whose types are all chunk phrases or not), else None
+    (only O, or values that are not tags: `check_tags` names them)."""
+    if sum(n for value, n in counts.items() if value in POS_TAGS) >= POS_SHARE * sum(counts.values()):
+        return "part-of-speech"
+    kinds = set()
+    for value in counts:
+        try:
+            kinds.add(split_tag(value)[1])
+        except ValueError:
+            return None
+    kinds.discard(None)
+    if not kinds:
+        return None
+    return "phrase-chunk" if kinds <= CHUNK_TYPES else "entity"
+
+
+def check_tag_column(sentences: list[TaggedSentence], token_column: int, tag_column: int, path) -> None:
+    """Refuse a CoNLL ``data.tag_column`` that reads the chunk column (B-NP, I-VP...) or the POS column
+    (NN, VBZ...) instead of the entity tags: a chunk column trains silently on the wrong labels, and a
+    POS column would be refused tag by tag with advice about the tagging scheme. Names the column of
+    entity tags when the file has one."""
+    if not sentences[0].columns:  # JSON Lines: the records name their tags
+        return
+    tags = Counter(t for s in sentences for t in s.tags)
+    holds = column_holds(tags)
+    if holds in (None, "entity"):
+        return
+    width = len(sentences[0].columns[0])
+    column = tag_column % width
+    hint = ""
+    for other in sorted(set(range(width)) - {column, token_column % width}):
+        values = Counter(row[other] for s in sentences for row in s.columns)
+        if column_holds(values) == "entity":
+            entity_tags = [v for v, _ in values.most_common() if v != OUTSIDE][:3]
+            hint = f" (here column {other}: {', '.join(shown(v) for v in entity_tags)}...)"
+            break
+    examples = ", ".join(shown(t) for t, _ in tags.most_common(4))
+    raise ConfigError(f"{path}:{sentences[0].lines[0]}: data.tag_column ({tag_column}) reads column {column} "
+                      f"of {width}, which holds {holds} tags ({examples}), not entity tags; set "
+                      f"data.tag_column to the column of the entity tags{hint}")
+
+
 def check_tags(sentence: TaggedSentence, scheme: str) -> None:
     """Raise `DataError` for a tag that is not ``O`` or ``<prefix>-<TYPE>`` valid in ``scheme``."""
     allowed = "BIES" if scheme == "bioes" else "BI"
@@ -163,7 +221,7 @@ def check_tags(sentence: TaggedSentence, scheme: str) -> None:
         if prefix is None or (prefix != OUTSIDE and prefix not in allowed):
             line = sentence.lines[i] if i < len(sentence.lines) else "?"
             path = sentence.source.rsplit(":", 1)[0]
-            raise DataError(f"{path}:{line}: tag {tag!r} is not valid in scheme {scheme}; expected O or "
+            raise DataError(f"{path}:{line}: tag {shown(tag)} is not valid in scheme {scheme}; expected O or "
                             f"{'/'.join(allowed)}-<TYPE> (set data.scheme to the file's tagging scheme)")
 
 

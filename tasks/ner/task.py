@@ -8,8 +8,12 @@ decoding), `evaluation` (entity F1, the val-F1 callback, the baseline) and
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import keras
 
+from common.config import shown
 from common.pretrained.recipe import with_pretraining_folder
 from common.pretrained.schedule import fine_tune_callbacks
 from common.task import Demo, Task
@@ -32,6 +36,36 @@ class NERTask(Task):
     predict_input_help = ("Raw text with one whitespace-tokenised sentence per line, a CoNLL file (tokens in "
                           "data.token_column; its columns are echoed), or JSON Lines {\"tokens\": [...]}. "
                           "Writes CoNLL with the predicted tag last, and <output stem>.entities.jsonl.")
+
+    def write_data(self, table, stem: Path) -> Path:
+        """Tagged sentences from the Python API as a two-column CoNLL file (token and tag, a blank line
+        after each sentence), which the demo config and ``data.format: auto`` read with the default
+        columns: records ``{"tokens": [...], "tags": [...]}``, ``(tokens, tags)`` pairs, or a DataFrame
+        with ``tokens`` and ``tags`` columns. A token or tag holding whitespace would become two columns
+        of the file, so it is refused with its row."""
+        if hasattr(table, "columns"):
+            if not {"tokens", "tags"} <= set(table.columns):
+                raise ValueError(f"a DataFrame of sentences needs 'tokens' and 'tags' columns; it has "
+                                 f"{shown(list(table.columns))}")
+            table = table[["tokens", "tags"]].values.tolist()
+        lines = []
+        for number, row in enumerate(table):
+            if isinstance(row, Mapping):
+                row = (row.get("tokens"), row.get("tags"))
+            if not (isinstance(row, (list, tuple)) and len(row) == 2
+                    and all(isinstance(part, (list, tuple)) for part in row) and len(row[0]) == len(row[1])):
+                raise ValueError(f"row {number}: expected {{'tokens': [...], 'tags': [...]}} or a (tokens, "
+                                 f"tags) pair of equally long lists, got {shown(row)}")
+            tokens, tags = row
+            bad = next((value for value in (*tokens, *tags)
+                        if not (isinstance(value, str) and value.split() == [value])), None)
+            if bad is not None:
+                raise ValueError(f"row {number}: {shown(bad)} is not a token or tag (a non-empty string "
+                                 "without whitespace)")
+            lines += [f"{token} {tag}\n" for token, tag in zip(tokens, tags)] + ["\n"]
+        path = stem.with_suffix(".txt")
+        path.write_text("".join(lines), encoding="utf-8")
+        return path
 
     def prepare(self, config, state=None) -> NERPrepared:
         given = state is not None

@@ -10,8 +10,9 @@ from common.layers.pooling import POOLING_MODES
 from common.layers.recurrent import RNNConfig
 from common.pretrained.config import PretrainedEncoderOptions
 
-STANDARDIZE = {"lower_and_strip_punctuation": "lower_and_strip_punctuation", "lower": "lower",
-               "strip_punctuation": "strip_punctuation", "none": None}
+STANDARDIZE = {"lower_and_strip_punctuation": "lower_and_strip_punctuation",
+               "lower_and_split_punctuation": "lower_and_split_punctuation",  # ours: `standardize`
+               "lower": "lower", "strip_punctuation": "strip_punctuation", "none": None}
 TOKENIZERS = ("none", "treebank", "tweet")
 LABEL_PLACEHOLDER = "{label}"
 
@@ -84,6 +85,9 @@ class SentimentDataConfig(BaseDataConfig):
                                   "data.label_column to the column of class labels")
         if self.folds is None:
             ignored_options(self, ["fold"], "data.folds is not set (no cross-validation)")
+        for split in ("val", "test"):  # a split read from its own file is not carved out of data.path
+            if getattr(self, split) is not None and getattr(self, f"{split}_fraction") != 0:  # 0: carve none
+                ignored_options(self, [f"{split}_fraction"], f"data.{split} names the {split} file")
 
 
 @dataclass
@@ -93,7 +97,9 @@ class SentimentModelConfig(PretrainedEncoderOptions):
     max_tokens: int = option(20000, "Vocabulary size, including the padding and out-of-vocabulary tokens.",
                              min=3)
     max_length: int = option(64, "Texts are cut to this many tokens.", min=1)
-    standardize: str = option("lower_and_strip_punctuation", "TextVectorization standardization.",
+    standardize: str = option("lower_and_strip_punctuation", "TextVectorization standardization: Keras' "
+                              "modes, or lower_and_split_punctuation (lowercase, each punctuation mark a "
+                              "token of its own: '!' and '?' carry sentiment).",
                               choices=list(STANDARDIZE))
     embedding_dim: int = option(128, "Word embedding size (must match pretrained_vectors if given).", min=1)
     pretrained_vectors: str | None = option(None, "GloVe/word2vec text file of word vectors (null: random "
@@ -106,7 +112,20 @@ class SentimentModelConfig(PretrainedEncoderOptions):
                           "max, mean, both side by side (max_mean: ULMFiT's concat pooling) or attention "
                           "pooling over its outputs.", choices=list(POOLING_MODES))
     attention_units: int = option(64, "Hidden size of the attention scorer (pooling: attention).", min=1)
+    ngrams: int = option(0, "N-gram path: 0 off; n: NBSVM (a logistic regression on the whole text's binary word "
+                         "1..n-grams scaled by their naive-Bayes log-count ratios) is fitted on the training "
+                         "split and carried in the model; after the recurrent path has trained, the two "
+                         "paths' logits are blended by weights fitted on the validation split. Pays most on "
+                         "documents, where such n-grams beat a recurrent model alone; every split's metrics "
+                         "then also show each path alone.", min=0, max=3)
+    ngram_max_tokens: int = option(1_000_000, "How many of the most frequent training n-grams the n-gram path "
+                                   "keeps (model.ngrams > 0); each costs two weights per class.", min=2)
     hidden_units: int = option(0, "Optional dense ReLU layer before the classifier (0: none).", min=0)
     dropout: float = option(0.3, "Dropout before the classifier.", min=0.0, max=0.9)
     class_weights: str = option("none", "Weight the loss by inverse class frequency (balanced) for "
                                 "imbalanced data.", choices=["none", "balanced"])
+
+    def validate(self):
+        super().validate()
+        if not self.ngrams:
+            ignored_options(self, ["ngram_max_tokens"], "model.ngrams is 0 (no n-gram path)", prefix="model")

@@ -22,7 +22,9 @@ from common.errors import DataError, warn
 from common.pretrained import PretrainedEncoder
 from common.task import Prepared
 from tasks.sentiment import data as td
-from tasks.sentiment.config import LABEL_PLACEHOLDER, STANDARDIZE
+from tasks.sentiment.config import LABEL_PLACEHOLDER
+from tasks.sentiment.ngrams import NgramFeatures, fit_ngrams
+from tasks.sentiment.standardize import standardizer
 
 # Whitespace tokens; bucket edges for batching. Sentences fill the first ten, documents (IMDB reviews average
 # 230 words) the geometric rest, so a batch of short reviews is not padded to the longest one's length.
@@ -37,6 +39,7 @@ class SentimentPrepared(Prepared):
     label_ids: dict[str, np.ndarray]  # per split, int32 indices into state["labels"]
     embedding_matrix: np.ndarray | None = None  # pretrained vectors, one row per vocabulary token
     encoder: PretrainedEncoder | None = None  # language-model weights for the embedding and encoder
+    ngrams: NgramFeatures | None = None  # the n-gram path (NBSVM), fitted when a run trains
 
 
 def tokenize_fn(name: str):
@@ -148,7 +151,7 @@ def clean(config, splits: dict[str, td.LabelledTexts]) -> dict[str, int]:
 
 def fit_vocabulary(config, texts) -> list[str]:
     layer = keras.layers.TextVectorization(max_tokens=config.model.max_tokens,
-                                           standardize=STANDARDIZE[config.model.standardize])
+                                           standardize=standardizer(config.model.standardize))
     layer.adapt(tf.data.Dataset.from_tensor_slices(np.asarray(texts, dtype=object)).batch(1024))
     return [str(token) for token in layer.get_vocabulary()]
 
@@ -168,7 +171,7 @@ def fit_state(config, train: td.LabelledTexts) -> dict:
 def training_unknown_share(config, texts, vocabulary) -> float:
     """Share of the training tokens the model reads as out-of-vocabulary (id 1), counted with the same
     layer the model uses, so standardization and splitting are exactly the model's."""
-    layer = keras.layers.TextVectorization(standardize=STANDARDIZE[config.model.standardize],
+    layer = keras.layers.TextVectorization(standardize=standardizer(config.model.standardize),
                                            vocabulary=vocabulary)
     unknown = tokens = 0
     for start in range(0, len(texts), 1024):
@@ -181,7 +184,8 @@ def training_unknown_share(config, texts, vocabulary) -> float:
 def prepare(config, state: dict | None = None) -> SentimentPrepared:
     splits = load_splits(config)
     dropped = clean(config, splits)
-    if state is None:
+    fitting = state is None
+    if fitting:
         state = fit_state(config, splits["train"])
     labels = state["labels"]
     index = {label: i for i, label in enumerate(labels)}
@@ -209,8 +213,13 @@ def prepare(config, state: dict | None = None) -> SentimentPrepared:
     if m.pretrained_vectors:
         matrix, info["pretrained vectors"] = pretrained_embeddings(
             m.pretrained_vectors, state["vocabulary"], m.embedding_dim, m.vectors_encoding, config.seed)
+    ngrams = None
+    if m.ngrams and fitting:  # a trained model holds its n-grams and ratios; only training fits them
+        ngrams = fit_ngrams(m, texts["train"], label_ids["train"], len(labels))
+        info["n-gram path"] = (f"NBSVM on {len(ngrams.vocabulary)} word 1-{m.ngrams}-grams "
+                               f"(model.ngram_max_tokens {m.ngram_max_tokens})")
     return SentimentPrepared(train=train, val=ordered["val"], test=ordered["test"], state=state, info=info,
-                             texts=texts, label_ids=label_ids, embedding_matrix=matrix)
+                             texts=texts, label_ids=label_ids, embedding_matrix=matrix, ngrams=ngrams)
 
 
 def rows(texts, labels=None, weights=None) -> tuple:

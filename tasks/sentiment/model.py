@@ -4,7 +4,8 @@
 -> ``mask_zero`` embedding (random, pretrained GloVe/word2vec, or with the recurrent
 block from language models: `common.pretrained`; or beside it the frozen language models'
 states) -> the shared
-recurrent block -> last / max / mean / max_mean / attention pooling -> dropout -> softmax.
+recurrent block -> last / max / mean / max_mean / attention pooling -> dropout -> logits; with
+``model.ngrams``, blended with an n-gram path's (NBSVM, `tasks.sentiment.ngrams`) -> softmax.
 """
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import numpy as np
 import tensorflow as tf
 
 from common.data.batching import by_length
+from common.layers.blend import Blend
 from common.layers.clip_sequence import ClipSequence
+from common.layers.naive_bayes_linear import NaiveBayesLinear
 from common.layers.pooling import pooling_layer
 from common.layers.recurrent import recurrent_block
 from common.pretrained.transfer import assign_encoder, language_model_features
-from tasks.sentiment.config import STANDARDIZE
+from tasks.sentiment.standardize import standardizer
 from tasks.sentiment.dataset import SentimentPrepared
+from tasks.sentiment.ngrams import ngram_layer
 
 
 def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
@@ -26,7 +30,7 @@ def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
     vocabulary = prepared.state["vocabulary"]
     n_classes = len(prepared.state["labels"])
     text = keras.Input(shape=(), dtype="string", name="text")
-    ids = keras.layers.TextVectorization(standardize=STANDARDIZE[m.standardize], vocabulary=vocabulary,
+    ids = keras.layers.TextVectorization(standardize=standardizer(m.standardize), vocabulary=vocabulary,
                                          name="vectorize")(text)
     ids = ClipSequence(m.max_length, name="clip")(ids)
     embedding = keras.layers.Embedding(len(vocabulary), m.embedding_dim, mask_zero=True,
@@ -50,12 +54,27 @@ def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
     if m.hidden_units:
         x = keras.layers.Dense(m.hidden_units, activation="relu", name="hidden")(x)
         x = keras.layers.Dropout(m.dropout, name="hidden_dropout")(x)
-    probabilities = keras.layers.Dense(n_classes, activation="softmax", dtype="float32",
-                                       name="probabilities")(x)
+    logits = keras.layers.Dense(n_classes, name="logits")(x)
+    if m.ngrams:
+        # NBSVM fitted beforehand and frozen; blended with the recurrent path's logits by weights fitted on
+        # the validation split after training ([1, 0] until then: the recurrent path trains alone).
+        wide = NaiveBayesLinear(n_classes, trainable=False, name="ngram_logits")
+        logits = Blend([1.0, 0.0], name="blend")([logits, wide(ngram_path_input(m, prepared, text))])
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     model = keras.Model(text, probabilities, name="sentiment")
     if prepared.encoder is not None and not features:
         assign_encoder(embedding, model.get_layer("recurrent"), prepared.encoder)
+    if m.ngrams:
+        for weight, value in zip((wide.ratios, wide.kernel, wide.bias), prepared.ngrams.weights()):
+            weight.assign(value)
     return model
+
+
+def ngram_path_input(model_config, prepared: SentimentPrepared, text):
+    """The whole text's n-gram indicators (not cut to max_length: a linear model reads any length)."""
+    if prepared.ngrams is None:
+        raise ValueError("model.ngrams needs the n-gram path fitted on the training split (prepared.ngrams)")
+    return ngram_layer(model_config, prepared.ngrams.vocabulary, name="ngrams")(text)
 
 
 def predict_probabilities(model, texts: list[str], batch_size: int = 256) -> np.ndarray:

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from common.pretrained.recipe import with_encoder
 from tasks.sentiment.dataset import SentimentPrepared, tokenize_fn
+from tasks.sentiment.standardize import lower_and_split_punctuation
 
 # keras.layers.TextVectorization's punctuation pattern for "strip_punctuation" (DEFAULT_STRIP_REGEX)
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -24,6 +25,8 @@ def standardiser(mode: str):
         if mode == "none" or not texts:
             return list(texts)
         x = tf.constant(texts, dtype=tf.string)
+        if mode == "lower_and_split_punctuation":
+            x = lower_and_split_punctuation(x)
         if mode in ("lower", "lower_and_strip_punctuation"):
             x = tf.strings.lower(x)
         if mode in ("strip_punctuation", "lower_and_strip_punctuation"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from common.pretrained.recipe import with_pretraining_folder
 from common.pretrained.schedule import fine_tune_callbacks
 from common.task import Demo, Task
-from tasks.sentiment import baselines, dataset, demo_data, evaluate, export
+from tasks.sentiment import baselines, dataset, demo_data, evaluate, export, ngrams
 from tasks.sentiment.config import SentimentDataConfig, SentimentModelConfig
 from tasks.sentiment.model import build_classifier
 from tasks.sentiment.pretraining import with_pretrained_encoder
@@ -43,6 +43,9 @@ class SentimentTask(Task):
         if prepared.encoder is None:
             return []
         return fine_tune_callbacks(config.model, model.get_layer("embedding"), model.get_layer("recurrent"))
+
+    def calibrate(self, model, config, prepared) -> dict:
+        return ngrams.fit_blend_weights(model, prepared) if config.model.ngrams else {}
 
     def evaluate(self, model, config, prepared, split, run) -> dict:
         return evaluate.evaluate_split(model, config, prepared, split, run)

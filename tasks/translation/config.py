@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import BaseDataConfig, option, section
+from common.config import BaseDataConfig, option, section, shown
 from common.data.checks import ignored_options
 from common.errors import ConfigError
 from common.layers.attention import ATTENTION_TYPES
@@ -39,6 +39,9 @@ class TranslationDataConfig(BaseDataConfig):
 
     def validate(self):
         super().validate()
+        for split in ("val", "test"):  # a split read from its own file is not carved out of data.path
+            if getattr(self, split) is not None:
+                ignored_options(self, [f"{split}_fraction"], f"data.{split} names the {split} file")
         if self.source_column == self.target_column:
             raise ConfigError("config data: data.source_column and data.target_column are both "
                               f"{self.source_column}; they must name different columns")
@@ -50,17 +53,18 @@ class TranslationDataConfig(BaseDataConfig):
                 raise ConfigError(f"config key 'data.{key}': format parallel needs {LANG} in the path, "
                                   "e.g. multi30k/train.{lang}.gz")
             if self.format == "tsv" and LANG in value:
-                raise ConfigError(f"config key 'data.{key}': {value!r} contains {LANG} but data.format is "
-                                  "tsv; set data.format to parallel (or auto) for two aligned files")
+                raise ConfigError(f"config key 'data.{key}': {shown(value)} contains {LANG} but data.format "
+                                  "is tsv; set data.format to parallel (or auto) for two aligned files")
         if self.source_lang == self.target_lang:
             raise ConfigError(f"config data: data.source_lang and data.target_lang are both "
-                              f"{self.source_lang[:200]!r}; set them to the two languages")
+                              f"{shown(self.source_lang)}; set them to the two languages")
         first = self.path or self.train
+        named = shown(first)[1:-1]  # a path, named unquoted like every path in a message
         if self.is_parallel(first):
-            ignored_options(self, ["source_column", "target_column"], f"{first[:200]} names two aligned "
+            ignored_options(self, ["source_column", "target_column"], f"{named} names two aligned "
                             "files (format parallel): each line is one sentence, there are no columns")
         else:
-            ignored_options(self, ["source_lang", "target_lang"], f"{first[:200]} is one tab-separated file "
+            ignored_options(self, ["source_lang", "target_lang"], f"{named} is one tab-separated file "
                             "(format tsv): the direction comes from data.source_column and "
                             "data.target_column")
 

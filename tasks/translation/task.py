@@ -10,11 +10,14 @@ which takes raw strings and returns detokenized text), and the scores
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from common.config import shown
 from common.data.text import read_lines
 from common.errors import DataError
 from common.io import atomic_path
@@ -23,6 +26,9 @@ from tasks.translation import data, demo_data, evaluation, translator
 from tasks.translation.config import TranslationDataConfig, TranslationModelConfig
 from tasks.translation.data import TranslationPrepared
 from tasks.translation.model import MaskedSequenceLoss, MaskedTokenAccuracy, build_seq2seq
+
+
+_BREAKS = re.compile(r"[\t\r\n]")  # what splits the columns and lines of a TSV file as the reader reads it
 
 
 class TranslationTask(Task):
@@ -35,12 +41,24 @@ class TranslationTask(Task):
     predict_input_help = "Text file: one source sentence per line (blank lines stay blank in the output)."
 
     def write_data(self, table, stem: Path) -> Path:
-        """Pairs from the Python API (a DataFrame whose first two columns are source and target, or a list
-        of (source, target)) as the tab-separated file the reader takes with the default columns 0 and 1."""
-        rows = table.iloc[:, :2].values.tolist() if hasattr(table, "iloc") else [tuple(row)[:2] for row in table]
+        """Pairs from the Python API (a DataFrame whose first two columns are source and target, a list of
+        (source, target), or records with ``source`` and ``target``) as the tab-separated file the reader
+        takes with the default columns 0 and 1. A tab or line break inside a sentence would shift the
+        file's columns or lines: it is written as a space, which tokenizes the same (every whitespace
+        separates tokens)."""
+        rows = table.iloc[:, :2].values.tolist() if hasattr(table, "iloc") else list(table)
+        lines = []
+        for number, row in enumerate(rows):
+            pair = (row.get("source"), row.get("target")) if isinstance(row, Mapping) else row
+            if not (isinstance(pair, (list, tuple)) and len(pair) >= 2):
+                raise ValueError(f"row {number}: expected a (source, target) pair, got {shown(row)}")
+            for side, sentence in zip(("source", "target"), pair):
+                if not isinstance(sentence, str):
+                    raise ValueError(f"row {number}: the {side} sentence is {shown(sentence)}, not a string")
+            lines.append("\t".join(_BREAKS.sub(" ", sentence) for sentence in pair[:2]) + "\n")
         path = stem.with_suffix(".tsv")
         with atomic_path(path) as tmp:
-            tmp.write_text("".join(f"{source}\t{target}\n" for source, target in rows), encoding="utf-8")
+            tmp.write_text("".join(lines), encoding="utf-8")
         return path
 
     def prepare(self, config, state=None) -> TranslationPrepared:

@@ -28,3 +28,27 @@ def test_the_table_has_our_figures_training_time_baselines_and_published_figures
 def test_overridden_settings_are_flagged_as_not_comparable():
     doc = {"test": {"mse": 1.0, "mae": 1.0, "windows": 10}, "baselines": {}}
     assert "not comparable" in table({("etth1", 24): doc}, {"train.epochs": 1})
+
+
+def test_quantile_runs_get_coverage_width_and_wql_before_and_after_calibration_beside_the_best_baseline():
+    doc = {"test": {"mse": 0.4, "mae": 0.4, "windows": 2785, "coverage": 0.6512, "coverage_nominal": 0.8,
+                    "coverage_calibrated": 0.7934, "interval_width": 3.211, "interval_width_calibrated": 4.5,
+                    "mean_wql": 0.0831, "mean_wql_calibrated": 0.0799},
+           "baselines": {"naive": {"mse": 1.0, "mae": 1.0, "coverage": 0.81, "interval_width": 9.0,
+                                   "mean_wql": 0.2},
+                         "seasonal_naive": {"mse": 0.9, "mae": 0.9, "coverage": 0.79, "interval_width": 7.5,
+                                            "mean_wql": 0.15},
+                         "linear": {"mse": 0.5, "mae": 0.5}}}
+    report = table({("etth1", 96): doc, ("ettm2", 96): {"test": {"mse": 0.2, "mae": 0.3, "windows": 9}}}, {})
+    section = report.split("## Quantile forecasts")[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ETT")]
+    assert rows == ["| ETTh1 | 96 | 0.80 | 0.651 → 0.793 | 3.21 → 4.50 | 0.0831 → 0.0799 | "
+                    "seasonal_naive: 0.790 / 7.50 / 0.1500 |"]  # ETTm2 had no quantiles: no row
+
+
+def test_a_run_that_a_baseline_beats_is_listed_with_its_sentence():
+    warning = "the naive baseline (the last value repeated) beats the model on the validation split: MSE ..."
+    doc = {"test": {"mse": 1.0, "mae": 1.0, "windows": 10, "baseline_warning": warning}, "baselines": {}}
+    assert f"- ETTh1 96: {warning}" in table({("etth1", 96): doc}, {})
+    assert "a baseline beats" not in table({("etth1", 96): {**doc, "test": {"mse": 1.0, "mae": 1.0,
+                                                                            "windows": 10}}}, {})

@@ -1,5 +1,6 @@
 """The Python API: the CLI's lifecycle from a notebook, with in-memory data."""
 import importlib
+import json
 import shutil
 
 import numpy as np
@@ -103,7 +104,8 @@ def test_every_task_package_exports_train_and_load_bound_to_its_task(name):
     ({"run_dir": 5}, "run_dir must be a folder path, got int"),
     ({"data": 5}, "data['path']: expected a file path, a pandas DataFrame or a list of records, got int"),
     ({"data": pd.DataFrame({"text": [], "label": []})}, "data['path'] is an empty table"),
-    ({"data": [1, 2]}, "data['path'][0]: expected a record (a dict, or a list/tuple of columns), got 1"),
+    ({"data": [1, 2]}, "data['path'][0]: expected a record (a dict, or a list/tuple of columns) or a line of "
+                       "text, got 1"),
     ({"data": {"bogus": "x.csv"}}, "data: unknown split(s) ['bogus']"),
     ({"config": {"name": "../../x", "data": {"path": "x.csv"}}}, "'name': '../../x' is not a plain name"),
 ])
@@ -166,3 +168,179 @@ def test_predict_inputs_of_the_wrong_type_or_shape_are_one_user_error(run, input
 def test_evaluate_takes_only_the_test_or_val_split(run):
     with pytest.raises(UserError, match="evaluate: split must be 'test' or 'val', got 'train'"):
         run.evaluate("train")
+
+
+# ---- in-memory data in each task's own format (issue #34, second round) ---------------------------------
+LINES = ["the cat sat on the mat", "the dog sat on the log", "a bird flew over the house",
+         "the cat saw the dog"]
+TEXT = "".join(f"{line}\n" for line in LINES)
+TINY_LM = {"data.val_fraction": 0.2, "data.test_fraction": 0.2, "data.bptt": 5, "model.embedding_dim": 4,
+           "model.rnn.units": 4, "model.generation.max_tokens": 3,
+           "model.generation.sample_prompt": "the cat", "train.epochs": 1, "train.batch_size": 2,
+           "train.verbose": "none", "train.tensorboard": False}
+
+
+def test_a_language_model_trains_on_an_in_memory_list_of_lines(tmp_path):
+    """Before: lines could not be passed, and records were written as JSON that the model learnt as text."""
+    from tasks import language_model
+
+    run = language_model.train(None, data=LINES * 10, set=TINY_LM, run_dir=tmp_path / "run")
+    assert (run.path / "data" / "path.txt").read_text(encoding="utf-8") == TEXT * 10
+    vocabulary = json.loads((run.path / "state.json").read_text())["vocabulary"]
+    assert set(vocabulary[3:]) == set(" ".join(LINES).split())  # the text's words, no markup
+    assert run.metrics["test"]["perplexity"] > 1
+
+
+def test_a_language_model_takes_records_and_data_frames_with_a_text_column(tmp_path):
+    from tasks.language_model import TASK as LM
+
+    for table in ([{"text": line} for line in LINES], pd.DataFrame({"text": LINES, "id": range(4)})):
+        path = LM.write_data(table, tmp_path / "lines")
+        assert path.name == "lines.txt" and path.read_text(encoding="utf-8") == TEXT
+
+
+@pytest.mark.parametrize("data, message", [
+    (["a line", 5], "data['path'][1]: expected a record (a dict, or a list/tuple of columns) or a line of "
+                    "text, got 5"),
+    ([{"txt": "a line"}], "data['path'] cannot be written as language_model data (ValueError: row 0: "
+                          "expected a line of text (a string, or a record with a 'text' string), got "
+                          "{'txt': 'a line'})"),
+    (pd.DataFrame({"line": LINES}), "(ValueError: a DataFrame of text needs a 'text' column; it has "
+                                    "['line'])"),
+])
+def test_language_model_data_it_cannot_write_is_one_error_and_writes_nothing(tmp_path, data, message):
+    from tasks import language_model
+
+    with pytest.raises(UserError) as exc:
+        language_model.train(None, data=data, run_dir=tmp_path / "run")
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _sentences(n, offset=0):
+    names = [(["John"], "PER"), (["Maria", "Lopez"], "PER"), (["Paris"], "LOC"), (["New", "Delhi"], "LOC")]
+    out = []
+    for i in range(offset, offset + n):
+        name, kind = names[i % 4]
+        tags = [f"B-{kind}"] + [f"I-{kind}"] * (len(name) - 1)
+        out.append(([*name, "was", "seen", "."], [*tags, "O", "O", "O"]))
+    return out
+
+
+def test_ner_trains_on_in_memory_sentences_given_as_records_or_pairs(tmp_path):
+    """Before: records were written as JSON Lines, which the demo config (format conll) cannot read."""
+    from tasks import ner
+
+    data = {"train": [{"tokens": tokens, "tags": tags} for tokens, tags in _sentences(24)],
+            "val": _sentences(8, 1), "test": _sentences(8, 2)}
+    run = ner.train(None, data=data, run_dir=tmp_path / "run", set={
+        "model.embedding_dim": 4, "model.casing_dim": 2, "model.char_encoder": "none", "model.rnn.units": 4,
+        "model.crf": False, "train.epochs": 1, "train.verbose": "none", "train.tensorboard": False})
+    assert (run.path / "data" / "train.txt").read_text(encoding="utf-8").startswith(
+        "John B-PER\nwas O\nseen O\n. O\n\nMaria B-PER\nLopez I-PER\n")
+    tags = json.loads((run.path / "state.json").read_text())["tags"]
+    assert {tag.partition("-")[2] for tag in tags} == {"", "PER", "LOC"} and "f1" in run.metrics["test"]
+
+
+@pytest.mark.parametrize("data, message", [
+    ([{"tokens": ["New York"], "tags": ["B-LOC"]}], "row 0: 'New York' is not a token or tag (a non-empty "
+                                                    "string without whitespace)"),
+    ([(["a", "b"], ["O"])], "row 0: expected {'tokens': [...], 'tags': [...]} or a (tokens, tags) pair of "
+                            "equally long lists, got (['a', 'b'], ['O'])"),
+    (["John was seen"], "row 0: expected {'tokens': [...], 'tags': [...]}"),
+    (pd.DataFrame({"words": [["a"]]}), "a DataFrame of sentences needs 'tokens' and 'tags' columns; it has "
+                                       "['words']"),
+])
+def test_ner_data_that_would_shift_the_conll_columns_is_one_error_and_writes_nothing(tmp_path, data, message):
+    from tasks import ner
+
+    with pytest.raises(UserError) as exc:
+        ner.train(None, data={"train": data, "val": data, "test": data}, run_dir=tmp_path / "run")
+    assert "data['train'] cannot be written as ner data (ValueError: " + message in str(exc.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_translation_pairs_with_a_tab_or_line_break_inside_a_sentence_keep_their_columns(tmp_path):
+    from common import config as cfg
+    from tasks.translation.config import TranslationDataConfig
+    from tasks.translation.data import python_tokens, read_pairs
+
+    pairs = [("ein\thaus", "a\nhouse"), {"source": "ein\r\nhund", "target": "a dog"}]
+    path = translation.TASK.write_data(pairs, tmp_path / "train")
+    assert path.read_text(encoding="utf-8") == "ein haus\ta house\nein  hund\ta dog\n"
+    read, _ = read_pairs(cfg.from_dict(TranslationDataConfig, {"path": str(path)}), str(path))
+    assert python_tokens(read.sources, True) == python_tokens(["ein\thaus", "ein\r\nhund"], True)
+    assert read.targets == ["a house", "a dog"]
+
+
+@pytest.mark.parametrize("data, message", [
+    (pd.DataFrame({"source": ["ein haus", "ein hund"], "target": ["a house", None]}),  # a missing cell
+     "row 1: the target sentence is nan, not a string"),
+    ([("ein haus", 3)], "row 0: the target sentence is 3, not a string"),
+    (["ein haus\ta house"], "row 0: expected a (source, target) pair, got 'ein haus\\ta house'"),
+])
+def test_translation_rows_that_are_not_pairs_of_sentences_are_one_error_and_write_nothing(tmp_path, data,
+                                                                                          message):
+    with pytest.raises(UserError) as exc:
+        translation.train(None, data=data, run_dir=tmp_path / "run")
+    assert f"data['path'] cannot be written as translation data (ValueError: {message})" in str(exc.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- an unfinished run keeps the tables it started with --------------------------------------------------
+class Crash(Exception):
+    pass
+
+
+QUICK_FORECAST = {"train.epochs": 3, "train.early_stopping_patience": 0, "train.verbose": "none",
+                  "train.tensorboard": False}
+
+
+@pytest.fixture
+def interrupted(tmp_path, monkeypatch):
+    """A forecasting run from a DataFrame, killed at the end of its second epoch (after the first backup)."""
+    import keras
+
+    from common import lifecycle, training
+    from tasks import forecasting
+
+    class CrashInEpoch2(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == 2:
+                raise Crash()
+
+    frame = pd.read_csv(forecasting.TASK.demo.make_data(tmp_path / "demo", seed=0)["data.path"])
+    monkeypatch.setattr(lifecycle, "fit", lambda *a, **k: training.fit(*a, callbacks=[CrashInEpoch2()], **k))
+    with pytest.raises(Crash):
+        forecasting.train(None, data=frame, set=QUICK_FORECAST, run_dir=tmp_path / "run")
+    monkeypatch.setattr(lifecycle, "fit", training.fit)
+    return tmp_path / "run", frame
+
+
+def contents(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_other_data_for_an_unfinished_run_is_refused_before_its_tables_are_replaced(interrupted):
+    from tasks import forecasting
+
+    run, frame = interrupted
+    before = contents(run)
+    with pytest.raises(UserError) as exc:
+        forecasting.train(None, data=frame.assign(load=frame["load"] + 1), set=QUICK_FORECAST, run_dir=run)
+    assert str(exc.value) == (f"data['path'] is not the table the unfinished run in {run} started with "
+                              f"({run / 'data' / 'path.csv'} differs); pass the data it started with to "
+                              "continue it, or overwrite=True to start afresh")
+    assert contents(run) == before
+    continued = forecasting.train(None, data=frame, set=QUICK_FORECAST, run_dir=run)  # the same table
+    assert continued.metrics["test"]
+
+
+def test_overwrite_starts_an_unfinished_run_afresh_on_other_data(interrupted):
+    from tasks import forecasting
+
+    run, frame = interrupted
+    other = frame.assign(load=frame["load"] + 1)
+    again = forecasting.train(None, data=other, set=QUICK_FORECAST, run_dir=run, overwrite=True)
+    assert pd.read_csv(run / "data" / "path.csv")["load"].tolist() == other["load"].tolist()
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3 and again.metrics["test"]

@@ -1,4 +1,6 @@
-"""The command line's `config` and `export` commands, run in-process through `common.cli.main`."""
+"""The command line's `config`, `export` and `serve` commands, run in-process through `common.cli.main`."""
+import json
+import re
 import shutil
 
 import numpy as np
@@ -70,3 +72,64 @@ def test_a_set_value_with_a_key_twice_is_one_error_line(capsys):
     assert exc.value.code == 2
     assert err == ("error: --set 'model.rnn': key 'units' appears twice (first at column 2); keep one of "
                    "them\n")
+
+
+def test_serve_builds_the_runs_page_and_hands_every_limit_to_the_server(tiny_run, monkeypatch):
+    """The flags reach `make_server` (stood in for here: nothing binds), with the page of this run."""
+    from common.errors import UserError
+    from common.page import Page
+
+    handed = {}
+
+    def make_server(export_dir, name, host, port, max_batch, **keywords):
+        handed.update(export_dir=export_dir, name=name, **keywords)
+        raise UserError("stopped before binding")
+
+    monkeypatch.setattr("common.serving.make_server", make_server)
+    with pytest.raises(SystemExit):
+        main(TASK, ["serve", "--run-dir", str(tiny_run.path), "--model-name", "load", "--max-body", "64",
+                    "--max-tokens", "7", "--max-text", "9"])
+    page = handed.pop("page")
+    assert handed == {"export_dir": tiny_run.export_dir, "name": "load", "max_connections": 64,
+                      "timeout": 5.0, "max_body": 64, "max_tokens": 7, "max_text": 9}
+    assert isinstance(page, Page)
+    (block,) = re.findall(r'<script type="application/json" id="settings">(.*?)</script>', page.html.decode())
+    settings = json.loads(block)
+    assert (settings["task"], settings["model"], settings["targets"], settings["lookback"]) == (
+        "forecasting", "load", ["a"], 8)
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--max-tokens", "0", "serve --max-tokens must be a whole number 1 or more, got 0"),
+    ("--max-text", "-3", "serve --max-text must be a whole number 1 or more, got -3"),
+    ("--max-body", "0", "serve --max-body must be a whole number 1 or more, got 0"),
+])
+def test_a_bad_serve_limit_is_one_line_before_the_run_folder_is_read(flag, value, message, tmp_path, capsys):
+    """The run folder does not exist: a limit checked after reading it would fail on the folder instead."""
+    with pytest.raises(SystemExit) as exc:
+        main(TASK, ["serve", "--run-dir", str(tmp_path / "missing"), flag, value])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_serve_refuses_the_run_folder_of_another_task_naming_its_task(tiny_run, monkeypatch, capsys):
+    from tasks.sentiment import TASK as SENTIMENT
+
+    monkeypatch.setattr("common.serving.make_server", lambda *a, **k: pytest.fail("the export was loaded"))
+    with pytest.raises(SystemExit) as exc:
+        main(SENTIMENT, ["serve", "--run-dir", str(tiny_run.path)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (f"error: {tiny_run.config_path}: this config is for task "
+                                       "'forecasting', not 'sentiment'; use `python -m tasks.forecasting`\n")
+
+
+def test_serve_help_documents_the_request_limits(capsys):
+    with pytest.raises(SystemExit):
+        main(TASK, ["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("--max-body BYTES Largest request body; a longer one gets 413 unread (default 33554432, 32 MiB)."
+            in text)
+    assert "--max-tokens N Most tokens one prompt may ask to generate" in text and "(default 512)" in text
+    assert ("--max-text CHARS Longest string input, in characters; a longer one gets 400 (default 100000)."
+            in text)
+    assert "a page to try it in a browser at /" in text

@@ -265,3 +265,28 @@ def test_shown_cuts_long_values_and_names_huge_integers():
     assert cfg.shown("abc") == "'abc'"
     assert len(cfg.shown("x" * 10_000)) <= 200 and "..." in cfg.shown("x" * 10_000)
     assert cfg.shown(10**5000) == "<an integer of about 5000 digits>"
+
+
+def test_a_config_for_an_unknown_task_quotes_it_short_and_names_the_tasks(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path, f"task: {'t' * 100_000}\n")
+    assert str(exc.value) == (f"{tmp_path / 'c.yaml'}: this config is for task {cfg.shown('t' * 100_000)}, not "
+                              "'forecasting'; set task to one of forecasting, ner, translation, sentiment, "
+                              "language_model")
+
+
+def test_a_config_whose_task_is_not_a_string_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"this config is for task \[1, 2\], not 'forecasting'; set task to"):
+        load(tmp_path, "task: [1, 2]\n")
+
+
+def test_differences_names_the_dotted_keys_that_changed_in_config_order(tmp_path):
+    config = load(tmp_path, "data: {path: x.csv}\n")
+    other = cfg.with_values(config, {"train.epochs": 7, "model.rnn.units": 3, "seed": 9})
+    assert cfg.differences(config, other) == ["seed", "model.rnn.units", "train.epochs"]
+    assert cfg.differences(config, config) == []
+
+
+def test_shown_message_puts_another_errors_message_on_one_short_line_without_quoting_it_again():
+    assert cfg.shown_message(ValueError("row 0: got 'a\\tb'\nsecond line")) == "row 0: got 'a\\tb' second line"
+    assert len(cfg.shown_message("x" * 10_000)) == 200 and cfg.shown_message("x" * 10_000).endswith("...")

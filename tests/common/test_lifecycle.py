@@ -1,4 +1,7 @@
 """The shared lifecycle: nothing half-written, resume where a run stopped, one-line failures."""
+import json
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -213,3 +216,168 @@ def test_train_refuses_a_config_file_inside_the_run_folder(config, tmp_path):
     with pytest.raises(UserError, match="--config .*config.yaml is inside the run folder"):
         lifecycle.train(TASK, saved, tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.yaml"]
+
+
+# ---- issue #34, second round: refusals that leave the run folder as it was ----------------------------
+def contents(folder) -> dict:
+    """Every file under ``folder`` with its bytes: a refusal must leave them all byte-identical."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(Path(folder).rglob("*"))
+            if path.is_file()}
+
+
+def test_an_interrupted_run_rerun_with_other_settings_is_refused_before_anything_is_written(
+        three_epochs, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train_crashing(three_epochs, run, monkeypatch, epoch=2)
+    before = contents(run)
+    other = cfg.with_values(three_epochs, {"model.rnn.units": 7, "train.learning_rate": 0.5})
+    with pytest.raises(UserError) as exc:
+        lifecycle.train(TASK, other, run, log=lambda *_: None)
+    assert str(exc.value) == (f"{run} holds an unfinished run that started with other settings "
+                              "(model.rnn.units was 32, now 7; train.learning_rate was 0.003, now 0.5); "
+                              f"rerun with the settings in {run / 'config.yaml'} to continue it, or pass "
+                              f"--overwrite to start afresh in {run}")
+    assert contents(run) == before
+
+
+def test_a_run_killed_after_training_rerun_with_other_settings_keeps_its_model(config, tmp_path):
+    """Before: the folder was cleared and trained anew, losing the trained model without a word."""
+    run, _ = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
+    run.metrics_path.unlink()  # as if killed during evaluation
+    before = contents(run.path)
+    with pytest.raises(UserError, match=r"unfinished run that started with other settings \(train.epochs was "
+                                        r"2, now 3\).*--overwrite"):
+        lifecycle.train(TASK, cfg.with_values(config, {"train.epochs": 3}), run.path, log=lambda *_: None)
+    assert contents(run.path) == before
+
+
+def test_an_interrupted_run_rerun_on_other_data_is_refused_naming_what_changed(three_epochs, tmp_path,
+                                                                                 monkeypatch):
+    train_crashing(three_epochs, tmp_path / "run", monkeypatch, epoch=2)
+    before = contents(tmp_path / "run")
+    data = Path(three_epochs.data.path)
+    frame = __import__("pandas").read_csv(data)
+    frame["load"] += 100.0  # same file, other values: the fitted scaling differs
+    frame.to_csv(data, index=False)
+    with pytest.raises(UserError) as exc:
+        lifecycle.train(TASK, three_epochs, tmp_path / "run", log=lambda *_: None)
+    state = re.escape(str(tmp_path / "run" / "state.json"))
+    assert re.fullmatch(rf".* holds an unfinished run that started on other data: what train fits on it "
+                        rf"differs from {state} \(.*'mean'.*\); rerun with the data it started with to "
+                        r"continue it, or pass --overwrite to start afresh in .*", str(exc.value))
+    assert contents(tmp_path / "run") == before
+
+
+def test_an_interrupted_run_whose_config_yaml_is_missing_is_refused(three_epochs, tmp_path, monkeypatch):
+    train_crashing(three_epochs, tmp_path / "run", monkeypatch, epoch=2)
+    (tmp_path / "run" / "config.yaml").unlink()
+    before = contents(tmp_path / "run")
+    with pytest.raises(UserError, match=r"config.yaml is missing, so the unfinished run in .* cannot be "
+                                        r"continued; restore it, or pass --overwrite"):
+        lifecycle.train(TASK, three_epochs, tmp_path / "run", log=lambda *_: None)
+    assert contents(tmp_path / "run") == before
+
+
+def test_a_rerun_that_only_prints_differently_resumes_and_keeps_the_config_it_started_with(
+        three_epochs, tmp_path, monkeypatch):
+    train_crashing(three_epochs, tmp_path / "run", monkeypatch, epoch=2)
+    saved = (tmp_path / "run" / "config.yaml").read_bytes()
+    messages = []
+    louder = cfg.with_values(three_epochs, {"train.verbose": "epoch", "train.tensorboard": True})
+    lifecycle.train(TASK, louder, tmp_path / "run", log=messages.append)
+    assert messages[0].startswith("Resuming the interrupted run")
+    assert (tmp_path / "run" / "config.yaml").read_bytes() == saved
+
+
+def test_overwrite_starts_an_interrupted_run_afresh_even_when_its_backup_is_damaged(three_epochs, tmp_path,
+                                                                                     monkeypatch):
+    """The backup errors name --overwrite as the fix: it must not resume (and fail on) that backup."""
+    train_crashing(three_epochs, tmp_path / "run", monkeypatch, epoch=2)
+    (tmp_path / "run" / "checkpoints" / "backup" / "backup.json").write_text("{trunc")
+    messages = []
+    run, doc = lifecycle.train(TASK, three_epochs, tmp_path / "run", overwrite=True, log=messages.append)
+    assert not any("Resuming" in message for message in messages)
+    assert len(run.history_path.read_text().splitlines()) == 1 + 3 and doc["test"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two finished forecasting runs of other sizes (rnn units 32 and 8), trained once for this module."""
+    folder = tmp_path_factory.mktemp("two_runs")
+    overrides = TASK.demo.make_data(folder / "data", seed=0)
+    base = cfg.with_values(lifecycle.load_config(TASK, TASK.demo_config_path), {**overrides, **QUICK})
+    for name, units in (("a", 32), ("b", 8)):
+        lifecycle.train(TASK, cfg.with_values(base, {"model.rnn.units": units}), folder / name,
+                        log=lambda *_: None)
+    return folder
+
+
+def copied_run(two_runs, tmp_path, name="a"):
+    __import__("shutil").copytree(two_runs / name, tmp_path / name)
+    return lifecycle.RunFolder(tmp_path / name)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_a_model_keras_copied_from_another_run_is_refused_naming_the_file_and_the_fix(two_runs, tmp_path,
+                                                                                       command):
+    run = copied_run(two_runs, tmp_path)
+    run.model_path.write_bytes((two_runs / "b" / "model.keras").read_bytes())
+    before = contents(run.path)
+    with pytest.raises(UserError) as exc:
+        getattr(lifecycle, command)(TASK, run.path)
+    a, b = (json.loads((two_runs / name / "checkpoints" / "model.schema.json").read_text()) for name in "ab")
+    assert str(exc.value) == (f"{run.model_path} is not the model this run trained (it has {b['parameters']} "
+                              f"parameters in {len(b['weights'])} weights, the model this run trained had "
+                              f"{a['parameters']} in {len(a['weights'])}: copied from another run?); "
+                              "restore the run's own model.keras, or re-train: train --overwrite --run-dir "
+                              f"{run.path}")
+    assert a["parameters"] != b["parameters"] and contents(run.path) == before
+
+
+def test_a_model_keras_of_another_architecture_is_refused(two_runs, tmp_path):
+    import keras
+
+    run = copied_run(two_runs, tmp_path)
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(str(run.model_path))
+    with pytest.raises(UserError, match=r"model.keras is not the model this run trained \(it has 8 "
+                                        r"parameters in 2 weights, .*re-train: train --overwrite"):
+        lifecycle.evaluate(TASK, run.path)
+
+
+def test_a_model_of_the_same_size_with_other_shapes_names_a_differing_weight(two_runs, tmp_path):
+    run = copied_run(two_runs, tmp_path)
+    record = json.loads(run.model_schema_path.read_text())
+    found = next(shape for shape in record["weights"] if shape != shape[::-1])
+    record["weights"][record["weights"].index(found)] = found[::-1]  # same parameters, one shape transposed
+    run.model_schema_path.write_text(json.dumps(record))
+    with pytest.raises(UserError, match=re.escape(f"it has a weight of shape {found} where the model this "
+                                                  f"run trained had {found[::-1]}")):
+        lifecycle.export(TASK, run.path)
+
+
+def test_a_run_from_before_the_model_record_still_loads(two_runs, tmp_path):
+    run = copied_run(two_runs, tmp_path)
+    run.model_schema_path.unlink()
+    _, _, _, model = lifecycle.load_run(TASK, run.path)
+    assert model.count_params() == read_json(two_runs / "a" / "checkpoints" / "training.json")["parameters"]
+
+
+def test_a_run_killed_after_training_with_a_foreign_model_is_refused_before_writing(two_runs, tmp_path):
+    run = copied_run(two_runs, tmp_path)
+    run.metrics_path.unlink()
+    run.model_path.write_bytes((two_runs / "b" / "model.keras").read_bytes())
+    before = contents(run.path)
+    (tmp_path / "config.yaml").write_bytes(run.config_path.read_bytes())  # the settings it started with
+    config = lifecycle.load_config(TASK, tmp_path / "config.yaml")
+    with pytest.raises(UserError, match="model.keras is not the model this run trained"):
+        lifecycle.train(TASK, config, run.path, log=lambda *_: None)
+    assert contents(run.path) == before
+
+
+def test_messages_quote_a_long_state_key_at_most_about_200_characters(tmp_path):
+    run = _run_with_state(tmp_path, {"labels": ["neg", "pos"]})
+    run.state_path.write_text(json.dumps({"labels": ["neg", "pos"], "k" * 100_000: 1}))
+    with pytest.raises(UserError) as exc:
+        lifecycle.read_state(run)
+    assert f"the key {cfg.shown('k' * 100_000)} is not one train wrote" in str(exc.value)
+    assert len(str(exc.value).replace(str(run.path), "")) < 350

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from common import serving
 from common.errors import UserError
+from common.page import Page
 from common.serving import ModelHTTPServer, SavedModelService, make_handler, make_server
 
 NAME = "tiny"
@@ -38,6 +39,8 @@ GUARD = 30.0  # how long a test waits for what a working server does at once (a 
 SAMPLE = {"prompt": tf.string, "max_tokens": tf.int32, "temperature": tf.float32, "top_k": tf.int32,
           "top_p": tf.float32, "seed": tf.int32}  # the language model's `generate` inputs
 SETTINGS = {"prompt": "the", "max_tokens": 3, "temperature": 0.7, "top_k": 0, "top_p": 1.0, "seed": 0}
+PAGE = Page(b"<!doctype html><title>try</title>", (("Content-Type", "text/html; charset=utf-8"),
+                                                   ("Content-Security-Policy", "default-src 'none'")))
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +94,9 @@ def start(service):
     """
     servers = []
 
-    def _start(max_body=32 << 20, timeout=LONG, max_connections=64, svc=None):
-        httpd = ModelHTTPServer(("127.0.0.1", 0), make_handler(svc or service, max_body, timeout), max_connections)
+    def _start(max_body=32 << 20, timeout=LONG, max_connections=64, svc=None, page=None):
+        httpd = ModelHTTPServer(("127.0.0.1", 0), make_handler(svc or service, max_body, timeout, page),
+                                max_connections)
         serve(httpd)
         servers.append(httpd)
         return httpd.server_port
@@ -430,7 +434,8 @@ def test_a_long_value_in_an_error_is_cut_after_200_characters(service, length, s
 
 
 def test_make_server_hands_its_name_and_limits_to_the_service_and_the_handler(export_dir):
-    httpd = make_server(export_dir, NAME, port=0, max_batch=2, max_body=64, max_connections=3, timeout=LONG)
+    httpd = make_server(export_dir, NAME, port=0, max_batch=2, max_body=160, max_connections=3, timeout=LONG,
+                        max_text=3, max_tokens=4, page=PAGE)
     serve(httpd)
     try:
         assert httpd.max_connections == 3
@@ -438,8 +443,15 @@ def test_make_server_hands_its_name_and_limits_to_the_service_and_the_handler(ex
         assert request(port, "POST", PREDICT, {"instances": ["ab"]})[:2] == (200, {"predictions": [2]})
         status, body, _ = request(port, "POST", PREDICT, {"instances": ["a", "b", "c"]})
         assert status == 400 and "limit of 2" in body["error"]
-        status, body, _ = request(port, "POST", PREDICT, {"instances": ["a" * 100]})
-        assert status == 413 and "over the 64-byte limit" in body["error"]
+        status, body, _ = request(port, "POST", PREDICT, {"instances": ["a" * 200]})
+        assert status == 413 and "over the 160-byte limit" in body["error"]
+        status, body, _ = request(port, "POST", PREDICT, {"instances": ["abcd"]})
+        assert status == 400 and "more than 3 characters" in body["error"]
+        status, body, _ = request(port, "POST", PREDICT, {"signature_name": "sample",
+                                                          "inputs": {**{k: [v] for k, v in SETTINGS.items()},
+                                                                     "max_tokens": [5]}})
+        assert status == 400 and "from 1 to 4 (" in body["error"]
+        assert page_reply(port, "GET")[0] == 200
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -652,3 +664,45 @@ def test_the_serve_command_refuses_a_bad_flag_in_one_line(export_dir, tmp_path, 
     assert exit_info.value.code == 2
     expected = "error: serve --port must be a whole number from 0 to 65535, got 70000\n"
     assert capsys.readouterr().err == expected
+
+
+def page_reply(port, method, path="/"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD)
+    conn.request(method, path)
+    response = conn.getresponse()
+    result = response.status, response.read(), response
+    conn.close()
+    return result
+
+
+def test_get_and_head_of_the_root_answer_the_page_with_its_own_headers(start):
+    port = start(page=PAGE)
+    status, body, response = page_reply(port, "GET")
+    assert (status, body) == (200, PAGE.html)
+    assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+    assert response.getheader("Content-Security-Policy") == "default-src 'none'"
+    assert response.getheader("Content-Length") == str(len(PAGE.html))
+    status, body, response = page_reply(port, "HEAD")
+    assert (status, body, response.getheader("Content-Length")) == (200, b"", str(len(PAGE.html)))
+    # the model's routes are unchanged beside it
+    assert request(port, "POST", PREDICT, {"instances": ["ab"]})[:2] == (200, {"predictions": [2]})
+
+
+@pytest.mark.parametrize("path", ["/index.html", "/?x=1", "/page.js", "/../export/saved_model.pb",
+                                  "/common/page/index.html"])
+def test_the_page_is_the_root_alone_and_no_other_path_reads_a_file(start, path):
+    status, body, _ = page_reply(start(page=PAGE), "GET", path)
+    assert status == 404 and json.loads(body)["error"].startswith("unknown path ")
+
+
+def test_post_to_the_page_gets_405_allowing_get_and_head(start):
+    status, body, response = request(start(page=PAGE), "POST", "/", {"instances": ["a"]})
+    assert (status, response.getheader("Allow")) == (405, "GET, HEAD")
+    assert body["error"] == "method POST is not allowed on /; use GET, HEAD"
+
+
+def test_without_a_page_the_root_is_an_unknown_path(start):
+    """`make_server` without ``page`` (a bare SavedModel): GET / is a 404 as before the page existed."""
+    status, body, response = request(start(), "GET", "/")
+    assert status == 404 and body["error"] == f"unknown path /; this server has /v1/models/{NAME}"
+    assert response.getheader("Content-Type") == "application/json"

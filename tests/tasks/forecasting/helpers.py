@@ -24,8 +24,10 @@ def demo_base():
 
 
 def config_for(path, **values):
-    """Target a, covariate b, lookback 8, horizon 2, a 60/20/20 split of ``path``."""
+    """Target a, covariate b, lookback 8, horizon 2, a 60/20/20 split of ``path`` (``None``: the three files
+    the values name, and no split ratios, which would be ignored)."""
+    split = {} if path is None else {"data.split_ratios": [0.6, 0.2, 0.2]}
     base = {"data.path": None if path is None else str(path), "data.time_column": "date", "data.target_columns": ["a"],
-            "data.covariate_columns": ["b"], "data.lookback": 8, "data.horizon": 2,
-            "data.split_ratios": [0.6, 0.2, 0.2], "model.patch_len": 4, "data.seasonal_period": 4, **TINY}
+            "data.covariate_columns": ["b"], "data.lookback": 8, "data.horizon": 2, **split,
+            "model.patch_len": 4, "data.seasonal_period": 4, **TINY}
     return cfg.with_values(demo_base(), {**base, **values})

@@ -93,3 +93,20 @@ def test_split_ratios_left_in_the_config_do_not_stop_a_split_by_rows():
     config = cfg.with_values(demo_base(), {"data.split": "rows", "data.split_rows": [10, 10, 10],
                                           "data.split_ratios": [0.6, 0.2, 0.2]})
     assert config.data.split_rows == [10, 10, 10]
+
+
+def test_split_ratios_beside_three_files_are_refused():
+    with pytest.raises(ConfigError) as error:
+        cfg.with_values(demo_base(), {"data.path": None, "data.train": "a.csv", "data.val": "b.csv",
+                                      "data.test": "c.csv", "data.split_ratios": [0.6, 0.2, 0.2]})
+    assert str(error.value) == ("config key 'data.split_ratios': [0.6, 0.2, 0.2] is ignored because "
+                                "data.train, data.val and data.test are separate files (nothing is split); "
+                                "remove it (or change the setting that makes it unused)")
+
+
+def test_a_long_bad_value_is_quoted_short():
+    with pytest.raises(ConfigError) as error:
+        cfg.with_values(demo_base(), {"data.target_columns": ["t" * 5000], "data.time_column": "t" * 5000})
+    assert str(error.value) == (f"config key 'data.target_columns': {cfg.shown('t' * 5000)} is "
+                                "data.time_column (the timestamps); list value columns only")
+    assert len(cfg.shown("t" * 5000)) == 200

@@ -57,6 +57,14 @@ def test_a_series_too_short_for_the_windows_says_so(tmp_path):
         TASK.prepare(config_for(path))
 
 
+def test_a_horizon_longer_than_a_split_allows_names_that_split_and_the_fix_in_one_line(tmp_path):
+    path = write_csv(tmp_path / "s.csv", hourly(100))  # val: 20 rows + the 8-row lookback before them
+    with pytest.raises(DataError) as error:
+        TASK.prepare(config_for(path, **{"data.horizon": 30}))
+    assert str(error.value) == (f"{path}: the val split has 28 rows, fewer than lookback + horizon = 38; use "
+                                "more data, a smaller data.lookback/data.horizon or other split sizes")
+
+
 def test_bom_crlf_and_blank_lines_are_accepted(tmp_path):
     path = tmp_path / "s.csv"
     body = "\r\n".join(["date,a,b"] + hourly(50)[:25] + [""] + hourly(50)[25:]) + "\r\n\r\n"

@@ -70,3 +70,20 @@ def test_seq2seq_quantile_and_known_future_forecasters_serve_what_the_model_comp
     scaled = np.asarray(model(inputs, training=False))
     assert served.shape == shape
     np.testing.assert_allclose(served.numpy(), scaled * 2.0 + 1.0, rtol=1e-4, atol=1e-4)
+
+
+def test_conformal_shifts_move_the_served_levels_by_the_shift_times_the_targets_scale():
+    """Shifts -1 (level 0.1) and +0.5 (level 0.9) on the standardized scale move the served levels by
+    -2 and +1 in the data's units (the target's scale is 2); the point level stays."""
+    config = config_for("unused.csv", **{"data.covariate_columns": [], "model.quantiles": [0.1, 0.5, 0.9]})
+    state = {"features": ["a", "b"], "targets": ["a"], "mean": [1.0, 2.0], "scale": [2.0, 4.0]}
+    model = build_forecaster(config, state)
+    history = np.random.default_rng(0).normal(size=(3, 8, 2)).astype("float32")
+    shifts = np.tile(np.array([-1.0, 0.0, 0.5], np.float32), (2, 1, 1))  # [horizon, targets, quantiles]
+    served = {}
+    for name, given in (("raw", None), ("calibrated", shifts)):
+        signature = serving_functions(model, config, state, given)["serving_default"]
+        serve = tf.function(signature.fn, input_signature=signature.input_signature)
+        served[name] = serve(history)["forecast"]
+    np.testing.assert_allclose(served["calibrated"].numpy() - served["raw"].numpy(),
+                               np.broadcast_to([-2.0, 0.0, 1.0], (3, 2, 1, 3)), atol=1e-5)

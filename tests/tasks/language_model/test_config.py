@@ -38,3 +38,17 @@ def test_out_of_range_settings_are_named(override, key):
 def test_an_empty_validation_split_is_refused_at_load_time():
     with pytest.raises(ConfigError, match="the val split is empty"):
         load("data.val_fraction=0")
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_fraction_of_a_split_read_from_its_own_file_is_refused(split):
+    with pytest.raises(ConfigError) as error:
+        load(f"data.{split}={split}.txt", f"data.{split}_fraction=0.2")
+    assert str(error.value) == (f"config key 'data.{split}_fraction': 0.2 is ignored because data.{split} "
+                                f"names the {split} file; remove it (or change the setting that makes it "
+                                "unused)")
+
+
+def test_the_default_fractions_stay_accepted_beside_split_files():
+    config = load("data.val=val.txt", "data.test=test.txt")
+    assert (config.data.val, config.data.test) == ("val.txt", "test.txt")

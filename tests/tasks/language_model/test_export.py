@@ -47,15 +47,26 @@ def test_every_signature_serves_in_a_fresh_process(word_export, signature, input
     assert_outputs_equal(serve_in_fresh_process(word_export[0] / "export", inputs, tmp_path, signature), expected)
 
 
-def generator_biased(word_export, eos_bias: float) -> export.Generator:
+def generator_biased(word_export, eos_bias: float, config=None, prepared=None) -> export.Generator:
     """A generator over a copy of the model whose output bias makes <eos> certain (``eos_bias`` 100) or never
-    picked (-100), so where a text ends does not depend on what the untrained weights happen to favour."""
-    _, config, prepared, model, _ = word_export
+    picked (-100), so where a text ends does not depend on what the untrained weights happen to favour
+    (``config`` and ``prepared``: another model, e.g. a character one, biased towards its boundary token)."""
+    _, word_config, word_prepared, model, _ = word_export
+    config, prepared = config or word_config, prepared or word_prepared
     copy = TASK.build_model(config, prepared)
-    copy.set_weights(model.get_weights())
+    if config is word_config:
+        copy.set_weights(model.get_weights())
     bias = copy.get_layer("logits").bias
     bias.assign(tf.tensor_scatter_nd_update(bias, [[data.BOUNDARY_ID]], [eos_bias]))
-    return export.Generator(copy, prepared.state["vocabulary"], "word")
+    return export.Generator(copy, prepared.state["vocabulary"], config.data.granularity)
+
+
+def counting_steps(generator, monkeypatch) -> list:
+    """Record every run of the generator's graph: one for the prompts, then one per generation step."""
+    calls, run = [], generator.graph.run
+    monkeypatch.setattr(generator.graph, "run",
+                        lambda ids, states: calls.append(ids.shape) or run(ids, states))
+    return calls
 
 
 def test_generate_honours_each_prompts_settings(word_export):
@@ -66,10 +77,25 @@ def test_generate_honours_each_prompts_settings(word_export):
         word_export[4]["generate"].fn(**{k: tf.constant(v) for k, v in bad.items()})
 
 
-def test_a_word_models_text_ends_before_its_first_eos(word_export):
-    """<eos> ends a line: what a word model generates after it is another text's ("<eos>" is no word)."""
-    out = generator_biased(word_export, 100.0).generate(**{k: tf.constant(v) for k, v in GENERATE.items()})
+def test_a_word_models_generation_stops_at_its_first_eos(word_export, monkeypatch):
+    """<eos> ends a line: what a word model would generate after it is another text's ("<eos>" is no word),
+    so the loop in the graph stops there instead of running to max_tokens."""
+    generator = generator_biased(word_export, 100.0)
+    calls = counting_steps(generator, monkeypatch)
+    out = generator.generate(**{k: tf.constant(v) for k, v in GENERATE.items()})
     assert out["text"].numpy().tolist() == [b"", b"", b""]
+    assert len(calls) == 2  # the prompts, then the one step that produced <eos> in every row (max_tokens: 4)
+
+
+def test_a_character_models_newline_does_not_stop_generation(word_export, tmp_path, monkeypatch):
+    """A character model's boundary token is the newline, which is text: a model that always writes it
+    goes on to max_tokens."""
+    config = config_for(write(tmp_path, "c.txt", WORDS * 6), **{"data.granularity": "char"})
+    generator = generator_biased(word_export, 100.0, config, TASK.prepare(config))
+    calls = counting_steps(generator, monkeypatch)
+    out = generator.generate(**{k: tf.constant(v) for k, v in GENERATE.items()})
+    assert out["text"].numpy().tolist() == [b"\n" * 3, b"\n" * 4, b"\n" * 2]
+    assert len(calls) == 1 + 4
 
 
 def test_score_is_the_log_likelihood_of_every_token_and_the_closing_eos(word_export):

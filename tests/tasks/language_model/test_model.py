@@ -95,3 +95,70 @@ def test_beam_search_runs_through_the_shared_search(prepared_config):
     one = generate(graph, [[2, 3, 4]], beam_width=1, temperature=tf.constant([0.0]))
     beam = generate(graph, [[2, 3, 4]], beam_width=3)
     assert beam.shape == (1, 6) and one.shape == (1, 6)
+
+
+def fixed_distribution_graph(config, prepared, eos_log_prob: float) -> LanguageModelGraph:
+    """The graph of a model whose next-token distribution is the same after any context: zero output
+    kernel, and a bias giving <eos> probability exp(``eos_log_prob``) and every other word an equal share."""
+    size = len(prepared.state["vocabulary"])
+    model = build_language_model(config, size)
+    logits = model.get_layer("logits")
+    logits.kernel.assign(tf.zeros_like(logits.kernel))
+    rest = np.log((1.0 - np.exp(eos_log_prob)) / (size - 2))
+    bias = np.full(size, rest, "float32")
+    bias[data.BOUNDARY_ID] = eos_log_prob
+    logits.bias.assign(bias)
+    return LanguageModelGraph(model)
+
+
+def counting_steps(graph, monkeypatch) -> list:
+    """Record every `run` of ``graph`` (one for the prompt, then one per step of the generation loop: in eager
+    mode the loop is a Python loop)."""
+    calls, run = [], graph.run
+    monkeypatch.setattr(graph, "run", lambda ids, states: calls.append(ids.shape) or run(ids, states))
+    return calls
+
+
+def test_a_word_model_whose_most_probable_token_is_eos_stops_at_once(prepared_config, monkeypatch):
+    config, prepared = prepared_config
+    graph = fixed_distribution_graph(config, prepared, np.log(0.9))
+    calls = counting_steps(graph, monkeypatch)
+    prompts = tf.constant([[2, 3, 4], [2, 5, 0]], tf.int32)
+    decoded = graph.generate(prompts, tf.constant([3, 2]), tf.constant([6, 6]),
+                             temperature=tf.constant([0.0, 0.0]), end_id=data.BOUNDARY_ID)
+    assert decoded.tokens.numpy().shape == (2, 0) and decoded.lengths.numpy().tolist() == [0, 0]
+    assert len(calls) == 2  # the prompt, then the one step that produced <eos> (not 6)
+    calls.clear()
+    unstopped = graph.generate(prompts, tf.constant([3, 2]), tf.constant([6, 6]),
+                               temperature=tf.constant([0.0, 0.0]))
+    assert (unstopped.tokens.numpy() == data.BOUNDARY_ID).all() and len(calls) == 7
+
+
+def test_each_row_of_a_batch_stops_at_its_own_first_eos(prepared_config, monkeypatch):
+    """Sampled rows end at different steps: each keeps exactly its tokens before its first <eos> (the same
+    draws as a search without an end token), and the loop ends with the longest row."""
+    config, prepared = prepared_config
+    graph = fixed_distribution_graph(config, prepared, np.log(0.25))
+    calls = counting_steps(graph, monkeypatch)
+    prompts, lengths = tf.constant([[2, 3]] * 4, tf.int32), tf.constant([2] * 4)
+    settings = {"max_tokens": tf.constant([12] * 4), "seed": tf.constant([1, 2, 3, 4])}
+    free = graph.generate(prompts, lengths, **settings).tokens.numpy()
+    assert len(calls) == 13
+    calls.clear()
+    stopped = graph.generate(prompts, lengths, **settings, end_id=data.BOUNDARY_ID)
+    ends = [row.tolist().index(data.BOUNDARY_ID) if data.BOUNDARY_ID in row else 12 for row in free]
+    assert len(set(ends)) > 1 and max(ends) < 11  # rows end at different steps, all before the cap
+    assert stopped.lengths.numpy().tolist() == ends
+    for row, end, out in zip(free, ends, stopped.tokens.numpy()):
+        assert out[:end].tolist() == row[:end].tolist() and (out[end:] == data.PAD_ID).all()
+    assert len(calls) == 1 + max(ends) + 1
+
+
+def test_beam_search_stops_at_eos_too(prepared_config, monkeypatch):
+    config, prepared = prepared_config
+    graph = fixed_distribution_graph(config, prepared, np.log(0.9))
+    calls = counting_steps(graph, monkeypatch)
+    decoded = graph.generate(tf.constant([[2, 3]], tf.int32), tf.constant([2]), tf.constant([8]),
+                             beam_width=3, end_id=data.BOUNDARY_ID)
+    # step 1 ends the best beam; step 2 ends the other two (their best word is <eos>): 2 steps, not 8
+    assert decoded.lengths.numpy().tolist() == [0] and len(calls) == 1 + 2

@@ -39,3 +39,19 @@ def test_path_and_train_together_are_refused():
 def test_columns_read_twice_or_never_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
         lifecycle.load_config(TASK, TASK.demo_config_path, overrides)
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_fraction_of_a_split_read_from_its_own_file_is_refused(split):
+    """The demo config names train, val and test files: no fraction of anything is carved."""
+    with pytest.raises(ConfigError) as error:
+        lifecycle.load_config(TASK, TASK.demo_config_path, [f"data.{split}_fraction=0.3"])
+    assert str(error.value) == (f"config key 'data.{split}_fraction': 0.3 is ignored because data.{split} "
+                                f"names the {split} file; remove it (or change the setting that makes it "
+                                "unused)")
+
+
+def test_a_fraction_of_a_carved_split_is_accepted_beside_a_named_test_file():
+    sets = ["data.train=null", "data.val=null", "data.path=all.txt", "data.val_fraction=0.3"]
+    config = lifecycle.load_config(TASK, TASK.demo_config_path, sets)
+    assert config.data.val_fraction == 0.3 and config.data.test is not None

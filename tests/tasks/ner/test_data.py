@@ -105,3 +105,16 @@ def test_a_minimum_word_count_that_leaves_most_tokens_unknown_is_refused(tmp_pat
 def test_a_batch_larger_than_the_training_sentences_is_warned_about(tmp_path, capsys):
     TASK.prepare(tiny_config(tmp_path, "train.batch_size=100"))
     assert "train.batch_size 100 is larger than the 48 training sentences" in capsys.readouterr().err
+
+
+def test_a_tag_column_pointing_at_the_chunk_column_is_refused_at_data_load(tmp_path):
+    from common.errors import ConfigError
+
+    train = tmp_path / "conll.txt"
+    train.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\nPeter NNP B-NP B-PER\n")
+    config = tiny_config(tmp_path, *(f"data.{split}={train}" for split in ("train", "val", "test")),
+                         "data.tag_column=2")
+    with pytest.raises(ConfigError, match=r"^\S*conll.txt:1: data.tag_column \(2\) reads column 2 of 4, "
+                                          r"which holds phrase-chunk tags .*\(here column 3: 'B-ORG', "
+                                          r"'B-MISC', 'B-PER'\.\.\.\)$"):
+        TASK.prepare(config)

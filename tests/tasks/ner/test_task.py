@@ -6,7 +6,7 @@ import pytest
 
 from common import lifecycle
 from tasks.ner import TASK
-from tests.harness import serve_in_fresh_process
+from tests.harness import serve_calls_in_fresh_process, serve_in_fresh_process
 from tests.tasks.ner.helpers import tiny_config
 
 
@@ -33,11 +33,24 @@ def test_export_serves_raw_tokens_in_a_process_with_only_tensorflow(trained, tmp
     folder, config, run, _ = trained
     tokens = np.array([["Maria", "Garcia", "visited", "Paris"], ["Hi", "", "", ""]])
     padded = serve_in_fresh_process(run.export_dir, {"tokens": tokens}, tmp_path)["tags"].tolist()
-    split = serve_in_fresh_process(run.export_dir, {"sentences": np.array(["Maria Garcia visited Paris", "Hi", ""])},
-                                   tmp_path, signature="sentences")["tags"].tolist()
+    sentences = np.array(["Maria Garcia  visited Paris", "Hi"])
+    split = serve_in_fresh_process(run.export_dir, {"sentences": sentences}, tmp_path, signature="sentences")
     assert padded[1][1:] == ["", "", ""] and all(t for t in padded[0])
-    assert split[0] == padded[0] and split[1][0] == padded[1][0] and split[2] == ["", "", "", ""]
+    assert split["tokens"].tolist() == ["Maria Garcia visited Paris", "Hi"]
+    assert [t.split(" ") for t in split["tags"].tolist()] == [padded[0], padded[1][:1]]
     assert all(t == "O" or t[:2] in ("B-", "I-") for t in padded[0])  # the data's scheme (IOB2)
+
+
+def test_an_empty_sentence_in_a_batch_gets_no_tags_and_the_others_theirs(trained, tmp_path):
+    """One string per sentence comes back, so an empty sentence has zero tags, not the batch's padding."""
+    folder, config, run, _ = trained
+    sentence = ["EU", "rejects", "German", "call"]
+    alone, batch = serve_calls_in_fresh_process(
+        run.export_dir, [("serving_default", {"tokens": np.array([sentence])}),
+                         ("sentences", {"sentences": np.array(["", " ".join(sentence), "  "])})], tmp_path)
+    assert batch["tokens"].tolist() == ["", "EU rejects German call", ""]
+    assert batch["tags"][0] == "" and batch["tags"][2] == ""
+    assert batch["tags"][1].split(" ") == alone["tags"][0].tolist() and all(alone["tags"][0])
 
 
 def test_predict_writes_conll_and_entities(trained):

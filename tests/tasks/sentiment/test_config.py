@@ -44,6 +44,10 @@ def test_the_same_file_layout_rule_as_every_task():
       "data.label_column": "y"}, "'data.label_column': 'y' is ignored because format label_files"),
     ({"data.label_names": "[a, b]"}, "'data.label_names': ['a', 'b'] is ignored because data.format is auto"),
     ({"data.fold": 1}, "'data.fold': 1 is ignored because data.folds is not set"),
+    ({"data.test": "t.csv", "data.test_fraction": 0.2}, "'data.test_fraction': 0.2 is ignored because data.test "
+     "names the test file"),
+    ({"data.val": "v.csv", "data.val_fraction": 0.3}, "'data.val_fraction': 0.3 is ignored because data.val "
+     "names the val file"),
 ])
 def test_a_setup_that_would_train_on_the_wrong_thing_is_refused(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):

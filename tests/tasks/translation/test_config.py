@@ -2,6 +2,7 @@
 import pytest
 
 from common import lifecycle
+from common.config import shown
 from common.errors import ConfigError
 from tasks.translation import TASK
 from tests.conftest import REPO
@@ -60,3 +61,28 @@ def test_the_demo_config_ships_a_search_space_with_the_attention_type():
 def test_options_of_the_other_layout_are_refused(values, message):
     with pytest.raises(ConfigError, match=message):
         config_for(**values)
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_fraction_of_a_split_read_from_its_own_file_is_refused(split):
+    with pytest.raises(ConfigError) as error:
+        config_for(**{f"data.{split}": f"{split}.tsv", f"data.{split}_fraction": 0.2})
+    assert str(error.value) == (f"config key 'data.{split}_fraction': 0.2 is ignored because data.{split} "
+                                f"names the {split} file; remove it (or change the setting that makes it "
+                                "unused)")
+
+
+def test_long_values_are_quoted_short_in_one_way():
+    """A 5,000-character value is quoted as `common.config.shown` does (at most 200 characters), and a path
+    named as the reason for another refusal is bounded the same way, without quotes."""
+    with pytest.raises(ConfigError) as error:
+        config_for(**{"data.source_lang": "x" * 5000, "data.target_lang": "x" * 5000})
+    assert str(error.value) == ("config data: data.source_lang and data.target_lang are both "
+                                f"{shown('x' * 5000)}; set them to the two languages")
+    path = "p" * 5000 + ".{lang}"
+    with pytest.raises(ConfigError) as error:
+        config_for(**{"data.path": path, "data.format": "parallel", "data.target_column": 2})
+    assert str(error.value) == (f"config key 'data.target_column': 2 is ignored because {shown(path)[1:-1]} "
+                                "names two aligned files (format parallel): each line is one sentence, there "
+                                "are no columns; remove it (or change the setting that makes it unused)")
+    assert len(str(error.value)) < 400
