@@ -167,6 +167,42 @@ class TunerConfig:
                                 "{min, max, step|sampling}.")
 
 
+EXPORT_FORMATS = ("savedmodel", "onnx", "litert")
+
+
+@dataclass
+class ExportConfig:
+    formats: list[str] = option(["savedmodel"], "What `train` and `export` write into <run>/export: the "
+                                "SavedModel (always; serve and predict use it), and beside it onnx "
+                                "(export/onnx: the numeric core as ONNX) and litert (export/litert: a "
+                                "fixed-shape TFLite flatbuffer), each with a preprocessing.json for the "
+                                "host.",
+                                choices=list(EXPORT_FORMATS))
+
+    def validate(self):
+        if "savedmodel" not in self.formats:
+            raise ConfigError(f"config key 'export.formats': {shown(self.formats)} lacks savedmodel; the "
+                              "SavedModel is always written (serve and predict use it): list it first, e.g. "
+                              "[savedmodel, onnx]")
+        twice = sorted({f for f in self.formats if self.formats.count(f) > 1})
+        if twice:
+            raise ConfigError(f"config key 'export.formats': {shown(twice)} listed more than once; list each "
+                              "format once")
+
+
+def check_export_formats(config, available: dict, what: str) -> None:
+    """Refuse, with one line naming what this model can be written as, a format of ``export.formats``
+    that ``available`` (format -> None when supported, else the reason) does not offer; ``what`` names
+    the task and model in the message."""
+    supported = ["savedmodel"] + [f for f in EXPORT_FORMATS[1:] if available.get(f, "") is None]
+    for fmt in config.export.formats:
+        if fmt == "savedmodel" or available.get(fmt, "") is None:
+            continue
+        reason = available.get(fmt) or "not implemented for this task"
+        raise ConfigError(f"config key 'export.formats': {fmt} is not available for {what} ({reason}); "
+                          f"it can be exported as {', '.join(supported)}")
+
+
 def _type_name(tp) -> str:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -554,11 +590,13 @@ def describe(cls, prefix="") -> list[tuple[str, str, str]]:
 
 
 def run_config_class(task_name: str, data_cls, model_cls, default_monitor: str = "val_loss",
-                     check=None):
+                     check=None, export_formats=None):
     """The full config type of a task: its data/model sections plus the shared ones.
 
     ``check(config)`` runs after every section validated itself, for rules that span
-    sections (the task's `check_config`)."""
+    sections (the task's `check_config`); ``export_formats(config)`` gives the formats beyond the
+    SavedModel that this config's model can be written in (format -> None, or why not), checked against
+    ``export.formats`` (None: the SavedModel only)."""
     train_cls = TrainConfig
     fields = [
         ("task", str, option(task_name, "Task this config belongs to.", choices=[task_name])),
@@ -569,8 +607,16 @@ def run_config_class(task_name: str, data_cls, model_cls, default_monitor: str =
         ("model", model_cls, section(model_cls, "Model architecture.")),
         ("train", train_cls, section(train_cls, "Training loop.")),
         ("tuner", TunerConfig, section(TunerConfig, "Hyperparameter search.")),
+        ("export", ExportConfig, section(ExportConfig, "What the export writes.")),
     ]
-    namespace = {"validate": (lambda self: check(self))} if check is not None else {}
+
+    def validate(self):
+        if check is not None:
+            check(self)
+        check_export_formats(self, export_formats(self) if export_formats is not None else {},
+                             f"the {task_name} task with this config")
+
+    namespace = {"validate": validate}
     cls = dataclasses.make_dataclass(f"{task_name.title().replace('_', '')}Config", fields,
                                      namespace=namespace)
     cls.default_monitor = default_monitor

@@ -35,11 +35,19 @@ def build_archive(task, model, config, prepared):
 def write_export(task, model, config, prepared, export_dir, add_files=None) -> dict:
     """Write the SavedModel atomically into ``export_dir``; returns the task's signatures.
 
+    The other formats of ``export.formats`` (`common.export_formats`: ``onnx/``, ``litert/``) are written
+    and checked inside the same folder before it is swapped in, so an export holds all of them or none.
     ``add_files(folder, signatures)`` may add files (the model card) before the folder is swapped in.
     """
     archive, signatures = build_archive(task, model, config, prepared)
+    export_config = getattr(config, "export", None)
+    formats = [f for f in getattr(export_config, "formats", []) if f != "savedmodel"]
     with atomic_dir(export_dir) as tmp:
         archive.write_out(str(tmp), verbose=False)
+        if formats:
+            from common.export_formats import write_formats
+
+            write_formats(task, model, config, prepared, tmp)
         if add_files is not None:
             add_files(tmp, signatures)
     return signatures

@@ -90,7 +90,7 @@ class Task(abc.ABC):
     @cached_property
     def config_class(self):
         return run_config_class(self.name, self.data_config, self.model_config, self.default_monitor,
-                                self.check_config)
+                                self.check_config, self.export_formats)
 
     def check_config(self, config) -> None:
         """Cross-section rules (e.g. the model's segment length must divide the data's lookback),
@@ -186,6 +186,40 @@ class Task(abc.ABC):
         lost unscaling or a shuffled label table; this independent answer can. Cover at least the
         outputs a client reads (a sampling signature that no second path can reproduce may be left
         out in favour of its deterministic sibling)."""
+
+    def export_formats(self, config) -> dict[str, str | None]:
+        """The formats beyond the SavedModel (``onnx``, ``litert``) that ``config``'s model can be written
+        in: format -> None when it can, else a short reason (a format left out: not implemented for the
+        task). ``export.formats`` is checked against it when the config is loaded. This default asks the
+        task package's ``export`` module (``export_formats(config)``), if it has one; else none."""
+        hook = getattr(self._export_module(), "export_formats", None)
+        return hook(config) if hook is not None else {}
+
+    def export_core(self, model, config, prepared: Prepared, fmt: str):
+        """The numeric core that ``fmt`` (``onnx`` or ``litert``) holds, as a
+        `common.export_formats.Core`: what the SavedModel computes between its preprocessing (string
+        handling, scaling) and its postprocessing, and what a host needs to do those itself. A task
+        that offers a format in `export_formats` implements this; this default calls the task package's
+        ``export.export_core(model, config, prepared, fmt)``."""
+        hook = getattr(self._export_module(), "export_core", None)
+        if hook is None:
+            raise NotImplementedError(f"the {self.name} task has no {fmt} export")
+        return hook(model, config, prepared, fmt)
+
+    def _export_module(self):
+        """The ``export`` module beside the task's class (``tasks.<task>.export``), or None."""
+        import importlib
+
+        package = type(self).__module__.rpartition(".")[0]
+        if not package:
+            return None
+        name = package + ".export"
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            return None
 
     @abc.abstractmethod
     def predict_file(self, serve: Callable, config, state: dict, input_path: Path,

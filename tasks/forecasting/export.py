@@ -199,3 +199,61 @@ def predict_file(serve, config, state: dict, input_path, output_path) -> dict:
         out.to_csv(tmp, index=False)
     return {"history rows": len(frame), "forecast steps": d.horizon, "first forecast": str(times[0]),
             "targets": ", ".join(targets)}
+
+
+def export_formats(config) -> dict:
+    """Every forecasting model exports to ONNX and LiteRT (fixed lookback and horizon, batch 1)."""
+    return {"onnx": None, "litert": None}
+
+
+def export_core(model, config, prepared: ForecastingPrepared, fmt: str):
+    """The numeric core of ``serving_default``: ``history [batch, lookback, features]`` scaled with the
+    saved scaler (and, when the model takes known-future inputs, ``future_covariates [batch, horizon,
+    columns + calendar features]``: the scaled known-future columns, then the calendar features of the
+    horizon's timestamps) -> ``forecast_scaled`` (calibrated when the export is), which the host unscales
+    with the target columns' mean and scale (`common.onnx_client`)."""
+    from common.export_formats import Core
+    from tasks.forecasting.calendar import CALENDAR_FEATURES
+
+    d, state = config.data, prepared.state
+    n_features = len(state["features"])
+    future_columns, calendar = known_future(state)
+    known_width = len(future_columns) + len(calendar)
+    future_width = (len(model.get_layer("forecaster").future_channels())
+                    if config.model.kind == "seq2seq" else 0)
+    shifts = calibration_shifts(model, config, prepared)
+
+    def core(history, future_covariates=None):
+        inputs = {"history": history}
+        if future_width:
+            inputs["future"] = tf.zeros([tf.shape(history)[0], d.horizon, future_width])
+        if known_width:
+            inputs["future_covariates"] = future_covariates
+        scaled = model(inputs, training=False)
+        if shifts is not None:
+            scaled = calibration.apply(scaled, shifts, config.model.quantiles)
+        return {"forecast_scaled": tf.cast(scaled, tf.float32)}
+
+    specs = [tf.TensorSpec([None, d.lookback, n_features], tf.float32, name="history")]
+    fixed = {"history": [1, d.lookback, n_features]}
+    history, _ = split_windows(config, prepared, "test")
+    example = {"history": history[:4].astype(np.float32)}
+    if known_width:
+        specs.append(tf.TensorSpec([None, d.horizon, known_width], tf.float32, name="future_covariates"))
+        fixed["future_covariates"] = [1, d.horizon, known_width]
+        example["future_covariates"] = split_known(config, prepared, "test")[:4].astype(np.float32)
+    preprocessing = {
+        "features": list(state["features"]), "targets": list(state["targets"]),
+        "mean": [float(v) for v in state["mean"]], "scale": [float(v) for v in state["scale"]],
+        "lookback": d.lookback, "horizon": d.horizon, "quantiles": list(config.model.quantiles or []),
+        "calibrated": shifts is not None, "time_column": d.time_column, "frequency": state.get("freq"),
+        "future_covariate_columns": list(future_columns), "calendar_features": list(calendar),
+        "calendar_largest": {name: CALENDAR_FEATURES[name] for name in calendar},
+        "host": "history: the last `lookback` rows of `features` in the data's units, scaled as (x - mean) / "
+                "scale; future_covariates (when listed in inputs): per horizon step the scaled "
+                "future_covariate_columns, then each calendar feature of the step's timestamp as value / "
+                "largest - 0.5 (minute_of_hour, hour_of_day, day_of_week with Monday 0, day_of_month - 1, "
+                "day_of_year - 1, month_of_year - 1); forecast = forecast_scaled * scale + mean of the "
+                "targets (the first len(targets) features); with quantiles its last axis holds the levels.",
+    }
+    return Core(core, specs, ["forecast_scaled"], preprocessing, example, fixed)

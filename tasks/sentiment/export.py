@@ -66,3 +66,47 @@ def predict_file(serve, config, labels: list[str], input_path, output_path) -> d
     summary = {"texts": len(texts), "empty texts": sum(1 for t in texts if not t.strip())}
     summary.update({f"predicted {label}": n for label, n in counts.items()})
     return summary
+
+
+def export_formats(config) -> dict:
+    """ONNX (any length) and LiteRT (ids padded to model.max_length, batch 1) of the recurrent
+    classifier; not with the n-gram path, which reads the raw text rather than the token ids."""
+    if config.model.ngrams:
+        reason = "model.ngrams > 0: the n-gram path reads the raw text, not token ids"
+        return {"onnx": reason, "litert": reason}
+    return {"onnx": None, "litert": None}
+
+
+def export_core(model, config, prepared: SentimentPrepared, fmt: str):
+    """The numeric core of ``serving_default``: ``ids [batch, length]`` (int64 token ids as the model's
+    ``TextVectorization`` and ``clip`` make them: 0 pads, 1 is out of vocabulary, at most
+    model.max_length; LiteRT takes exactly max_length) -> ``probabilities [batch, classes]``; the label
+    is their argmax's name in ``labels``."""
+    import keras
+
+    from common.export_formats import Core
+
+    m, state = config.model, prepared.state
+    core_model = keras.Model(model.get_layer("clip").output, model.output, name="sentiment_core")
+    ids_model = keras.Model(model.input, model.get_layer("clip").output, name="sentiment_ids")
+
+    def core(ids):
+        return {"probabilities": tf.cast(core_model(ids, training=False), tf.float32)}
+
+    texts = serving_example(prepared)["text"].tolist()
+    ids = np.asarray(ids_model(tf.constant(texts, tf.string)), np.int64)[:, :m.max_length]
+    example = np.zeros((len(ids), m.max_length), np.int64)
+    example[:, :ids.shape[1]] = ids
+    preprocessing = {
+        "standardize": m.standardize, "split": "whitespace", "tokenizer": config.data.tokenizer,
+        "vocabulary": list(state["vocabulary"]), "pad_id": 0, "oov_id": 1, "max_length": m.max_length,
+        "labels": list(state["labels"]),
+        "host": "ids: standardize each text by `standardize` (Keras TextVectorization's rule of that name; "
+                "lower_and_split_punctuation: Unicode lowercase, then spaces around every character that is "
+                "not a letter, digit, mark, '_' or whitespace), split on whitespace, map each token to its "
+                "index in `vocabulary` (oov_id when absent), keep the first max_length, pad with pad_id; "
+                "label = labels[argmax(probabilities)]. With tokenizer other than none, texts are first "
+                "tokenized with NLTK's tokenizer of that name and joined by spaces, as for the SavedModel.",
+    }
+    return Core(core, [tf.TensorSpec([None, None], tf.int64, name="ids")], ["probabilities"], preprocessing,
+                {"ids": example}, {"ids": [1, m.max_length]})
