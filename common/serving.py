@@ -39,9 +39,22 @@ Limits, all parameters of :func:`make_server`:
   clamped: a client asking for more must learn it gets less).
 * ``max_text`` (default 100,000): a string input longer than this many characters gets 400.
 
-Together these bound the work of every request. A call into the graph cannot be
-cancelled, so a client that disconnects mid-request does not stop it; the bounds are
-what frees its thread (the reply is then dropped). A bad limit, an export that does not
+Together these bound the work of every request, and two more rules bound what a hostile
+client can make the server hold or do:
+
+* a client that disconnects before its reply stops its work: the graph call runs under a
+  cancellation manager, and one watcher thread checks every ``WATCH_INTERVAL`` seconds
+  whether the client of each running call has closed its connection (an end of file on
+  the socket), cancelling the call if so (no reply is sent). A request whose client is
+  gone before its call starts is not run at all.
+* a request whose string inputs hold more than ``CHUNK_CHARS`` characters in all runs in
+  row chunks of about that many characters (outputs concatenated), so the graph's own
+  copies of a body near ``max_body`` stay small (a 32 MiB body of text would otherwise
+  take the sentiment model's tokenizer several hundred MB at once); after a body over
+  ``RELEASE_BYTES`` the memory it freed is handed back to the system (glibc's
+  ``malloc_trim``), so a series of large bodies does not ratchet the resident size up.
+
+A bad limit, an export that does not
 load or an address that cannot be bound is refused by `make_server` with a `UserError`
 (one line from the CLI) before anything is bound.
 
@@ -54,10 +67,13 @@ is enough here; TensorFlow Serving itself is the choice for heavy production tra
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import json
 import logging
 import re
+import select
 import socket
 import sys
 import threading
@@ -69,10 +85,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.eager import cancellation  # the one way to stop a running graph call
 
 from common.errors import UserError
 
 log = logging.getLogger("rnnsuite.serving")
+WATCH_INTERVAL = 0.05  # seconds between checks for clients that left while their graph call runs
+CHUNK_CHARS = 1 << 20  # string characters per graph call for a request with more (outputs are concatenated)
+RELEASE_BYTES = 1 << 20  # after a request body larger than this, freed memory is handed back to the system
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its reply: its graph call was cancelled or never started."""
+
 
 class RequestError(Exception):
     """A client mistake: answered with ``status`` (400 unless given) and this message."""
@@ -101,8 +126,8 @@ class SavedModelService:
     """Holds a loaded SavedModel and turns REST payloads into signature calls.
 
     Every request's work is bounded (``max_batch`` rows, strings of at most ``max_text`` characters,
-    at most ``max_tokens`` generated tokens per prompt), because a call into the graph cannot be
-    cancelled: a client that disconnects mid-request frees its thread once that bounded call returns.
+    at most ``max_tokens`` generated tokens per prompt); ``predict`` given the client's socket cancels the
+    graph call when the client disconnects (`ClientGone`), and runs a request of much text in row chunks.
     """
 
     def __init__(self, export_dir, name: str, max_batch: int = 1024, *, max_tokens: int = 512,
@@ -165,6 +190,20 @@ class SavedModelService:
             raise RequestError(f"input '{name}' holds a string that is not valid Unicode (an unpaired "
                                "surrogate escape such as \\ud800)") from None
 
+    def _call(self, fn, tensors: dict, row_chars: list, connection) -> dict:
+        """``fn`` on ``tensors`` as numpy outputs: in row chunks when the rows' strings (``row_chars``
+        characters each) hold over ``CHUNK_CHARS`` in all, each call cancelled if the client of ``connection``
+        leaves."""
+        batch = len(row_chars)
+        bounds = _chunk_bounds(row_chars, CHUNK_CHARS) if sum(row_chars) > CHUNK_CHARS else [0, batch]
+        parts = []
+        for start, stop in zip(bounds, bounds[1:]):
+            chunk = tensors if (start, stop) == (0, batch) else {k: v[start:stop] for k, v in tensors.items()}
+            parts.append({k: v.numpy() for k, v in _cancellable(fn, chunk, connection).items()})
+        if len(parts) == 1:
+            return parts[0]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
     def _numbers(self, name, spec, value):
         """Numbers exactly as sent: no string, boolean or fraction is coerced into a number silently."""
         array = np.asarray(value)
@@ -196,7 +235,9 @@ class SavedModelService:
             return cast
         return array  # booleans
 
-    def predict(self, body: dict) -> dict:
+    def predict(self, body: dict, connection=None) -> dict:
+        """The reply to a predict request; ``connection`` (the client's socket) is watched while the graph
+        runs, and `ClientGone` raised if the client closes it first (the work is cancelled)."""
         if not isinstance(body, dict):
             raise RequestError("the request body must be a JSON object with 'instances' or 'inputs'")
         signature = body.get("signature_name", "serving_default")
@@ -245,13 +286,13 @@ class SavedModelService:
                                "split the request")
         tensors = {name: self._tensor(name, specs[name], value) for name, value in columns.items()}
         try:  # no lock: concrete functions are thread-safe, and concurrent requests overlap
-            outputs = self.signatures[signature](**tensors)
+            row_chars = _row_chars(columns, specs, batch)
+            outputs = self._call(self.signatures[signature], tensors, row_chars, connection)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
             # TensorFlow's text names graph nodes and source paths: it goes to the log, not to the client
             log.warning("signature %s rejected a request: %s", signature, exc)
             raise RequestError(f"the model rejected the input of signature {signature!r}; check each value "
                                f"against GET /v1/models/{self.name}/metadata") from None
-        outputs = {k: v.numpy() for k, v in outputs.items()}
         for key, value in outputs.items():
             if value.dtype.kind == "f" and not np.isfinite(value).all():
                 log.error("signature %s output %s is NaN or infinite for a request", signature, key)
@@ -266,6 +307,121 @@ class SavedModelService:
         if len(outputs) == 1:
             return {"predictions": next(iter(outputs.values()))}
         return {"predictions": [{k: v[i] for k, v in outputs.items()} for i in range(n)]}
+
+
+def _row_chars(columns: dict, specs: dict, batch: int) -> list:
+    """Characters of string input per row (all string inputs together) of a request's ``columns``."""
+    rows = [0] * batch
+    for name, value in columns.items():
+        if specs[name].dtype != tf.string:
+            continue
+        for i, row in enumerate(value if isinstance(value, list) and len(value) == batch else [value]):
+            stack = [row]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, str):
+                    rows[i] += len(item)
+                elif isinstance(item, list):
+                    stack.extend(item)
+    return rows
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def _release_memory() -> bool:
+    """Hand the memory freed by a large request back to the system (glibc's ``malloc_trim``), so that a few
+    large bodies, each freed in turn, do not leave the server's resident size at their sum; False where the C
+    library has no ``malloc_trim``."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+def _chunk_bounds(sizes, limit: int) -> list:
+    """Row boundaries ``[0, ..., len(sizes)]`` cutting rows of these ``sizes`` into runs of at most ``limit``
+    in all (a row larger than ``limit`` is a run of its own)."""
+    bounds, total = [0], 0
+    for i, size in enumerate(sizes):
+        if total and total + size > limit:
+            bounds.append(i)
+            total = 0
+        total += int(size)
+    bounds.append(len(sizes))
+    return bounds
+
+
+def _client_gone(sock) -> bool:
+    """Whether the peer of ``sock`` has closed it (an end of file, or a reset, waiting to be read); data
+    waiting (a pipelined request) is not a close."""
+    try:
+        poller = select.poll()  # not select.select: no limit on the descriptor's number
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0)) and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, ValueError):  # reset, or closed here already
+        return True
+
+
+class _Watcher:
+    """One thread for all running graph calls: every ``WATCH_INTERVAL`` s, cancels each call whose client has
+    closed its connection. Started on first use."""
+
+    def __init__(self):
+        self._calls: dict = {}  # id -> (socket, CancellationManager)
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def add(self, key, sock, manager):
+        with self._lock:
+            self._calls[key] = (sock, manager)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="serving-watch", daemon=True)
+                self._thread.start()
+
+    def remove(self, key):
+        with self._lock:
+            self._calls.pop(key, None)
+
+    def _run(self):
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            with self._lock:
+                calls = list(self._calls.items())
+            for key, (sock, manager) in calls:
+                if _client_gone(sock):
+                    manager.start_cancel()
+                    self.remove(key)
+
+
+_WATCHER = _Watcher()
+
+
+def _cancellable(fn, tensors: dict, connection):
+    """``fn(**tensors)``, cancelled (`ClientGone`) if the client of ``connection`` closes it meanwhile."""
+    if connection is None:
+        return fn(**tensors)
+    if _client_gone(connection):  # left while its request was read and checked: run nothing
+        raise ClientGone()
+    manager = cancellation.CancellationManager()
+    key = object()
+    _WATCHER.add(key, connection, manager)
+    try:
+        return manager.get_cancelable_function(fn)(**tensors)
+    except tf.errors.CancelledError:
+        raise ClientGone() from None
+    finally:
+        _WATCHER.remove(key)
 
 
 def _bad_keys(instance, specs):
@@ -451,17 +607,20 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
                 self._send(404, {"error": f"unknown path {_short(self.path)}; POST to {prefix}:predict"},
                            close=True)  # the body was not read: the connection cannot be reused
                 return
-            body_read = False
+            body_read, size = False, 0
             try:
                 data = self._read_body()
-                body_read = True
+                body_read, size = True, len(data)
                 try:
                     body = json.loads(data or b"null")
+                    data = None  # the parsed body is all that is needed: a large one is not held twice
                 except RecursionError:
                     raise RequestError("the request body nests JSON too deeply") from None
                 except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
                     raise RequestError(f"the request body is not valid JSON ({_short(exc)})") from None
-                self._send(200, service.predict(body))
+                self._send(200, service.predict(body, self.connection))
+            except ClientGone:  # nobody to answer: the connection is closed without a reply
+                self.close_connection = True
             except RequestError as exc:
                 self._send(exc.status, {"error": str(exc)}, close=not body_read)
             except Exception:  # noqa: BLE001 - the server must survive any request, and keep internals
@@ -469,6 +628,10 @@ def make_handler(service: SavedModelService, max_body: int = 32 << 20, timeout: 
                 log.error("internal error %s on POST %s", incident, self.path, exc_info=True)
                 self._send(500, {"error": f"internal error (incident {incident}; details are in the "
                                           "server log)"}, close=not body_read)
+            finally:
+                if size > RELEASE_BYTES:
+                    data = body = None
+                    _release_memory()
 
     return Handler
 

@@ -406,7 +406,7 @@ def test_unknown_paths_and_methods_get_json_errors(start):
 def test_an_internal_error_is_a_generic_500_and_the_traceback_goes_to_the_log(start, export_dir, caplog):
     broken = SavedModelService(export_dir, NAME)
 
-    def predict(body):
+    def predict(body, connection=None):
         raise RuntimeError("secret detail /internal/path")
 
     broken.predict = predict
@@ -706,3 +706,103 @@ def test_without_a_page_the_root_is_an_unknown_path(start):
     status, body, response = request(start(), "GET", "/")
     assert status == 404 and body["error"] == f"unknown path /; this server has /v1/models/{NAME}"
     assert response.getheader("Content-Type") == "application/json"
+
+
+# A client that leaves stops its work; a body of much text runs in chunks (issue #34, resource limits).
+
+def test_a_socket_whose_peer_closed_is_gone_and_one_open_or_with_data_waiting_is_not():
+    ours, theirs = socket.socketpair()
+    with ours:
+        assert not serving._client_gone(ours)
+        theirs.sendall(b"GET / HTTP/1.1\r\n")  # a pipelined request: data, not a close
+        assert not serving._client_gone(ours)
+        theirs.close()
+        ours.recv(100)
+        assert serving._client_gone(ours)
+
+
+def test_a_request_whose_client_left_before_its_call_is_not_run(service, monkeypatch):
+    calls = []
+    def counted(**tensors):
+        calls.append(tensors)
+        return {"length": tf.constant([1])}
+
+    monkeypatch.setattr(service, "signatures", {**service.signatures, "serving_default": counted})
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    with ours, pytest.raises(serving.ClientGone):
+        service.predict({"instances": ["a"]}, ours)
+    assert calls == []
+
+
+@pytest.fixture(scope="module")
+def spin_service(tmp_path_factory):
+    """A service whose ``serving_default`` counts to its input (about 30 s for 3e6 on a CPU: far longer than a
+    test waits, yet finite should cancelling fail)."""
+    class Spin(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="n")])
+        def spin(self, n):
+            (i,) = tf.while_loop(lambda i: i < n[0], lambda i: (i + 1,), (tf.constant(0, tf.int64),))
+            return {"i": tf.fill(tf.shape(n), i)}
+
+    module = Spin()
+    path = tmp_path_factory.mktemp("spin") / "export"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.spin})
+    return SavedModelService(path, NAME)
+
+
+def test_a_running_call_is_cancelled_when_its_client_disconnects(spin_service):
+    assert spin_service.predict({"instances": [10]}, None) == {"predictions": [10]}
+    ours, theirs = socket.socketpair()
+    leave = threading.Timer(0.3, theirs.close)
+    leave.start()
+    with ours, pytest.raises(serving.ClientGone):
+        spin_service.predict({"instances": [3_000_000]}, ours)
+    leave.join()
+
+
+def test_rows_are_cut_into_runs_of_at_most_the_limit_and_a_larger_row_runs_alone():
+    assert serving._chunk_bounds([3, 4, 2, 1], 5) == [0, 1, 2, 4]
+    assert serving._chunk_bounds([9, 1, 1], 5) == [0, 1, 3]
+    assert serving._chunk_bounds([1, 1], 5) == [0, 2]
+
+
+def test_characters_per_row_count_every_string_input_of_the_row(service):
+    specs = service.specs["sample"]
+    columns = {"prompt": ["ab", "cde"], "max_tokens": [1, 2], "temperature": [0.5, 0.5], "top_k": [0, 0],
+               "top_p": [1.0, 1.0], "seed": [0, 0]}
+    assert serving._row_chars(columns, specs, 2) == [2, 3]
+    assert serving._row_chars({"text": "abcd"}, service.specs["serving_default"], 1) == [4]
+
+
+def test_a_request_with_more_text_than_the_chunk_runs_in_chunks_with_the_same_answer(service, monkeypatch):
+    batches = []
+    real = serving._cancellable
+
+    def spy(fn, tensors, connection):
+        batches.append(len(tensors["text"]))
+        return real(fn, tensors, connection)
+
+    monkeypatch.setattr(serving, "_cancellable", spy)
+    monkeypatch.setattr(serving, "CHUNK_CHARS", 5)
+    assert service.predict({"instances": ["abc", "defg", "hi", "j"]}) == {"predictions": [3, 4, 2, 1]}
+    assert batches == [1, 1, 2]
+
+
+def test_memory_is_handed_back_after_a_large_body_and_not_after_a_small_one(start, monkeypatch):
+    released = []
+    monkeypatch.setattr(serving, "_release_memory", lambda: released.append(True))
+    monkeypatch.setattr(serving, "RELEASE_BYTES", 100)
+    port = start()
+    assert request(port, "POST", PREDICT, {"instances": ["a"]})[0] == 200
+    assert released == []
+    assert request(port, "POST", PREDICT, {"instances": ["a" * 200]})[0] == 200
+    assert released == [True]
+
+
+def test_releasing_memory_calls_malloc_trim_where_the_c_library_has_it(monkeypatch):
+    trimmed = []
+    monkeypatch.setattr(serving, "_LIBC", SimpleNamespace(malloc_trim=lambda pad: trimmed.append(pad)))
+    assert serving._release_memory() is True and trimmed == [0]
+    monkeypatch.setattr(serving, "_LIBC", None)
+    assert serving._release_memory() is False
