@@ -6,6 +6,7 @@ test window scored), with ``data.horizon`` set to the pair's horizon.
 
     python -m benchmarks.forecasting_ett --runs etth1:96 ettm2:720
     python -m benchmarks.forecasting_ett --runs all            # 4 sets x 4 horizons
+    python -m benchmarks.forecasting_ett                       # the table from the pairs stored so far
     # a quick check of the plumbing on a slice (not comparable with the published numbers):
     python -m benchmarks.forecasting_ett --runs etth1:24 --set train.epochs=1 \\
         --set "data.split_rows=[480, 240, 240]" --out /tmp/ett.md
@@ -16,11 +17,21 @@ commit 01708ba): SegRNN's own rerun (MSE loss, the fixed test loader), and iTran
 and DLinear as reported in the iTransformer paper (Liu et al., ICLR 2024), which the
 README reproduces. TimeMixer (Wang et al., ICLR 2024) is left blank: its table could not be
 checked against a source here, and an unchecked number is worse than a gap.
+
+Each finished protocol pair is stored in ``benchmarks/results/forecasting_ett/<dataset>_<horizon>.json``
+(test and baseline figures, training minutes, the run's peak resident memory), and the table is built
+from every stored pair, so it grows over several sittings: an interrupted invocation loses at most the
+pair it was training, and a rerun skips the stored ones. Each pair trains in its own process, so its peak
+memory is its own. Runs with ``--set`` overrides are not protocol runs: they are not stored, and the table
+then holds just that invocation's pairs.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -83,7 +94,8 @@ def parse_runs(items: list[str]) -> list[tuple[str, int]]:
 
 
 def run_one(dataset: str, horizon: int, overrides: dict, runs_dir: Path) -> dict:
-    """Train one pair through the lifecycle (a finished run in its folder is reused) -> metrics.json's doc."""
+    """Train one pair through the lifecycle (a finished run in its folder is reused) -> metrics.json's doc,
+    with this process's peak resident memory (MiB) added as ``peak_rss_mib``."""
     from common import config as cfg
     from common import lifecycle
     from tasks.forecasting import TASK
@@ -92,9 +104,38 @@ def run_one(dataset: str, horizon: int, overrides: dict, runs_dir: Path) -> dict
     config = cfg.with_values(config, {"data.horizon": horizon, "train.tensorboard": False, **overrides})
     run_dir = runs_dir / f"{dataset}_{horizon}"
     if (run_dir / "metrics.json").exists():
-        return json.loads((run_dir / "metrics.json").read_text())
-    _, doc = lifecycle.train(TASK, config, run_dir)
-    return doc
+        doc = json.loads((run_dir / "metrics.json").read_text())
+    else:
+        _, doc = lifecycle.train(TASK, config, run_dir)
+    return {**doc, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def stored_path(results_dir: Path, dataset: str, horizon: int) -> Path:
+    return results_dir / f"{dataset}_{horizon}.json"
+
+
+def run_stored(dataset: str, horizon: int, runs_dir: Path, results_dir: Path) -> dict:
+    """A protocol pair's stored figures, training it first in a child process when none are stored."""
+    path = stored_path(results_dir, dataset, horizon)
+    if not path.exists():
+        subprocess.run([sys.executable, "-m", "benchmarks.forecasting_ett", "--one", f"{dataset}:{horizon}",
+                        "--runs-dir", str(runs_dir), "--results-dir", str(results_dir)], check=True)
+    return json.loads(path.read_text())
+
+
+def store(doc: dict, path: Path) -> None:
+    """Keep what the table and the README need from a run's metrics.json (not its history)."""
+    from common.io import atomic_write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = {key: doc[key] for key in ("test", "baselines", "training", "peak_rss_mib") if key in doc}
+    atomic_write_json(path, kept)
+
+
+def stored_results(results_dir: Path) -> dict:
+    """Every stored protocol pair, in the protocol's order."""
+    return {(d, h): json.loads(stored_path(results_dir, d, h).read_text())
+            for d in DATASETS for h in HORIZONS if stored_path(results_dir, d, h).exists()}
 
 
 def fmt(pair) -> str:
@@ -103,7 +144,7 @@ def fmt(pair) -> str:
 
 def table(results: dict, overrides: dict) -> str:
     """The Markdown report: one row per pair, MSE / MAE per column."""
-    columns = ["dataset", "horizon", "ours", "training", *BASELINES, *MODELS]
+    columns = ["dataset", "horizon", "ours", "training", "peak memory", *BASELINES, *MODELS]
     lines = ["# ETT long-horizon forecasting (multivariate, lookback 96, standardized test MSE / MAE)", ""]
     if overrides:
         settings = ", ".join(f"{k}={v}" for k, v in overrides.items())
@@ -114,14 +155,18 @@ def table(results: dict, overrides: dict) -> str:
         test, base = doc["test"], doc.get("baselines", {})
         published = PUBLISHED.get((dataset, horizon), {})
         seconds = doc.get("training", {}).get("train_seconds")
+        memory = doc.get("peak_rss_mib")
         cells = [dataset.replace("ett", "ETT"), str(horizon), fmt((test["mse"], test["mae"])),
-                 f"{seconds / 60:.1f} min" if seconds else ""]
+                 f"{seconds / 60:.1f} min" if seconds else "", f"{memory} MiB" if memory else ""]
         cells += [fmt((base[b]["mse"], base[b]["mae"])) if b in base else "" for b in BASELINES]
         cells += [fmt(published.get(m)) for m in MODELS]
         lines.append("| " + " | ".join(cells) + " |")
+        if horizon == HORIZONS[-1] and all((dataset, h) in results for h in HORIZONS):
+            lines.append("| " + " | ".join(average_row(dataset, results)) + " |")
     windows = {f"{d}:{h}": doc["test"]["windows"] for (d, h), doc in results.items()}
     lines += ["", f"Test windows scored (every one, stride 1): {windows}. Training: wall-clock minutes of "
-              "fitting on this machine (2 CPU cores here).",
+              "fitting on this machine (2 CPU cores here, shared with other work while these ran: read the minutes "
+              "as upper bounds). Peak memory: the training process's peak resident set.",
               f"Published: {SOURCE}. TimeMixer: left blank (not verified). A blank baseline: seasonal "
               "period longer than the lookback."]
     lines += quantile_table(results)
@@ -130,6 +175,25 @@ def table(results: dict, overrides: dict) -> str:
     if warnings:
         lines += ["", "Runs a baseline beats on the validation split:", "", *warnings]
     return "\n".join(lines) + "\n"
+
+
+def average_row(dataset: str, results: dict) -> list[str]:
+    """The per-dataset average over the four horizons, the figure papers compare first; a column is
+    averaged only where all four horizons have a figure."""
+    docs = [results[(dataset, h)] for h in HORIZONS]
+
+    def mean(pairs):
+        return (sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)) \
+            if all(pairs) else None
+
+    ours = mean([(d["test"]["mse"], d["test"]["mae"]) for d in docs])
+    seconds = [d.get("training", {}).get("train_seconds") for d in docs]
+    cells = [f"**{dataset.replace('ett', 'ETT')}**", "**avg**", f"**{fmt(ours)}**",
+             f"{sum(seconds) / 60:.1f} min (total)" if all(seconds) else "", ""]
+    cells += [fmt(mean([(d["baselines"][b]["mse"], d["baselines"][b]["mae"])
+                        if b in d.get("baselines", {}) else None for d in docs])) for b in BASELINES]
+    cells += [fmt(mean([PUBLISHED.get((dataset, h), {}).get(m) for h in HORIZONS])) for m in MODELS]
+    return cells
 
 
 def quantile_table(results: dict) -> list[str]:
@@ -168,20 +232,37 @@ def main(argv=None):
     from common.config import parse_override
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", nargs="+", default=["etth1:96"], help="DATASET:HORIZON pairs, or 'all'")
+    parser.add_argument("--runs", nargs="+", default=[], help="DATASET:HORIZON pairs to train (those not "
+                        "stored yet), or 'all'; none: rebuild the table from the stored pairs")
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
-                        help="config override applied to every run (repeatable)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs/forecasting_ett"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/forecasting_ett.md"))
+                        help="config override applied to every run (repeatable); such runs are not stored")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/forecasting_ett"),
+                        help="where the run folders go")
+    parser.add_argument("--results-dir", type=Path, default=Path("benchmarks/results/forecasting_ett"),
+                        help="where each finished protocol pair's figures are stored")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/forecasting_ett.md"),
+                        help="the Markdown table")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the child process training one stored pair
     args = parser.parse_args(argv)
     overrides = {".".join(key): value for key, value in map(parse_override, args.overrides)}
+    if args.one:
+        [(dataset, horizon)] = parse_runs([args.one])
+        store(run_one(dataset, horizon, {}, args.runs_dir), stored_path(args.results_dir, dataset, horizon))
+        return
     results = {}
-    for dataset, horizon in parse_runs(args.runs):
+    for dataset, horizon in parse_runs(args.runs) if args.runs else []:
         start = time.perf_counter()
-        results[(dataset, horizon)] = run_one(dataset, horizon, overrides, args.runs_dir)
+        if overrides:
+            results[(dataset, horizon)] = run_one(dataset, horizon, overrides, args.runs_dir)
+        else:
+            results[(dataset, horizon)] = run_stored(dataset, horizon, args.runs_dir, args.results_dir)
         print(f"{dataset}:{horizon} done in {time.perf_counter() - start:.0f}s", flush=True)
+    if not overrides:
+        results = stored_results(args.results_dir)
+    from common.io import atomic_write_text
+
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table(results, overrides), encoding="utf-8")
+    atomic_write_text(args.out, table(results, overrides))
     print(args.out.read_text())
 
 

@@ -1,7 +1,8 @@
 """The ETT benchmark script's report: pairs parsed, one row per pair, published figures beside ours."""
 import pytest
 
-from benchmarks.forecasting_ett import parse_runs, table
+from benchmarks import forecasting_ett
+from benchmarks.forecasting_ett import HORIZONS, parse_runs, table
 
 
 def test_all_means_every_dataset_and_horizon_of_the_protocol():
@@ -16,11 +17,12 @@ def test_a_bad_pair_stops_with_the_expected_form():
 
 def test_the_table_has_our_figures_training_time_baselines_and_published_figures():
     doc = {"test": {"mse": 0.3781, "mae": 0.3862, "windows": 2785},
-           "baselines": {"linear": {"mse": 0.381, "mae": 0.393}}, "training": {"train_seconds": 300}}
+           "baselines": {"linear": {"mse": 0.381, "mae": 0.393}}, "training": {"train_seconds": 300},
+           "peak_rss_mib": 812}
     report = table({("etth1", 96): doc}, {})
     row = next(line for line in report.splitlines() if line.startswith("| ETTh1"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:5] == ["ETTh1", "96", "0.378 / 0.386", "5.0 min", ""]  # naive not run: blank
+    assert cells[:6] == ["ETTh1", "96", "0.378 / 0.386", "5.0 min", "812 MiB", ""]  # naive not run: blank
     assert "0.381 / 0.393" in cells and "0.368 / 0.395" in cells  # our linear baseline, SegRNN
     assert "not comparable" not in report
 
@@ -52,3 +54,31 @@ def test_a_run_that_a_baseline_beats_is_listed_with_its_sentence():
     assert f"- ETTh1 96: {warning}" in table({("etth1", 96): doc}, {})
     assert "a baseline beats" not in table({("etth1", 96): {**doc, "test": {"mse": 1.0, "mae": 1.0,
                                                                             "windows": 10}}}, {})
+
+
+def _doc(mse, minutes, linear=None):
+    return {"test": {"mse": mse, "mae": mse / 2, "windows": 10}, "training": {"train_seconds": minutes * 60},
+            "baselines": {"linear": {"mse": linear, "mae": linear}} if linear else {}}
+
+
+def test_a_dataset_with_all_four_horizons_gets_an_average_row_of_ours_baselines_and_published_figures():
+    results = {("etth1", h): _doc(0.4 + i / 10, 1, linear=1.0 + i) for i, h in enumerate(HORIZONS)}
+    report = table(results, {})
+    row = next(line for line in report.splitlines() if line.startswith("| **ETTh1**"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["**ETTh1**", "**avg**", "**0.550 / 0.275**", "4.0 min (total)", ""]
+    assert cells[5:7] == ["", ""] and cells[7] == "2.500 / 2.500"  # naive, seasonal blank; linear averaged
+    assert "0.416 / 0.428" in cells  # SegRNN's ETTh1 average over 96..720
+    del results[("etth1", 720)]
+    assert "**avg**" not in table(results, {})
+
+
+def test_stored_pairs_are_reused_and_the_table_holds_every_stored_pair(tmp_path, monkeypatch):
+    forecasting_ett.store({**_doc(0.3, 2), "history": [1, 2]}, tmp_path / "ettm2_192.json")
+    monkeypatch.setattr(forecasting_ett.subprocess, "run", lambda *a, **k: pytest.fail("retrained a stored pair"))
+    out = tmp_path / "table.md"
+    forecasting_ett.main(["--runs", "ettm2:192", "--results-dir", str(tmp_path), "--out", str(out)])
+    assert "| ETTm2 | 192 | 0.300 / 0.150 | 2.0 min |" in out.read_text()
+    assert "history" not in (tmp_path / "ettm2_192.json").read_text()
+    forecasting_ett.main(["--results-dir", str(tmp_path), "--out", str(out)])  # no --runs: stored table
+    assert "| ETTm2 | 192 |" in out.read_text()
