@@ -74,7 +74,9 @@ class Run:
         signature has a single input.
         """
         if self._serve is None:
-            self._serve = load_serving(self.folder.export_dir)
+            serve = load_serving(self.folder.export_dir)
+            self.folder.check_export_is_own()
+            self._serve = serve
         specs = self._serve.structured_input_signature[1]
         if inputs is not None:
             if named or len(specs) != 1:
@@ -129,6 +131,14 @@ def _input_tensor(name: str, value, spec) -> tf.Tensor:
         raise UserError(f"predict input '{name}': expected {expected}, got shape {list(array.shape)}")
     if array.size == 0 and rank > 0 and array.shape[0] == 0:
         raise UserError(f"predict input '{name}' is an empty batch; pass at least one example")
+    if spec.dtype.is_floating:  # the server answers 400; a NaN here would come back as NaN outputs
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(array.astype(spec.dtype.as_numpy_dtype))
+        if not finite.all():
+            at = [int(i) for i in np.argwhere(~finite)[0]]
+            value = cfg.shown(array[tuple(at)].item())
+            raise UserError(f"predict input '{name}': the value at {at} is {value}, not a finite "
+                            f"{spec.dtype.name} (NaN, inf or past its range); pass finite numbers")
     try:
         return tf.constant(array, dtype=spec.dtype)
     except (TypeError, ValueError, OverflowError) as exc:  # e.g. 1e40 for float32 is inf, 2**40 for int32
@@ -272,6 +282,8 @@ def train(task, config: Any = None, *, data=None, set: dict | list | None = None
     """
     if run_dir is not None and not isinstance(run_dir, (str, Path)):
         raise UserError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
+    if not isinstance(overwrite, bool):  # overwrite="no" is truthy: it would delete a finished run
+        raise UserError(f"overwrite must be True or False, got {cfg.shown(overwrite)}")
     config_arg, raw = config, _raw_config(task, config)
     for keys, value in _overrides(set):
         cfg.apply_override(raw, keys, value, label="set")

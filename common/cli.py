@@ -134,7 +134,9 @@ def run_command(task, args) -> None:
         config = lifecycle._load_saved_config(task, run)
         run.require(run.export_dir / "saved_model.pb",
                     hint=f"export it first: python -m tasks.{task.name} export --run-dir {run.path}")
-        page = render(task, name, config, lifecycle.read_state(run), args.max_tokens)
+        state = lifecycle.read_state(run)
+        with lifecycle.reading_state(run, state):
+            page = render(task, name, config, state, args.max_tokens)
         server = make_server(run.export_dir, name, args.host, args.port, args.max_batch,
                              max_connections=args.max_connections, timeout=args.timeout, page=page, **limits)
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")

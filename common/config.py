@@ -102,11 +102,14 @@ def section(cls, help=""):
 class BaseDataConfig:
     """Data keys every task understands: one file to split, or three files."""
 
-    path: str | None = option(None, "One data file that the task splits into train/val/test "
-                              "(absolute, relative to the working directory, or to $RNNSUITE_DATA).")
-    train: str | None = option(None, "Training file (use with val and test instead of path).")
-    val: str | None = option(None, "Validation file.")
-    test: str | None = option(None, "Test file.")
+    path: str | list[str] | None = option(None, "One data file that the task splits into train/val/test "
+                                          "(absolute, relative to the working directory, or to "
+                                          "$RNNSUITE_DATA); every data path may also be a glob "
+                                          "(shards/part-*.csv.gz, read in sorted order) or a list of paths "
+                                          "and globs (read in the list's order); .gz files are decompressed.")
+    train: str | list[str] | None = option(None, "Training file(s) (use with val and test instead of path).")
+    val: str | list[str] | None = option(None, "Validation file(s).")
+    test: str | list[str] | None = option(None, "Test file(s).")
 
     def validate(self):
         """``path`` alone (the task carves every split), ``path`` with ``val``/``test`` (those splits

@@ -23,6 +23,17 @@ def build_archive(task, model, config, prepared):
         raise ValueError(f"task {task.name} declares no serving_default signature")
     archive = keras.export.ExportArchive()
     archive.track(model)
+    tracked = []
+    for signature in signatures.values():
+        tracked.extend(r for r in signature.track if not any(r is seen for seen in tracked))
+    for resource in tracked:
+        if not isinstance(resource, tf.saved_model.Asset):
+            archive.track(resource)
+    assets = [resource for resource in tracked if isinstance(resource, tf.saved_model.Asset)]
+    if assets:
+        # The archive saves only the resources (lookup tables) of what it tracks; files reach assets/
+        # as an attribute of the object it saves (the loaded export's ``assets``).
+        archive._tf_trackable.assets = assets
     ordered = ["serving_default"] + [name for name in signatures if name != "serving_default"]
     for name in ordered:
         signature = signatures[name]
@@ -85,12 +96,40 @@ def check_export(export_dir) -> None:
         raise UserError(f"{export_dir / 'variables'} is damaged ({reason}); {again}") from None
 
 
+def load_op_libraries(export_dir) -> None:
+    """Register the ops an export uses beyond TensorFlow's own before loading it, or say in one line what
+    to install: a subword run's graph tokenizes with TensorFlow Text's SentencePiece ops
+    (`common.data.subword`), which exist only once ``tensorflow_text`` is imported (TensorFlow Serving
+    ships them). TensorFlow's own error for a missing op is a long traceback about an unregistered op."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    proto = saved_model_pb2.SavedModel.FromString((Path(export_dir) / "saved_model.pb").read_bytes())
+    used = {node.op for graph in proto.meta_graphs for node in graph.graph_def.node}
+    used |= {node.op for graph in proto.meta_graphs for function in graph.graph_def.library.function
+             for node in function.node_def}
+    unknown = sorted(op for op in used if op_def_registry.get(op) is None)
+    if not unknown:
+        return
+    try:
+        import tensorflow_text  # noqa: F401 - importing it registers its ops
+    except ImportError:
+        raise UserError(f"{export_dir} tokenizes with TensorFlow Text ops ({', '.join(unknown[:3])}); "
+                        "install them to load it: pip install tensorflow-text==2.21.1 (clients of the "
+                        "SavedModel `import tensorflow_text` before tf.saved_model.load)") from None
+    missing = [op for op in unknown if op_def_registry.get(op) is None]
+    if missing:
+        raise UserError(f"{export_dir} uses ops this TensorFlow does not have ({', '.join(missing[:3])}); "
+                        "load it with the TensorFlow version that wrote it (see requirements.txt)")
+
+
 def load_serving(export_dir, signature="serving_default"):
     """The exported signature as a callable ``fn(**tensors) -> dict of tensors``."""
     export_dir = Path(export_dir)
     if not (export_dir / "saved_model.pb").exists():
         raise UserError(f"no SavedModel in {export_dir}; run `export --run-dir {export_dir.parent}` first")
     check_export(export_dir)
+    load_op_libraries(export_dir)
     try:
         loaded = tf.saved_model.load(str(export_dir))
     except Exception as exc:  # noqa: BLE001 - the checks above passed, yet TensorFlow cannot rebuild it

@@ -7,11 +7,15 @@ for the rest (vocabulary and standardisation rule, scaler, label names); `common
 reference host in numpy.
 
 * ONNX: tf2onnx's function path (``tf2onnx.convert.from_function`` on a ``tf.function`` of the core
-  with a fixed input signature); its ``from_keras`` does not take Keras 3 models.
+  with a fixed input signature); its ``from_keras`` does not take Keras 3 models. Decoding loops
+  (translation, generation) are `greedy_decode`, a ``tf.while_loop`` that tf2onnx turns into an ONNX
+  ``Loop``.
 * LiteRT: ``tf.lite.TFLiteConverter`` on the frozen core with builtin ops only (no Flex delegate), at
-  fixed shapes (batch 1, the task's fixed length). The fast recurrent layers (`common.layers.fast_rnn`)
-  are traced through their stock Keras loop here (same weights, same numbers): LiteRT cannot lower the
-  fast loop's tensor lists.
+  fixed shapes (batch 1, the task's fixed length).
+
+Both trace the fast recurrent layers (`common.layers.fast_rnn`) through their stock Keras loop (same
+weights, same numbers): LiteRT cannot lower the fast loop's tensor lists, and inside a decoding loop
+tf2onnx mistypes the fast loop's counters.
 
 A converter can exit cleanly with a graph that computes something else, so every file is run in its
 runtime on the task's example before it is written, and refused when it differs from TensorFlow.
@@ -29,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.errors import UserError
+from common.onnx_client import LiteRTRunner, OnnxRunner
 
 ONNX_OPSET = 17
 TOLERANCE = 1e-4  # max absolute difference between a converted core and TensorFlow on the example
@@ -94,18 +99,59 @@ def reference(core: Core, inputs: dict) -> dict:
     return {name: np.asarray(out[name]) for name in core.outputs}
 
 
+def greedy_decode(step_fn, initial_state, constants=(), *, start_id: int, end_id: int, max_length,
+                  pad_id: int = 0):
+    """`common.layers.decoding.greedy_search` (same step function, same tokens and scores) written so
+    that tf2onnx converts it: every row is stepped at every step (no ``tf.cond`` around a row subset),
+    and the token list is stacked right after the loop, which runs at least once (tf2onnx only turns
+    a ``TensorListStack`` that follows a ``While`` into the ONNX ``Loop``'s scan output).
+
+    ``max_length`` is a scalar or ``[batch]``. Returns ``(tokens [batch, steps], lengths [batch],
+    scores [batch])``: tokens without the end token and padded with ``pad_id`` past each length (there
+    may be padding columns at the end), scores the summed log-probabilities including the end token."""
+    batch = tf.shape(tf.nest.flatten(initial_state)[0])[0]
+    max_length = tf.broadcast_to(tf.cast(max_length, tf.int32), [batch])
+    steps = tf.maximum(tf.reduce_max(max_length), 1)
+
+    def cond(t, tokens, state, finished, scores, outputs):
+        return tf.logical_and(t < steps, tf.logical_not(tf.reduce_all(finished)))
+
+    def body(t, tokens, state, finished, scores, outputs):
+        logits, state = step_fn(tokens, state, constants)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        token = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
+        finished = tf.logical_or(finished, t >= max_length)
+        token_score = tf.gather(log_probs, token, batch_dims=1)
+        token = tf.where(finished, tf.constant(pad_id, tf.int32), token)
+        scores = scores + tf.where(finished, 0.0, token_score)
+        finished = tf.logical_or(finished, tf.equal(token, end_id))
+        return t + 1, token, state, finished, scores, outputs.write(t, token)
+
+    outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([None]))
+    start = tf.fill([batch], tf.constant(start_id, tf.int32))
+    loop = tf.while_loop(cond, body, (tf.constant(0), start, initial_state, tf.zeros([batch], tf.bool),
+                                      tf.zeros([batch], tf.float32), outputs))
+    rows = tf.transpose(loop[5].stack())
+    ended = tf.cumsum(tf.cast(tf.equal(rows, end_id), tf.int32), axis=1) > 0
+    keep = tf.logical_and(tf.logical_not(ended), tf.not_equal(rows, pad_id))
+    tokens = tf.where(keep, rows, tf.constant(pad_id, tf.int32))
+    return tokens, tf.reduce_sum(tf.cast(keep, tf.int32), axis=1), loop[4]
+
+
 def to_onnx(core: Core) -> bytes:
     """The core as a serialized ONNX model (inputs and outputs named like the core's)."""
     import tf2onnx
 
-    with _quiet_converter():
+    with _quiet_converter(), stock_recurrence():
         proto, _ = tf2onnx.convert.from_function(_traced(core, core.inputs), input_signature=core.inputs,
                                                  opset=ONNX_OPSET)
     return proto.SerializeToString()
 
 
-def to_litert(core: Core) -> bytes:
-    """The core as a LiteRT (TFLite) flatbuffer at the ``fixed`` shapes, builtin ops only."""
+def to_litert(core: Core) -> tuple[bytes, dict]:
+    """The core as a LiteRT (TFLite) flatbuffer at the ``fixed`` shapes, builtin ops only, and which
+    LiteRT output tensor holds each output (the frozen function names them ``Identity``, ``Identity_1``,
+    ...)."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     missing = [s.name for s in core.inputs if s.name not in core.fixed]
@@ -115,71 +161,11 @@ def to_litert(core: Core) -> bytes:
     with stock_recurrence():
         concrete = _traced(core, specs).get_concrete_function()
         frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+    # The frozen function's outputs are the flattened dict, i.e. in sorted-key order.
+    tensors = {name: tensor.name.split(":")[0] for name, tensor in zip(sorted(core.outputs), frozen.outputs)}
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
-
-
-def onnx_session(model, threads: int | None = None):
-    """An onnxruntime CPU session of a model file or its bytes."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    source = str(model) if isinstance(model, (str, Path)) else model
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-
-
-def run_onnx(session, inputs: dict) -> dict:
-    names = [o.name for o in session.get_outputs()]
-    feeds = {i.name: np.asarray(inputs[i.name]) for i in session.get_inputs()}
-    return dict(zip(names, session.run(names, feeds)))
-
-
-class LiteRTRunner:
-    """A LiteRT model file or its bytes as ``runner(inputs) -> {output: array}``, row by row (the model
-    takes batch 1)."""
-
-    def __init__(self, model, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        source = {"model_path": str(model)} if isinstance(model, (str, Path)) else {"model_content": model}
-        self.interpreter = Interpreter(**source, num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self.input_details = self.interpreter.get_input_details()
-        self.output_details = self.interpreter.get_output_details()
-
-    def _name(self, detail, names):
-        name = detail["name"]
-        for candidate in names:  # a frozen function's inputs keep their names (maybe with a prefix/suffix)
-            if name == candidate or name.split(":")[0].endswith(candidate):
-                return candidate
-        raise ValueError(f"LiteRT tensor {name!r} matches none of {names}")
-
-    def __call__(self, inputs: dict, outputs: list[str]) -> dict:
-        names = list(inputs)
-        rows = len(next(iter(inputs.values())))
-        results = {name: [] for name in outputs}
-        for row in range(rows):
-            for detail in self.input_details:
-                value = np.asarray(inputs[self._name(detail, names)][row:row + 1], detail["dtype"])
-                self.interpreter.set_tensor(detail["index"], value)
-            self.interpreter.invoke()
-            got = {d["name"]: self.interpreter.get_tensor(d["index"]) for d in self.output_details}
-            for i, name in enumerate(outputs):
-                results[name].append(_output(got, name, i, len(outputs)))
-        return {name: np.concatenate(values) for name, values in results.items()}
-
-
-def _output(got: dict, name: str, index: int, count: int):
-    for key, value in got.items():
-        if key == name or key.split(":")[0].endswith(name):
-            return value
-    if count == 1 and len(got) == 1:
-        return next(iter(got.values()))
-    raise ValueError(f"the LiteRT model has no output {name!r} (it has {', '.join(got)})")
+    return converter.convert(), tensors
 
 
 def max_difference(a: dict, b: dict) -> float:
@@ -206,12 +192,13 @@ def write_formats(task, model, config, prepared, folder) -> dict:
             continue
         core = task.export_core(model, config, prepared, fmt)
         expected = reference(core, core.example)
+        tensors = {}
         if fmt == "onnx":
             data = to_onnx(core)
-            got = run_onnx(onnx_session(data), core.example)
+            got = OnnxRunner(data)(core.example, core.outputs)
         else:
-            data = to_litert(core)
-            got = LiteRTRunner(data)(core.example, core.outputs)
+            data, tensors = to_litert(core)
+            got = LiteRTRunner(data, output_tensors=tensors)(core.example, core.outputs)
         checked[fmt] = _check(fmt, task.name, got, expected)
         subfolder, filename = FILES[fmt]
         target = Path(folder) / subfolder
@@ -221,7 +208,8 @@ def write_formats(task, model, config, prepared, folder) -> dict:
         doc = {"task": task.name, "format": fmt, "model": filename,
                "inputs": [{"name": s.name, "dtype": s.dtype.name, "shape": shapes[s.name]}
                           for s in core.inputs],
-               "outputs": list(core.outputs), "checked_max_abs_difference": checked[fmt],
+               "outputs": list(core.outputs), **({"output_tensors": tensors} if tensors else {}),
+               "checked_max_abs_difference": checked[fmt],
                **core.preprocessing}
         (target / "preprocessing.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n",
                                                    encoding="utf-8")

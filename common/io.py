@@ -51,6 +51,11 @@ def check_writable(path, what: str, folder: bool = False) -> None:
     ancestor = nearest_existing(path if folder else path.parent)
     if not ancestor.is_dir():
         raise UserError(f"{what} {path}: {ancestor} is a file, not a folder; give a path in a folder")
+    longest = os.pathconf(ancestor, "PC_NAME_MAX")
+    too_long = next((part for part in path.parts if len(os.fsencode(part)) > longest), None)
+    if too_long is not None:
+        raise UserError(f"{what} {str(path)[:80]}...: the name {too_long[:40]}... is longer than the "
+                        f"{longest} bytes a file name may have here; give a shorter name")
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".rnnsuite-probe.", dir=ancestor))
     except OSError as exc:

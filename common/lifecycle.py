@@ -5,8 +5,11 @@ gets the run folder, resumption, atomic artifacts and reports by registering.
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import math
+import os
 import time
 import zipfile
 from collections import Counter
@@ -15,6 +18,7 @@ from pathlib import Path
 import keras
 
 from common import config as cfg
+from common.data.datasets import as_list, is_pattern
 from common.errors import ConfigError, UserError, warn
 from common.export import load_serving, write_export
 from common.io import atomic_path, atomic_write_json, atomic_write_text, check_writable, read_json
@@ -67,7 +71,8 @@ def _load_saved_config(task, run):
 
 
 def _data_paths(data) -> list[str]:
-    return [p for p in (data.path, data.train, data.val, data.test) if p]
+    """Every path and pattern the data keys name (a key may hold a list of them)."""
+    return [p for value in (data.path, data.train, data.val, data.test) if value for p in as_list(value)]
 
 
 def with_demo_data(task, config, log=print) -> None:
@@ -90,10 +95,25 @@ def with_absolute_data_paths(config):
     """Data paths that name files in the working directory, made absolute: the run's config.yaml then
     works from any directory (evaluate, export, a rerun). Benchmark-layout paths such as
     ``ett/ETTh1.csv`` that resolve through $RNNSUITE_DATA stay as they are, portable across machines."""
-    keys = {f"data.{key}": str(Path(value).resolve()) for key in ("path", "train", "val", "test")
-            if (value := getattr(config.data, key)) and not Path(value).is_absolute()
-            and "{" not in value and Path(value).exists()}
+    keys = {}
+    for key in ("path", "train", "val", "test"):
+        value = getattr(config.data, key)
+        if value:
+            absolute = [_absolute_data_path(item) for item in as_list(value)]
+            if absolute != as_list(value):
+                keys[f"data.{key}"] = absolute[0] if isinstance(value, str) else absolute
     return cfg.with_values(config, keys) if keys else config
+
+
+def _absolute_data_path(item: str) -> str:
+    """A relative path (or glob) that names files in the working directory, made absolute."""
+    if Path(item).is_absolute() or "{" in item:
+        return item
+    if Path(item).exists():
+        return str(Path(item).resolve())
+    if is_pattern(item) and any(Path(p).is_file() for p in glob.glob(item, recursive=True)):
+        return os.path.abspath(item)
+    return item
 
 
 def run_folder(task, config, run_dir=None) -> RunFolder:
@@ -394,46 +414,79 @@ def evaluate(task, run_dir, split="test"):
     run, config, state, model = load_run(task, run_dir)
     _check_writes(run, run.metrics_path, run.report_path)
     seed_everything(config.seed, config.train.deterministic)
-    prepared = task.prepare(config, state)
+    with reading_state(run, state):
+        prepared = task.prepare(config, state)
     return run, _evaluate_and_report(task, model, config, prepared, run, split)
 
 
 def export(task, run_dir):
     run, config, state, model = load_run(task, run_dir)
     _check_writes(run)
-    prepared = task.prepare(config, state)
+    with reading_state(run, state):
+        prepared = task.prepare(config, state)
     _export_with_card(task, model, config, prepared, run)
     return run
+
+
+@contextlib.contextmanager
+def reading_state(run, state):
+    """A key of state.json a task reads but the file lacks, as one line naming the file. read_state
+    compares the file with the shape train recorded; a run whose record is gone (or from before it)
+    reaches the task's code unchecked, which would end in a KeyError traceback."""
+    try:
+        yield
+    except KeyError as exc:
+        key = exc.args[0] if exc.args else None
+        if not (isinstance(key, str) and key not in state):
+            raise
+        raise UserError(f"{run.state_path} is damaged (the key {cfg.shown(key)} is missing); restore it, or "
+                        f"re-train: train --overwrite --run-dir {run.path}") from None
+
+
+def _check_output_is_not_data(config, output_path) -> None:
+    """--output must not be one of the run's data files: predicting would destroy what evaluate reads."""
+    target = os.path.realpath(output_path)
+    for item in _data_paths(config.data):
+        for path in (glob.glob(item, recursive=True) if is_pattern(item) else [item]):
+            if os.path.realpath(path) == target:
+                raise UserError(f"--output {output_path} is the run's data file {item} (config.yaml data); "
+                                "predicting would overwrite it: give another --output")
 
 
 def check_output(run, input_path, output_path) -> None:
     """Refuse, before anything is loaded or written, an --output that would overwrite an input (the
     --input itself, a file of the run folder) or that cannot be written (a folder, a device such as
-    /dev/full, a path under a file or in a read-only or virtual folder)."""
+    /dev/full, a path under a file or in a read-only or virtual folder, a name too long to create)."""
+    check_writable(output_path, "--output")  # first: a name too long makes even a stat fail
     if output_path.is_dir():
         raise UserError(f"--output {output_path} is a folder; give a file name, e.g. "
                         f"{output_path / 'predictions.csv'}")
-    same = output_path.exists() and input_path.exists() and output_path.samefile(input_path)
+    same = output_path.exists() and os.path.exists(input_path) and output_path.samefile(input_path)
     if same or output_path.resolve() == input_path.resolve():
         raise UserError(f"--output {output_path} is the --input file; predicting would overwrite the input: "
                         "give another --output")
     if run.owns(output_path.resolve()) or run.owns(output_path):
         raise UserError(f"--output {output_path} is inside the run folder {run.path}: predicting would "
                         "overwrite the run's files; give a path outside it")
-    check_writable(output_path, "--output")
 
 
 def predict(task, run_dir, input_path, output_path):
     run = RunFolder(run_dir)
     input_path, output_path = Path(input_path), Path(output_path)
-    check_output(run, input_path, output_path)
+    outputs = task.predict_outputs(output_path)
+    for path in outputs:
+        check_output(run, input_path, path)
     run.require(run.config_path, run.state_path)
     config = _load_saved_config(task, run)
+    for path in outputs:
+        _check_output_is_not_data(config, path)
     run.require(run.export_dir / "saved_model.pb", hint=f"export it first: python -m tasks.{task.name} export "
                                                         f"--run-dir {run.path}")
     state = read_state(run)
-    if not input_path.is_file():
-        raise UserError(f"input file not found: {input_path}" if not input_path.exists()
-                        else f"--input {input_path} is a folder; give the file to predict on")
+    if not os.path.isfile(input_path):  # os.path: a name too long for the file system is "not found"
+        kind = "a folder" if os.path.isdir(input_path) else "not a regular file (a device, pipe or socket)"
+        raise UserError(f"input file not found: {input_path}" if not os.path.exists(input_path)
+                        else f"--input {input_path} is {kind}; give the file to predict on")
     serve = load_serving(run.export_dir)
-    return task.predict_file(serve, config, state, input_path, output_path)
+    with reading_state(run, state):
+        return task.predict_file(serve, config, state, input_path, output_path)

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from common.errors import warn  # noqa: E402
 from common.io import atomic_path  # noqa: E402
 
 
@@ -20,17 +21,28 @@ def _save(fig, path):
 
 
 def read_history(history_csv) -> dict[str, list[float]]:
+    """The per-epoch log training writes (an ``epoch`` column first). A damaged one (a folder, bytes that
+    are not UTF-8, another header) gives a warning and no curves: the metrics of the run do not depend
+    on it, and a plot of garbage columns would replace the run's good one."""
     path = Path(history_csv)
     if not path.exists():
         return {}
     columns: dict[str, list[float]] = {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            for key, value in row.items():
-                try:
-                    columns.setdefault(key, []).append(float(value))
-                except (TypeError, ValueError):
-                    pass
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or reader.fieldnames[0] != "epoch":
+                raise ValueError("its header does not start with 'epoch'")
+            for row in reader:
+                for key, value in row.items():
+                    try:
+                        columns.setdefault(key, []).append(float(value))
+                    except (TypeError, ValueError):
+                        pass
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]
+        warn(f"{path} is damaged ({reason}); the learning curves were not redrawn")
+        return {}
     return columns
 
 

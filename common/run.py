@@ -94,6 +94,31 @@ class RunFolder:
                 from common.export import check_export
 
                 check_export(self.export_dir)
+                self.check_export_is_own()
+
+    def check_export_is_own(self):
+        """An export copied from another run (another task's, or other sizes) loads and then serves the
+        wrong model, or fails deep in TensorFlow on inputs it does not take: every weight of the model
+        this run trained (``model.schema.json``, written beside model.keras) must be among the export's
+        variables. A run from before the record has nothing to compare."""
+        import json
+        from collections import Counter
+
+        import tensorflow as tf
+
+        try:
+            wrote = json.loads(self.model_schema_path.read_text(encoding="utf-8"))
+            shapes = Counter(tuple(int(d) for d in shape) for shape in wrote["weights"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return
+        index = self.export_dir / "variables" / "variables"
+        found = Counter(tuple(shape) for name, shape in tf.train.load_checkpoint(str(index))
+                        .get_variable_to_shape_map().items() if name.startswith("variables/"))
+        missing = shapes - found
+        if missing:
+            raise UserError(f"{self.export_dir} is not the export of the model this run trained (it lacks a "
+                            f"weight of shape {list(next(iter(missing)))}: copied from another run?); write "
+                            f"it anew: export --run-dir {self.path}")
 
     def is_interrupted(self) -> bool:
         return self.backup_dir.is_dir() and any(self.backup_dir.iterdir())

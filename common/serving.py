@@ -88,6 +88,7 @@ import tensorflow as tf
 from tensorflow.python.eager import cancellation  # the one way to stop a running graph call
 
 from common.errors import UserError
+from common.export import load_op_libraries
 
 log = logging.getLogger("rnnsuite.serving")
 WATCH_INTERVAL = 0.05  # seconds between checks for clients that left while their graph call runs
@@ -134,6 +135,7 @@ class SavedModelService:
                  max_text: int = 100_000):
         self.name = name
         self.max_batch, self.max_tokens, self.max_text = max_batch, max_tokens, max_text
+        load_op_libraries(export_dir)  # a subword run's tokenizer ops (TensorFlow Text)
         self.loaded = tf.saved_model.load(str(export_dir))
         self.signatures = dict(self.loaded.signatures)
         # resolved once: looking them up costs more than the conversions on a small request

@@ -69,11 +69,14 @@ class Signature:
     """One exported serving function.
 
     ``fn`` takes keyword tensors named like ``input_signature``'s specs and
-    returns a dict of named output tensors.
+    returns a dict of named output tensors. ``track`` holds the TensorFlow objects ``fn`` uses besides
+    the model's variables (an in-graph tokenizer's resource, a SavedModel asset): the export must carry
+    them, or writing it fails on an untracked resource.
     """
 
     fn: Callable
     input_signature: list
+    track: list = field(default_factory=list)
 
 
 class Task(abc.ABC):
@@ -220,6 +223,11 @@ class Task(abc.ABC):
             if exc.name != name:
                 raise
             return None
+
+    def predict_outputs(self, output_path: Path) -> list[Path]:
+        """Every file ``predict_file`` writes for ``output_path`` (checked, like --output itself, never to
+        be an input or a file of the run)."""
+        return [output_path]
 
     @abc.abstractmethod
     def predict_file(self, serve: Callable, config, state: dict, input_path: Path,

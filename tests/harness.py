@@ -175,15 +175,17 @@ def run_layer_test(layer_cls, init_kwargs: dict, inputs, tmp_path, *, expected_o
     return outputs
 
 
-def serve_in_fresh_process(export_dir, inputs: dict, tmp_path, signature: str = "serving_default") -> dict:
+def serve_in_fresh_process(export_dir, inputs: dict, tmp_path, signature: str = "serving_default",
+                           imports=()) -> dict:
     """Outputs of one exported signature called in a new Python process that imports only TensorFlow
     (`serve_calls_in_fresh_process` with one call)."""
-    return serve_calls_in_fresh_process(export_dir, [(signature, inputs)], tmp_path)[0]
+    return serve_calls_in_fresh_process(export_dir, [(signature, inputs)], tmp_path, imports)[0]
 
 
-def serve_calls_in_fresh_process(export_dir, calls: list, tmp_path) -> list[dict]:
+def serve_calls_in_fresh_process(export_dir, calls: list, tmp_path, imports=()) -> list[dict]:
     """The outputs of each ``(signature, inputs)`` of ``calls``, all made in one new Python process that
-    imports only TensorFlow.
+    imports only TensorFlow (and the op libraries named in ``imports``: ``tensorflow_text`` for a
+    subword run's tokenizer ops).
 
     This is how a deployment sees the SavedModel: if the graph needed any of this
     project's code (a custom op, a Python-side vocabulary), loading or calling it
@@ -200,6 +202,8 @@ def serve_calls_in_fresh_process(export_dir, calls: list, tmp_path) -> list[dict
         np.savez(tmp_path / f"inputs_{i}.npz", **{k: np.asarray(v) for k, v in inputs.items()})
     script = textwrap.dedent(f"""
         import sys, numpy as np, tensorflow as tf
+        for module in {list(imports)!r}:
+            __import__(module)
         loaded = tf.saved_model.load({str(export_dir)!r})
         for i, name in enumerate({names!r}):
             inputs = dict(np.load({str(tmp_path)!r} + f"/inputs_{{i}}.npz"))

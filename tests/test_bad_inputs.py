@@ -225,7 +225,7 @@ def listing(folder: Path) -> dict[str, int]:
 
 
 # ---- the in-process runner (python tests/test_bad_inputs.py JOBS.json RESULTS.json) --------------
-def damage_run(run: Path, steps: list[dict]) -> None:
+def damage_run(run: Path, steps: list[dict], fixture_runs: dict | None = None) -> None:
     for step in steps or []:
         if "truncate" in step:
             path = run / step["truncate"]
@@ -237,6 +237,9 @@ def damage_run(run: Path, steps: list[dict]) -> None:
             (run / step["write"]).write_text(step["text"], encoding="utf-8")
         elif "mkdir" in step:  # a folder where a file belongs (after a remove step), or a stale temporary
             (run / step["mkdir"]).mkdir(parents=True)
+        elif "copy" in step:  # a foreign artifact: `{copy: export, from: sentiment}` (another task's run)
+            source = Path(fixture_runs[f"fixture/{step['from']}"]) / step["copy"]
+            (shutil.copytree if source.is_dir() else shutil.copyfile)(source, run / step["copy"])
         else:
             raise ValueError(f"unknown damage step {step}")
 
@@ -283,7 +286,7 @@ def runner_main(jobs_path: str, results_path: str) -> None:
                                       "stdout": "", "seconds": 0}
                 continue
             shutil.copytree(Path(jobs["fixture_runs"][job["run_from"]]), run)
-            damage_run(run, job.get("damage"))
+            damage_run(run, job.get("damage"), jobs["fixture_runs"])
             before = listing(cwd)
         result = _run_in_process(job["task"], job["argv"], cwd)
         if before is not None:
@@ -312,6 +315,7 @@ def corpus_results(tmp_path_factory, request):
               if item.module is request.module and getattr(item, "callspec", None)]
     cases = [p["case"] for p in params if "case" in p] if params else CASES
     trained = ({c["run"] if isinstance(c["run"], str) else c["task"] for c in cases if c.get("run")}
+               | {step["from"] for c in cases for step in c.get("damage") or [] if "copy" in step}
                | {p["task"] for p in params if "task" in p})
     fixtures, fixture_runs, jobs, cli_jobs, setup = [], {}, [], [], {}
     for task in sorted(trained):

@@ -1,7 +1,7 @@
 """Running a model over many variable-length inputs with little padding, results in input order."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -20,3 +20,16 @@ def by_length(items: Sequence, length: Callable, batch_size: int, run: Callable)
         for i, result in zip(chunk, run([items[i] for i in chunk])):
             out[i] = result
     return out
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of ``size`` consecutive items (the last one shorter) of an iterable of any length, so a
+    stream is batched exactly as a list cut every ``size`` items would be (``itertools.batched``, 3.12)."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

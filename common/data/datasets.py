@@ -1,5 +1,9 @@
 """Finding dataset files: the user's own paths, ``$RNNSUITE_DATA``, or a checksummed download cache.
 
+A ``data.*`` value may also name many files (a sharded corpus): a glob
+(``corpus/part-*.txt.gz``, matches read in sorted order) or a list of paths and
+globs (read in the list's order); `resolve_all` turns it into the files to read.
+
 A config names a file as an absolute path, a path relative to the working
 directory, or a path inside the benchmark layout (``ett/ETTh1.csv``). Layout
 paths are looked up in ``$RNNSUITE_DATA`` first and then in the cache folder
@@ -10,6 +14,7 @@ checked again, so a damaged or replaced file is never trusted.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -146,3 +151,60 @@ def resolve(path: str | os.PathLike, base: Path | None = None) -> Path:
         return download(key, cache_root() / candidate)
     hint = "" if data_root() else " (RNNSUITE_DATA is not set)"
     raise DataError(f"data file not found: {path}; looked in {', '.join(tried)}{hint}")
+
+
+def is_pattern(text: str) -> bool:
+    """Whether a data path is a glob (``*``, ``?`` or ``[``) rather than one file's name."""
+    return any(c in text for c in "*?[")
+
+
+def as_list(spec) -> list[str]:
+    """A ``data.*`` value (one path or pattern, or a list of them) as a list."""
+    return [str(spec)] if isinstance(spec, (str, os.PathLike)) else [str(item) for item in spec]
+
+
+def substitute(spec, placeholder: str, value: str):
+    """``spec`` with ``placeholder`` (e.g. ``{lang}``) replaced in the path or in every path of the list."""
+    if isinstance(spec, (str, os.PathLike)):
+        return str(spec).replace(placeholder, value)
+    return [str(item).replace(placeholder, value) for item in spec]
+
+
+def describe(spec) -> str:
+    """A ``data.*`` value as messages show it: the path or pattern, or the list joined by commas."""
+    return ", ".join(as_list(spec))
+
+
+def _matches(pattern: str, base: Path | None) -> list[Path]:
+    """Files a glob matches, sorted (a stable order whatever the file system lists first); a relative
+    pattern is tried in the working directory, ``base`` and ``$RNNSUITE_DATA`` (the first folder with a
+    match wins)."""
+    text = os.path.expandvars(os.path.expanduser(pattern))
+    if Path(text).is_absolute():
+        candidates = [text]
+    else:
+        candidates = [str(folder / text) for folder in (Path.cwd(), base, data_root()) if folder is not None]
+    for full in candidates:
+        found = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        if found:
+            return found
+    hint = "" if data_root() or Path(text).is_absolute() else " (RNNSUITE_DATA is not set)"
+    raise DataError(f"data path pattern {pattern} matches no file (looked for {', '.join(candidates)})"
+                    f"{hint}; check the pattern, or quote it in the config so YAML reads it as one string")
+
+
+def resolve_all(spec, base: Path | None = None) -> list[Path]:
+    """The files of a ``data.*`` value: one path, a glob, or a list of paths and globs; every file once,
+    in a stable order (a glob's matches sorted, a list in its own order), or one clear `DataError`."""
+    items = as_list(spec)
+    if not items:
+        raise DataError("a data path list is empty; name at least one file or pattern")
+    files: list[Path] = []
+    for item in items:
+        text = str(item)
+        literal = Path(os.path.expandvars(os.path.expanduser(text)))
+        if is_pattern(text) and not literal.exists():  # a real file named data[1].csv is that file
+            files.extend(_matches(text, base))
+        else:
+            files.append(resolve(text, base))
+    return list(dict.fromkeys(files))  # a file two patterns match is read once

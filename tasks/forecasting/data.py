@@ -60,17 +60,19 @@ def load_splits(data_config) -> tuple[dict[str, pd.DataFrame], list[str], list[s
     """The train/val/test frames (cut from data.path, or read from three files), targets and covariates."""
     d = data_config
     if d.path is not None:
-        path = datasets.resolve(d.path)
-        targets, covariates = columns(d, path)
-        frame = read(d, path, targets + covariates)
+        files = datasets.resolve_all(d.path)  # shards of one series (a glob or a list), read in order
+        path = files[0] if len(files) == 1 else datasets.describe(files)
+        targets, covariates = columns(d, files[0])
+        frame = read(d, files, targets + covariates)
         bounds = split_bounds(len(frame), d.split, d.split_ratios, d.split_rows, d.split_dates,
                               frame.index, d.lookback, path)
         parts = {name: frame.iloc[a:b] for name, (a, b) in bounds.items()}
         sources = {name: path for name in parts}
     else:
-        sources = {name: datasets.resolve(getattr(d, name)) for name in SPLITS}
-        targets, covariates = columns(d, sources["train"])
-        parts = {name: read(d, p, targets + covariates) for name, p in sources.items()}
+        files = {name: datasets.resolve_all(getattr(d, name)) for name in SPLITS}
+        sources = {name: f[0] if len(f) == 1 else datasets.describe(f) for name, f in files.items()}
+        targets, covariates = columns(d, files["train"][0])
+        parts = {name: read(d, f, targets + covariates) for name, f in files.items()}
     for name, part in parts.items():
         if count_windows(len(part), d.lookback, d.horizon) < 1:
             raise DataError(f"{sources[name]}: the {name} split has {len(part)} rows, fewer than "

@@ -25,9 +25,9 @@ import tensorflow as tf
 
 from common.data.checks import (check_batch_size, check_training_unknowns, note_evaluated_unknowns,
                                  unknown_share)
-from common.data.datasets import resolve
+from common.data.datasets import describe, resolve_all
 from common.data.split import SPLITS
-from common.data.text import read_text
+from common.data.text import read_joined
 from common.errors import DataError, warn
 from common.task import Prepared
 
@@ -63,14 +63,19 @@ def tokenize(text: str, granularity: str) -> list[str]:
     return tokens
 
 
-def read_tokens(path_string: str, config, role: str) -> list[str]:
-    path = resolve(path_string)
-    text = read_text(path, config.data.encoding)
+def read_tokens(path_string, config, role: str) -> list[str]:
+    """Tokens of a split's file, or of its shards one after the other (a glob or a list)."""
+    files = resolve_all(path_string)
+    text = read_joined(files, config.data.encoding)
     tokens = tokenize(text, config.data.granularity)
     if not text.strip():
-        raise DataError(f"{path}: the {role} file has no text; a language model needs at least a few "
-                        "sentences, one per line")
+        raise DataError(f"{_named(files)}: the {role} file has no text; a language model needs at least a "
+                        "few sentences, one per line")
     return tokens
+
+
+def _named(files) -> str:
+    return str(files[0]) if len(files) == 1 else describe(files)
 
 
 def _carve(text: str, config, path) -> dict[str, str]:
@@ -103,8 +108,9 @@ def load_tokens(config) -> tuple[dict[str, list[str]], bool]:
     g = data.granularity
     if data.path is None:
         return {split: read_tokens(getattr(data, split), config, split) for split in SPLITS}, False
-    path = resolve(data.path)
-    text = read_text(path, data.encoding)
+    files = resolve_all(data.path)
+    path = _named(files)
+    text = read_joined(files, data.encoding)
     if not text.strip():
         raise DataError(f"{path}: the file has no text; a language model needs at least a few sentences, "
                         "one per line")
@@ -263,7 +269,7 @@ def prepare(config, state: dict | None = None) -> LanguageModelPrepared:
         state = {"granularity": data.granularity, "direction": data.direction, "vocabulary": vocabulary}
     index = {token: i for i, token in enumerate(state["vocabulary"])}
     ids = {split: to_ids(t, index) for split, t in tokens.items()}
-    source = data.path or data.train
+    source = describe(data.path or data.train)
     shares = {split: unknown_share(int(np.sum(ids[split] == UNK_ID)), len(ids[split])) for split in SPLITS}
     if fitted:
         check_training_unknowns(shares["train"], source,

@@ -20,6 +20,7 @@ boundary token) and ``perplexity`` per text.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -27,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from common import config as cfg
-from common.data.text import read_text
+from common.data.batching import chunked
+from common.data.text import progress_lines
 from common.errors import DataError
 from common.export import VocabularyIndex
 from common.io import atomic_path
@@ -172,38 +174,108 @@ def reference_outputs(model, config, prepared) -> dict:
 
 
 def read_prompts(path: Path, config, vocabulary: list[str]) -> list[str]:
-    """One prompt per line; for characters, a prompt with characters the model never saw is refused."""
-    text = read_text(path, config.data.encoding)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if not lines:
+    """One prompt per line (see `iter_prompts`), as a list."""
+    return list(iter_prompts(path, config, vocabulary))
+
+
+def iter_prompts(path: Path, config, vocabulary: list[str]):
+    """One prompt per line, read as they are used (any size; progress on a terminal); for characters,
+    a prompt with characters the model never saw is refused."""
+    known = set(vocabulary) | {boundary("char")} if config.data.granularity == "char" else None
+    number = 0
+    for number, line in progress_lines(path, config.data.encoding, "predict"):
+        unknown = sorted(set(line) - known) if known is not None else None
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:5])
+            raise DataError(f"{path}:{number}: characters the model never saw in training: {shown}; "
+                            "remove or replace them")
+        yield line
+    if not number:
         raise DataError(f"{path}: the file is empty; write one prompt per line (an empty line: generate "
                         "from the start of a text)")
-    if config.data.granularity == "char":
-        known = set(vocabulary) | {boundary("char")}
-        for number, line in enumerate(lines, start=1):
-            unknown = sorted(set(line) - known)
-            if unknown:
-                shown = ", ".join(repr(c) for c in unknown[:5])
-                raise DataError(f"{path}:{number}: characters the model never saw in training: {shown}; "
-                                "remove or replace them")
-    return lines
 
 
 def predict_file(serve, config, state: dict, input_path, output_path) -> dict:
     """Continuations of every prompt line, written as JSON Lines ``{"prompt": ..., "text": ...}``
-    (JSON, because a character model's continuation may contain newlines)."""
-    prompts = read_prompts(Path(input_path), config, state["vocabulary"])
-    rows = []
-    for start in range(0, len(prompts), PREDICT_BATCH):
-        chunk = prompts[start:start + PREDICT_BATCH]
-        for prompt, text in zip(chunk, serve(prompt=tf.constant(chunk, tf.string))["text"].numpy()):
-            rows.append({"prompt": prompt, "text": text.decode("utf-8")})
-    with atomic_path(Path(output_path)) as tmp:
-        Path(tmp).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (JSON, because a character model's continuation may contain newlines). Prompts stream through the
+    model ``PREDICT_BATCH`` at a time into a temporary file that replaces ``output_path`` once all are
+    done."""
+    prompts = iter_prompts(Path(input_path), config, state["vocabulary"])
+    prompts = itertools.chain([next(prompts)], prompts)  # a missing or empty input fails before any output
+    n_prompts = 0
+    with atomic_path(Path(output_path)) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for chunk in chunked(prompts, PREDICT_BATCH):
+            for prompt, text in zip(chunk, serve(prompt=tf.constant(chunk, tf.string))["text"].numpy()):
+                handle.write(json.dumps({"prompt": prompt, "text": text.decode("utf-8")}, ensure_ascii=False)
+                             + "\n")
+            n_prompts += len(chunk)
     g = config.model.generation
     mode = (f"beam search, width {g.beam_width}" if g.beam_width > 1 else "greedy" if g.temperature == 0
             else f"sampling (temperature {g.temperature}, top_k {g.top_k}, top_p {g.top_p}, seed {g.seed})")
     limit = "at most " if config.data.granularity == "word" else ""  # a word model's text ends at <eos>
-    return {"prompts": len(prompts), "tokens per prompt": f"{limit}{g.max_tokens}", "decoding": mode}
+    return {"prompts": n_prompts, "tokens per prompt": f"{limit}{g.max_tokens}", "decoding": mode}
+
+
+def export_formats(config) -> dict:
+    """ONNX: next-token log-probabilities and greedy generation in one graph (any batch and length)."""
+    return {"onnx": None, "litert": "LiteRT holds the fixed-shape cores (forecasting, sentiment, ner); "
+                                    "generation runs a loop of data-dependent length: use onnx"}
+
+
+def export_core(model, config, prepared, fmt: str):
+    """The numeric core: ``ids [batch, time]`` (int64 ``[boundary] + tokens`` per text, as `Generator.ids`
+    looks them up: 0 pads, 1 unknown, 2 the boundary token) and ``max_tokens [batch]`` ->
+    ``log_probs [batch, time, vocabulary]`` (the natural-log next-token distribution after each id,
+    from zero states, so ``score`` is their sum at the next ids and the closing boundary) and the greedy
+    continuation of each prompt, ``tokens [batch, steps]`` (first ``lengths`` of each row; generation
+    stops at a word model's boundary token, left out), decoded inside the graph like the ``generate``
+    signature at temperature 0 (`common.export_formats.greedy_decode`, an ONNX Loop)."""
+    from common.export_formats import Core, greedy_decode
+
+    vocabulary = prepared.state["vocabulary"]
+    granularity = config.data.granularity
+    end_id = BOUNDARY_ID if granularity == "word" else -1
+
+    def core(ids, max_tokens):
+        graph = LanguageModelGraph(model)
+        ids = tf.cast(ids, tf.int32)
+        batch = tf.shape(ids)[0]
+        lengths = tf.reduce_sum(tf.cast(tf.not_equal(ids, PAD_ID), tf.int32), axis=1)
+        logits, _ = graph.run(ids, graph.recurrent.zero_states(batch))
+        # As `LanguageModelGraph.generate`: the prompt but its last token, which the first step reads.
+        prefix = tf.where(tf.range(tf.shape(ids)[1])[tf.newaxis] < (lengths - 1)[:, tf.newaxis], ids, PAD_ID)
+        _, states = graph.run(prefix, graph.recurrent.zero_states(batch))
+        last = tf.gather(ids, lengths - 1, batch_dims=1)
+        start = (graph.recurrent.flat_states(states), last, tf.ones([batch], tf.bool))
+
+        def step(tokens, state, constants):
+            flat, pending, first = state
+            tokens = tf.where(first, pending, tokens)
+            step_logits, new = graph.run(tokens[:, tf.newaxis], graph.recurrent.nested_states(flat))
+            step_logits = step_logits[:, 0]
+            no_pad = tf.fill([tf.shape(step_logits)[0], 1], -1e9)
+            step_logits = tf.concat([no_pad, step_logits[:, 1:]], axis=1)
+            return step_logits, (graph.recurrent.flat_states(new), pending, tf.zeros_like(first))
+
+        tokens, new_lengths, _ = greedy_decode(step, start, start_id=BOUNDARY_ID, end_id=end_id,
+                                               max_length=tf.cast(max_tokens, tf.int32), pad_id=PAD_ID)
+        return {"log_probs": tf.nn.log_softmax(logits, axis=-1), "tokens": tf.cast(tokens, tf.int64),
+                "lengths": tf.cast(new_lengths, tf.int64)}
+
+    prompts = serving_example(config, prepared)["prompt"]
+    ids, _ = Generator(model, vocabulary, granularity).ids(tf.constant(prompts))
+    max_tokens = config.model.generation.max_tokens
+    example = {"ids": np.asarray(ids, np.int64), "max_tokens": np.full(len(prompts), max_tokens, np.int64)}
+    specs = [tf.TensorSpec([None, None], tf.int64, name="ids"),
+             tf.TensorSpec([None], tf.int64, name="max_tokens")]
+    preprocessing = {
+        "granularity": granularity, "vocabulary": list(vocabulary), "pad_id": PAD_ID, "unk_id": UNK_ID,
+        "boundary_id": BOUNDARY_ID, "end_id": end_id, "max_tokens": max_tokens,
+        "host": "ids: the boundary id, then each token of the text (word granularity: split on ASCII "
+                "whitespace; char: Unicode code points) at its index in vocabulary (unk_id when absent, or "
+                "for the padding and unknown entries), padded with pad_id; generation: vocabulary[tokens] "
+                "of the first lengths of each row, joined by spaces (words) or nothing (characters); "
+                "score: log_likelihood = sum of log_probs at the next ids and at the closing boundary_id, "
+                "perplexity = exp(-log_likelihood / (tokens + 1)).",
+    }
+    return Core(core, specs, ["log_probs", "tokens", "lengths"], preprocessing, example)

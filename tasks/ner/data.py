@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from common.config import shown
 from common.data.checks import check_batch_size, check_training_unknowns, unknown_share
-from common.data.datasets import resolve
+from common.data.datasets import describe, resolve_all
 from common.data.split import SPLITS, carve, seeded_subset
 from common.data.vectors import pretrained_embeddings
 from common.errors import ConfigError, DataError, warn
@@ -46,20 +46,23 @@ def load_splits(config) -> dict[str, list[TaggedSentence]]:
     """The three splits as read: from their files, or carved out of ``data.path``."""
     data = config.data
 
-    def read(path_string):
-        path = resolve(path_string)
-        if data.format == "auto" and is_jsonl(path):
-            data.check_columns_unused(f"data.format auto reads {path_string} as JSON Lines")
-        sentences = read_tagged(path, data.format, data.token_column, data.tag_column, data.encoding)
-        check_distinct_columns(data, sentences, path)
-        check_tag_column(sentences, data.token_column, data.tag_column, path)
+    def read(path_string):  # one file, or its shards in order (a glob or a list), each checked on its own
+        sentences = []
+        for path in resolve_all(path_string):
+            if data.format == "auto" and is_jsonl(path):
+                data.check_columns_unused(f"data.format auto reads {path} as JSON Lines")
+            shard = read_tagged(path, data.format, data.token_column, data.tag_column, data.encoding)
+            check_distinct_columns(data, shard, path)
+            check_tag_column(shard, data.token_column, data.tag_column, path)
+            sentences.extend(shard)
         return sentences
 
     if data.path is None:
         splits = {split: read(getattr(data, split)) for split in SPLITS}
     else:
         named = {split: read(getattr(data, split)) for split in ("val", "test") if getattr(data, split)}
-        splits = carve(read(data.path), named, data.val_fraction, data.test_fraction, config.seed, data.path)
+        splits = carve(read(data.path), named, data.val_fraction, data.test_fraction, config.seed,
+                       describe(data.path))
     return {split: [sentences[i] for i in seeded_subset(len(sentences), data.max_examples, config.seed)]
             for split, sentences in splits.items()}
 

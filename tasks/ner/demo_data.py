@@ -13,15 +13,17 @@ from common.metrics.tagging import OUTSIDE
 
 
 def make_data(folder: Path, seed: int = 0) -> dict:
-    """Newswire-like sentences from templates; the test split uses names never seen in training,
-    so the character features have to do the work there."""
+    """Newswire-like sentences from templates; half the test split uses names never seen in training,
+    so the character features and the context have to do the work there, and some words are
+    ambiguous, as in real news ("Jordan" the person or the country, "Washington" the name or the
+    city), so the word alone does not decide its tag."""
     rng = np.random.default_rng(seed)
     first = ["John", "Maria", "Ahmed", "Li", "Olga", "Pedro", "Anna", "Kofi", "Yuki", "Sven", "Ines",
-             "Tomasz", "Chloe", "Ravi", "Nadia", "Jorge"]
+             "Tomasz", "Chloe", "Ravi", "Nadia", "Jorge", "Jordan", "Georgia"]
     last = ["Smith", "Garcia", "Khan", "Wei", "Petrova", "Silva", "Berg", "Mensah", "Tanaka", "Larsen",
-            "Moreau", "Kowalski", "Dubois", "Patel", "Haddad", "Ortega"]
+            "Moreau", "Kowalski", "Dubois", "Patel", "Haddad", "Ortega", "Washington"]
     places = ["Paris", "Lagos", "Osaka", "Lima", "Oslo", "Cairo", "Dublin", "Quito", "Hanoi", "Perth",
-              "New York", "Buenos Aires", "Cape Town", "Kuala Lumpur"]
+              "New York", "Buenos Aires", "Cape Town", "Kuala Lumpur", "Jordan", "Georgia", "Washington"]
     orgs = ["Acme Corp", "Globex", "Initech", "Umbrella Group", "Vandelay Industries", "Stark Bank",
             "Wayne Holdings", "Tyrell Systems", "Cyberdyne", "Soylent Foods"]
     misc = ["French", "Nigerian", "Japanese", "Peruvian", "Norwegian", "Egyptian", "Irish", "Olympic"]
@@ -34,6 +36,9 @@ def make_data(folder: Path, seed: int = 0) -> dict:
         "{LOC} police arrested {PER} after the match .",
         "{PER} told reporters in {LOC} that {ORG} was for sale .",
         "It was a quiet day .",
+        "{ORG} opened an office in {LOC} last year .",
+        "{PER} of {ORG} declined to comment .",
+        "Fans in {LOC} cheered the {MISC} champion {PER} .",
     ]
 
     def sentence(names):
@@ -53,8 +58,9 @@ def make_data(folder: Path, seed: int = 0) -> dict:
         return [[t, "-", "-", g] for t, g in zip(tokens, tags)]
 
     def pools(part):
-        def cut(names):
+        def cut(names):  # a seeded shuffle first, so both parts hold one- and two-word names
             k = max(2, len(names) * 3 // 4)
+            names = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
             return names[:k] if part == "seen" else names[k:]
         return {"first": cut(first), "last": cut(last), "LOC": cut(places), "ORG": cut(orgs),
                 "MISC": cut(misc)}

@@ -137,3 +137,106 @@ def predict_file(serve, config, input_path: Path, output_path: Path) -> dict:
                "entities file": str(entities_path)}
     summary.update({f"entities {kind}": n for kind, n in sorted(counts.items())})
     return summary
+
+
+# The core's id inputs and the tagger layer that makes each from the token strings.
+CORE_INPUTS = {"word_ids": "word_lookup", "char_ids": "char_ids", "casing_ids": "casing"}
+
+
+def export_formats(config) -> dict:
+    """ONNX (any length) and LiteRT (sentences padded to the longest one of the data, batch 1) of the
+    tagger from its id lookups on; not with character language models, which read the sentence text."""
+    if config.model.char_lm.enabled:
+        reason = "model.char_lm: the character language models read the sentence text, not word ids"
+        return {"onnx": reason, "litert": reason}
+    return {"onnx": None, "litert": None}
+
+
+def export_core(model, config, prepared: NERPrepared, fmt: str):
+    """The numeric core of ``serving_default``: ``word_ids [batch, words]`` (int64; 0 pads, 1 is unknown,
+    then `vocabulary` from 2, looked up lower-cased with model.lowercase), and with a char encoder
+    ``char_ids [batch, words, max_word_chars]`` (0 pads, 1 unknown, then `chars` from 2; Unicode code
+    points, cut to max_word_chars), with model.casing_dim ``casing_ids [batch, words]`` (the casing
+    classes of `tasks.ner.layers.CASING_PATTERNS`) -> ``scores [batch, words, tags]`` (the emission
+    scores) and ``tag_ids [batch, words]``: the CRF's Viterbi path (with the scheme's constraints when
+    model.constrained_decoding) decoded inside the graph, or the best score per word without a CRF. The
+    host names them from `tags` (the model's scheme) and converts them to the data's `scheme`."""
+    import keras
+
+    from common.export_formats import Core
+
+    m, state = config.model, prepared.state
+    names = ["word_ids", *(["char_ids"] if m.char_encoder != "none" else []),
+             *(["casing_ids"] if m.casing_dim else [])]
+    inner = [model.get_layer(CORE_INPUTS[name]).output for name in names]
+    core_model = keras.Model(inner, model.output, name="ner_core")
+    ids_model = keras.Model(model.input, inner, name="ner_ids")
+
+    def core(word_ids, char_ids=None, casing_ids=None):
+        given = {"word_ids": word_ids, "char_ids": char_ids, "casing_ids": casing_ids}
+        args = [given[name] if name == "word_ids" else tf.cast(given[name], tf.int32) for name in names]
+        scores = tf.cast(core_model(args, training=False), tf.float32)
+        valid = tf.not_equal(word_ids, 0)
+        if m.crf:
+            ids = viterbi(model.crf, scores, valid, m.constrained_decoding)
+        else:
+            ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
+        return {"scores": scores, "tag_ids": tf.cast(ids, tf.int64)}
+
+    tokens = serving_example(prepared)["tokens"]
+    longest = max([tokens.shape[1], *(len(s.tokens) for split in prepared.sentences.values() for s in split)])
+    computed = ids_model(tf.constant(tokens))
+    computed = computed if isinstance(computed, (list, tuple)) else [computed]
+    example, specs, fixed = {}, [], {}
+    for name, values in zip(names, computed):
+        values = np.asarray(values, np.int64)
+        padded = np.zeros((len(values), longest, *values.shape[2:]), np.int64)
+        padded[:, :values.shape[1]] = values
+        example[name] = padded
+        tail = [m.max_word_chars] if name == "char_ids" else []
+        specs.append(tf.TensorSpec([None, None, *tail], tf.int64, name=name))
+        fixed[name] = [1, longest, *tail]
+    preprocessing = {
+        "lowercase": m.lowercase, "vocabulary": list(state["vocabulary"]), "chars": list(state["chars"]),
+        "max_word_chars": m.max_word_chars, "tags": list(state["tags"]), "tag_scheme": m.tag_scheme,
+        "scheme": config.data.scheme, "crf": m.crf, "max_words": longest,
+        "host": "word_ids: each token (lower-cased with str.lower when lowercase) at its index in vocabulary "
+                "+ 2, 1 when absent, 0 for the padding token ''; char_ids: the token's first max_word_chars "
+                "code points at their index in chars + 2 (1 when absent), 0-padded; casing_ids: the first "
+                "full match among numeric \\PL*\\d\\PL*, all_upper, initial_upper, has_digit, lower, mixed "
+                "(ids 2-7; 1 none; 0 padding; tasks/ner/layers.py CASING_PATTERNS, RE2 syntax); tags = "
+                "tags[tag_ids] of the real tokens, converted from tag_scheme to scheme; '' at padding. "
+                "LiteRT takes exactly max_words words.",
+    }
+    return Core(core, specs, ["scores", "tag_ids"], preprocessing, example, fixed)
+
+
+def viterbi(crf, potentials, mask, constrained: bool):
+    """`CRF.decode` (same recursion, same path) with its backward pass as a forward ``tf.scan`` over the
+    reversed pointers: tf2onnx converts ``tf.scan(..., reverse=True)`` into a graph that returns other
+    paths (measured: up to every tag wrong on random weights)."""
+    from common.layers.crf import _time_major_with_spare_step
+
+    transitions, start, end = crf._scores(constrained)
+    steps, valid = _time_major_with_spare_step(potentials, mask)
+    identity = tf.range(crf.num_tags, dtype=tf.int32)[None, :]
+    batch = tf.shape(steps)[1]
+
+    def forward(carry, inputs):
+        delta, _ = carry
+        emission, ok = inputs
+        scores = delta[:, :, None] + transitions[None]
+        best = tf.reduce_max(scores, axis=1) + emission
+        pointer = tf.argmax(scores, axis=1, output_type=tf.int32)
+        return (tf.where(ok[:, None], best, delta),
+                tf.where(ok[:, None], pointer, tf.broadcast_to(identity, tf.shape(pointer))))
+
+    delta0 = start + steps[0]
+    deltas, pointers = tf.scan(forward, (steps[1:], valid[1:]),
+                               initializer=(delta0, tf.zeros([batch, crf.num_tags], tf.int32)))
+    last_delta = tf.concat([delta0[None], deltas], axis=0)[-1]
+    last_tag = tf.argmax(last_delta + end, axis=1, output_type=tf.int32)
+    earlier = tf.reverse(tf.scan(lambda tag, pointer: tf.gather(pointer, tag, batch_dims=1),
+                                 tf.reverse(pointers, [0]), initializer=last_tag), [0])
+    path = tf.concat([earlier, last_tag[None]], axis=0)[:-1]  # drop the spare step
+    return tf.transpose(path, [1, 0])

@@ -37,6 +37,9 @@ class NERTask(Task):
                           "data.token_column; its columns are echoed), or JSON Lines {\"tokens\": [...]}. "
                           "Writes CoNLL with the predicted tag last, and <output stem>.entities.jsonl.")
 
+    def predict_outputs(self, output_path: Path) -> list[Path]:
+        return [output_path, output_path.with_name(output_path.stem + ".entities.jsonl")]
+
     def write_data(self, table, stem: Path) -> Path:
         """Tagged sentences from the Python API as a two-column CoNLL file (token and tag, a blank line
         after each sentence), which the demo config and ``data.format: auto`` read with the default

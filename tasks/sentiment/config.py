@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from common.config import BaseDataConfig, option, section
 from common.data.checks import ignored_options
+from common.data.datasets import as_list
 from common.errors import ConfigError
 from common.layers.pooling import POOLING_MODES
 from common.layers.recurrent import RNNConfig
@@ -51,7 +52,7 @@ class SentimentDataConfig(BaseDataConfig):
                                   "labels, e.g. [neg, pos]")
             for key in ("path", "train", "val", "test"):
                 value = getattr(self, key)
-                if value is not None and LABEL_PLACEHOLDER not in value:
+                if value is not None and not all(LABEL_PLACEHOLDER in item for item in as_list(value)):
                     raise ConfigError(f"config key 'data.{key}': with format label_files the path must "
                                       f"contain {LABEL_PLACEHOLDER}, e.g. rt-polarity/rt-polarity.{{label}}")
         if self.folds is not None:

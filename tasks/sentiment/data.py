@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.data.text import read_lines, read_text
+from common.data.text import progress_lines, read_lines, read_text
 from common.errors import DataError
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "lines")
@@ -37,6 +37,12 @@ class LabelledTexts:
     def subset(self, indices) -> "LabelledTexts":
         return LabelledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices],
                              [self.sources[i] for i in indices])
+
+    def extend(self, other: "LabelledTexts") -> "LabelledTexts":
+        self.texts.extend(other.texts)
+        self.labels.extend(other.labels)
+        self.sources.extend(other.sources)
+        return self
 
     def without_empty_texts(self) -> tuple["LabelledTexts", int]:
         """Drop examples whose text is blank (they carry no signal); return how many were dropped."""
@@ -150,7 +156,17 @@ def _require_label(value, path, line) -> str:
 
 def _read_jsonl(path, text_column, label_column, encoding) -> LabelledTexts:
     out = LabelledTexts()
-    for line, raw in read_lines(path, encoding):
+    for text, label, source in _jsonl_records(path, read_lines(path, encoding), text_column, label_column):
+        out.texts.append(text)
+        out.labels.append(label)
+        out.sources.append(source)
+    return out
+
+
+def _jsonl_records(path, numbered, text_column, label_column):
+    """``(text, label, "file:line")`` of every ``(line, raw)`` JSON Lines record (blank lines dropped
+    before), checked; the label is "" without ``label_column``."""
+    for line, raw in numbered:
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -168,10 +184,7 @@ def _read_jsonl(path, text_column, label_column, encoding) -> LabelledTexts:
             raise DataError(f"{path}:{line}: '{text_column}' must be a string, got {text!r}")
         if label_column:
             _require_scalar(record[label_column], label_column, path, line)
-        out.texts.append(text)
-        out.labels.append(_require_label(record[label_column], path, line) if label_column else "")
-        out.sources.append(f"{path}:{line}")
-    return out
+        yield text, _require_label(record[label_column], path, line) if label_column else "", f"{path}:{line}"
 
 
 def _require_scalar(value, key, path, line) -> None:
@@ -200,52 +213,69 @@ def read_labelled(path, text_column="text", label_column="label", fmt="auto",
     return data
 
 
+def joined(parts) -> LabelledTexts:
+    """The examples of several files (shards of one split), in order."""
+    out = LabelledTexts()
+    for part in parts:
+        out.extend(part)
+    return out
+
+
 def read_label_files(files: dict, encoding="utf-8") -> LabelledTexts:
     """One plain-text file per label, one text per line (e.g. rt-polarity's ``.pos`` / ``.neg``).
 
-    ``files`` maps label -> path. Blank lines are skipped.
+    ``files`` maps label -> path, or label -> list of paths (shards). Blank lines are skipped.
     """
     if len(files) < 2:
         raise DataError("data.label_files needs at least two labels, e.g. "
                         "{positive: reviews.pos, negative: reviews.neg}")
     out = LabelledTexts()
-    for label, path in files.items():
-        lines = read_lines(path, encoding)
-        if not lines:
-            raise DataError(f"{path}: the file is empty; it should hold the texts labelled {label!r}, "
-                            "one per line")
-        for line, text in lines:
-            out.texts.append(text)
-            out.labels.append(label_text(label))
-            out.sources.append(f"{path}:{line}")
+    for label, paths in files.items():
+        for path in [paths] if isinstance(paths, (str, Path)) else paths:
+            lines = read_lines(path, encoding)
+            if not lines:
+                raise DataError(f"{path}: the file is empty; it should hold the texts labelled {label!r}, "
+                                "one per line")
+            for line, text in lines:
+                out.texts.append(text)
+                out.labels.append(label_text(label))
+                out.sources.append(f"{path}:{line}")
     return out
 
 
 def read_texts(path, text_column="text", fmt="auto", encoding="utf-8") -> list[str]:
+    """Unlabelled texts for prediction (see `iter_texts`), as a list."""
+    return list(iter_texts(path, text_column, fmt, encoding))
+
+
+def iter_texts(path, text_column="text", fmt="auto", encoding="utf-8"):
     """Unlabelled texts for prediction: one per line in a plain file, or a column of CSV/TSV/JSONL.
 
     Blank lines of a plain file are kept as empty texts, so output rows line up with input lines.
-    """
+    Plain and JSON Lines files are read as the texts are used (any size, bounded memory, progress on a
+    terminal); CSV/TSV, whose quoted records may span lines, is read whole."""
     path = Path(path)
     try:
         kind = detect_format(path, fmt)
     except DataError:
         kind = "lines"  # no telling suffix: a plain file of texts
-    if kind == "lines":
-        text = read_text(path, encoding)
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        if not lines:
-            raise DataError(f"{path}: the file is empty; write one text per line")
-        return [line.rstrip() for line in lines]
-    if kind == "jsonl":
-        data = _read_jsonl(path, text_column, None, encoding)
+    count = 0
+    if kind in ("lines", "jsonl"):
+        numbered = progress_lines(path, encoding, "predict")
+        if kind == "lines":
+            texts = (line.rstrip() for _, line in numbered)
+        else:
+            blank_dropped = ((n, line.rstrip()) for n, line in numbered if line.strip())
+            texts = (text for text, _, _ in _jsonl_records(path, blank_dropped, text_column, None))
+        for count, text in enumerate(texts, 1):
+            yield text
     else:
         data = _read_delimited(path, text_column, None, "," if kind == "csv" else "\t", encoding)
-    if not len(data):
-        raise DataError(f"{path}: no texts (only a header or blank lines)")
-    return data.texts
+        for count, text in enumerate(data.texts, 1):
+            yield text
+    if not count:
+        raise DataError(f"{path}: the file is empty; write one text per line" if kind == "lines" else
+                        f"{path}: no texts (only a header or blank lines)")
 
 
 def sorted_labels(labels) -> list[str]:

@@ -15,11 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from common.data.checks import check_batch_size, check_training_unknowns, unknown_share
-from common.data.datasets import resolve
+from common.data.datasets import resolve_all, substitute
 from common.data.split import SPLITS, seeded_subset, stratified_fold, stratified_split
 from common.data.vectors import pretrained_embeddings
 from common.errors import DataError, warn
 from common.pretrained import PretrainedEncoder
+from common.progress import progress
 from common.task import Prepared
 from tasks.sentiment import data as td
 from tasks.sentiment.config import LABEL_PLACEHOLDER
@@ -57,12 +58,15 @@ def tokenize_fn(name: str):
     return lambda text: " ".join(tokenize(text))
 
 
-def read_split(data, path_string: str) -> td.LabelledTexts:
+def read_split(data, path_string) -> td.LabelledTexts:
+    """The examples of a split's file, or of its shards in order (a glob or a list; each shard is a whole
+    file with its own header, so every message names the shard and its line)."""
     if data.format == "label_files":
-        files = {label: resolve(path_string.replace(LABEL_PLACEHOLDER, label)) for label in data.label_names}
+        files = {label: resolve_all(substitute(path_string, LABEL_PLACEHOLDER, label))
+                 for label in data.label_names}
         return td.read_label_files(files, data.encoding)
-    return td.read_labelled(resolve(path_string), data.text_column, data.label_column, data.format,
-                            data.encoding)
+    return td.joined([td.read_labelled(path, data.text_column, data.label_column, data.format, data.encoding)
+                      for path in resolve_all(path_string)])
 
 
 def load_splits(config) -> dict[str, td.LabelledTexts]:
@@ -174,10 +178,12 @@ def training_unknown_share(config, texts, vocabulary) -> float:
     layer = keras.layers.TextVectorization(standardize=standardizer(config.model.standardize),
                                            vocabulary=vocabulary)
     unknown = tokens = 0
-    for start in range(0, len(texts), 1024):
-        ids = layer(np.asarray(texts[start:start + 1024], dtype=object)).numpy()
-        unknown += int(np.sum(ids == 1))
-        tokens += int(np.sum(ids > 0))
+    with progress("vocabulary check", total=len(texts), unit="texts") as bar:
+        for start in range(0, len(texts), 1024):
+            ids = layer(np.asarray(texts[start:start + 1024], dtype=object)).numpy()
+            unknown += int(np.sum(ids == 1))
+            tokens += int(np.sum(ids > 0))
+            bar.update(len(ids))
     return unknown_share(unknown, tokens)
 
 

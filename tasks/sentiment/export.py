@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from common.data.batching import chunked
 from common.io import atomic_path
 from common.task import Signature
 from tasks.sentiment import data as td
@@ -46,24 +48,31 @@ def reference_outputs(model, prepared: SentimentPrepared) -> dict:
 
 
 def predict_file(serve, config, labels: list[str], input_path, output_path) -> dict:
-    """One text per line (``.txt`` or no suffix), or the text column of a CSV/TSV/JSONL file."""
+    """One text per line (``.txt`` or no suffix), or the text column of a CSV/TSV/JSONL file.
+
+    Texts stream through the model ``PREDICT_BATCH`` at a time (a plain or JSON Lines input of any size
+    in bounded memory) into a temporary file that replaces ``output_path`` only once every row is done:
+    a bad line anywhere leaves no partial output."""
     fmt = config.data.format if config.data.format in ("csv", "tsv", "jsonl") else "auto"
-    texts = td.read_texts(input_path, config.data.text_column, fmt, config.data.encoding)
+    texts = td.iter_texts(input_path, config.data.text_column, fmt, config.data.encoding)
+    texts = itertools.chain([next(texts)], texts)  # a missing or empty input fails before any output exists
     tokenize = tokenize_fn(config.data.tokenizer)
-    model_texts = [tokenize(t) for t in texts] if tokenize else texts
-    rows, counts = [], {label: 0 for label in labels}
-    for start in range(0, len(texts), PREDICT_BATCH):
-        out = serve(text=tf.constant(model_texts[start:start + PREDICT_BATCH], dtype=tf.string))
-        probs = out["probabilities"].numpy()
-        for i, label in enumerate(out["label"].numpy()):
-            label = label.decode("utf-8")
-            counts[label] += 1
-            rows.append([texts[start + i], label, f"{probs[i].max():.4f}"] + [f"{p:.4f}" for p in probs[i]])
+    counts = {label: 0 for label in labels}
+    n_texts = n_empty = 0
     with atomic_path(Path(output_path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label", "probability"] + [f"p_{label}" for label in labels])
-        writer.writerows(rows)
-    summary = {"texts": len(texts), "empty texts": sum(1 for t in texts if not t.strip())}
+        for chunk in chunked(texts, PREDICT_BATCH):
+            model_texts = [tokenize(t) for t in chunk] if tokenize else chunk
+            out = serve(text=tf.constant(model_texts, dtype=tf.string))
+            probs = out["probabilities"].numpy()
+            for text, label, p in zip(chunk, out["label"].numpy(), probs):
+                label = label.decode("utf-8")
+                counts[label] += 1
+                writer.writerow([text, label, f"{p.max():.4f}"] + [f"{x:.4f}" for x in p])
+            n_texts += len(chunk)
+            n_empty += sum(1 for t in chunk if not t.strip())
+    summary = {"texts": n_texts, "empty texts": n_empty}
     summary.update({f"predicted {label}": n for label, n in counts.items()})
     return summary
 

@@ -5,12 +5,15 @@ from dataclasses import dataclass
 
 from common.config import BaseDataConfig, option, section, shown
 from common.data.checks import ignored_options
+from common.data.subword import ALGORITHMS
+from common.data.datasets import as_list
 from common.errors import ConfigError
 from common.layers.attention import ATTENTION_TYPES
 from common.layers.recurrent import RNNConfig
 
 LANG = "{lang}"  # in a parallel-format path: replaced by data.source_lang / data.target_lang
 DECODER_CELLS = ("gru", "lstm")
+GRANULARITIES = ("word", "sentencepiece")  # the name and the values of the language model's data.granularity
 
 
 @dataclass
@@ -29,10 +32,23 @@ class TranslationDataConfig(BaseDataConfig):
                                   "given.", min=0.0, max=0.9)
     lowercase: bool = option(True, "Lower-case both sides before tokenizing (translations come out lower-"
                              "cased, and sacreBLEU is then scored case-insensitively).")
-    max_length: int = option(50, "Tokens per sentence: longer training pairs are dropped (counted); other "
+    max_length: int = option(50, "Tokens (pieces, with sentencepiece) per sentence: longer training pairs "
+                             "are dropped (counted); other "
                              "sentences are cut to this length.", min=2)
-    source_vocab_size: int = option(0, "Keep at most this many source words (0: no limit).", min=0)
-    target_vocab_size: int = option(0, "Keep at most this many target words (0: no limit).", min=0)
+    granularity: str = option("word", "Tokens: word (words and punctuation marks; words outside the "
+                              "vocabulary become [UNK]) or sentencepiece (subword pieces fitted on the "
+                              "training split with the sentencepiece library and run in the graph by "
+                              "tensorflow-text, byte fallback: no input or translation is ever [UNK]; "
+                              "loading the export needs `import tensorflow_text`).",
+                              choices=list(GRANULARITIES))
+    sentencepiece_type: str = option("unigram", "SentencePiece algorithm (data.granularity sentencepiece): "
+                                     "unigram language model or bpe.", choices=list(ALGORITHMS))
+    source_vocab_size: int = option(0, "Keep at most this many source words (0: no limit); with data."
+                                    "granularity sentencepiece: the number of source pieces (required).",
+                                    min=0)
+    target_vocab_size: int = option(0, "Keep at most this many target words (0: no limit); with data."
+                                    "granularity sentencepiece: the number of target pieces (required).",
+                                    min=0)
     min_freq: int = option(1, "Words seen fewer times in the training data become [UNK].", min=1)
     max_examples: int | None = option(None, "Use at most this many pairs per split (seeded random subset; "
                                       "for quick tests).", min=1)
@@ -49,12 +65,24 @@ class TranslationDataConfig(BaseDataConfig):
             value = getattr(self, key)
             if value is None:
                 continue
-            if self.format == "parallel" and LANG not in value:
+            if self.format == "parallel" and not all(LANG in item for item in as_list(value)):
                 raise ConfigError(f"config key 'data.{key}': format parallel needs {LANG} in the path, "
                                   "e.g. multi30k/train.{lang}.gz")
-            if self.format == "tsv" and LANG in value:
+            if self.format == "tsv" and any(LANG in item for item in as_list(value)):
                 raise ConfigError(f"config key 'data.{key}': {shown(value)} contains {LANG} but data.format "
                                   "is tsv; set data.format to parallel (or auto) for two aligned files")
+        if self.granularity == "sentencepiece":
+            ignored_options(self, ["min_freq"], "data.granularity is sentencepiece (every piece of the "
+                            "vocabulary is kept; its size is data.source_vocab_size / "
+                            "data.target_vocab_size)")
+            for side in ("source", "target"):
+                if not getattr(self, f"{side}_vocab_size"):
+                    raise ConfigError(f"config key 'data.{side}_vocab_size': data.granularity sentencepiece "
+                                      f"needs the number of {side} pieces, e.g. 8000 (0 means no limit only "
+                                      "for words)")
+        else:
+            ignored_options(self, ["sentencepiece_type"], "data.granularity is word (no SentencePiece model "
+                            "is trained)")
         if self.source_lang == self.target_lang:
             raise ConfigError(f"config data: data.source_lang and data.target_lang are both "
                               f"{shown(self.source_lang)}; set them to the two languages")
@@ -68,9 +96,11 @@ class TranslationDataConfig(BaseDataConfig):
                             "(format tsv): the direction comes from data.source_column and "
                             "data.target_column")
 
-    def is_parallel(self, path_string: str) -> bool:
-        """Whether ``path_string`` names two aligned files (``{lang}`` in it) rather than one TSV file."""
-        return self.format == "parallel" or (self.format == "auto" and LANG in path_string)
+    def is_parallel(self, path_string) -> bool:
+        """Whether ``path_string`` (a path, glob or list) names aligned files (``{lang}`` in it) rather
+        than tab-separated ones."""
+        return self.format == "parallel" or (self.format == "auto"
+                                             and any(LANG in item for item in as_list(path_string)))
 
     def direction(self) -> str:
         """Which side is translated into which, for the report."""

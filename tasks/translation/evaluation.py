@@ -7,6 +7,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from common.data.subword import SentencePiece, from_state
 from common.io import atomic_path
 from common.metrics.translation import (
     masked_token_nll,
@@ -25,6 +26,7 @@ from tasks.translation.data import (
     TranslationPrepared,
     detokenize,
     encode,
+    piece_ids,
     python_tokens,
 )
 from tasks.translation.translator import Translator
@@ -39,7 +41,8 @@ def metrics_note(config) -> str:
     sacre = sacrebleu_scores(["."], ["."], lowercase=config.data.lowercase)
     return (f"bleu/chrf: sacreBLEU on detokenized output ({sacre['bleu_signature']}; "
             f"{sacre['chrf_signature']}); "
-            "bleu_tokenized: BLEU-4 on our lower-cased word tokens (the older papers' convention); "
+            "bleu_tokenized: BLEU-4 on our lower-cased word tokens (the older papers' convention; a "
+            "subword model's output is detokenized and split into words first); "
             f"rouge1/2/L: rouge-score F1 x100 on tokens; perplexity: teacher-forced, no label smoothing; "
             f"decoding: beam {config.model.beam_width}, length penalty {config.model.length_penalty} "
             "(bleu_greedy: greedy)")
@@ -61,13 +64,15 @@ def evaluate(model, config, prepared: TranslationPrepared, split: str, run) -> d
     seconds = time.time() - started
     lower = config.data.lowercase
     sacre = sacrebleu_scores(hyps, pairs.targets, lowercase=lower)
+    words = word_tokens(config, hyps, hyp_tokens)
     metrics = {"bleu": sacre["bleu"], "chrf": sacre["chrf"],
-               "bleu_tokenized": tokenized_bleu(hyp_tokens, ref_tokens),
-               **rouge_scores(hyp_tokens, ref_tokens), "perplexity": perplexity(nll, count)}
+               "bleu_tokenized": tokenized_bleu(words, ref_tokens),
+               **rouge_scores(words, ref_tokens), "perplexity": perplexity(nll, count)}
     if config.model.eval_greedy and config.model.beam_width > 1:
         greedy, greedy_tokens = translator.translate(pairs.sources, 1)
         metrics["bleu_greedy"] = sacrebleu_scores(greedy, pairs.targets, lowercase=lower)["bleu"]
-        metrics["bleu_tokenized_greedy"] = tokenized_bleu(greedy_tokens, ref_tokens)
+        metrics["bleu_tokenized_greedy"] = tokenized_bleu(word_tokens(config, greedy, greedy_tokens),
+                                                          ref_tokens)
     metrics["sentences_per_second"] = len(hyps) / max(seconds, 1e-9)
     metrics["sentences"] = float(len(hyps))
     write_translations(run.path / f"translations_{split}.tsv", pairs, hyps)
@@ -75,15 +80,31 @@ def evaluate(model, config, prepared: TranslationPrepared, split: str, run) -> d
     return metrics
 
 
+def word_tokens(config, translations, tokens) -> list[list[str]]:
+    """The words tokenized BLEU and ROUGE score: a word model's output tokens, or a subword model's
+    detokenized output split into words as the references are."""
+    if config.data.granularity == "sentencepiece":
+        return python_tokens(translations, config.data.lowercase)
+    return tokens
+
+
 def reference_outputs(model, config, prepared: TranslationPrepared, example: dict) -> dict:
     """``translate_greedy``'s tokens and translations of ``example`` found without the inference graph: the
-    sources tokenized and looked up in Python (`python_tokens`, `encode`), then greedy decoding through
-    the teacher-forced training model fed its own output so far (padding and the start token are never
-    chosen, as in decoding), the ids named from the state's target vocabulary."""
+    sources tokenized and looked up in Python (`python_tokens`, `encode`; a subword run's pieces by the
+    ``sentencepiece`` library), then greedy decoding through the teacher-forced training model fed its
+    own output so far (padding and the start token, and a subword run's unknown piece, are never chosen,
+    as in decoding), the ids named from the state's target vocabulary (and decoded to text by the
+    library)."""
     sources = example["source"].tolist()
-    index = {word: i for i, word in enumerate(prepared.state["source_vocab"])}
-    tokens = python_tokens(sources, config.data.lowercase)
-    rows = [encode(sentence, index, config.data.max_length) for sentence in tokens]
+    subword = config.data.granularity == "sentencepiece"
+    if subword:
+        rows = [ids[: config.data.max_length - 1] + [END_ID]
+                for ids in piece_ids(prepared.state, "source", sources, config.data.lowercase)]
+    else:
+        index = {word: i for i, word in enumerate(prepared.state["source_vocab"])}
+        tokens = python_tokens(sources, config.data.lowercase)
+        rows = [encode(sentence, index, config.data.max_length) for sentence in tokens]
+    banned = [PAD_ID, START_ID] + ([UNK_ID] if subword else [])
     source = np.zeros((len(rows), max(len(row) for row in rows)), "int32")
     for i, row in enumerate(rows):
         source[i, :len(row)] = row
@@ -100,16 +121,20 @@ def reference_outputs(model, config, prepared: TranslationPrepared, example: dic
             if done[i]:
                 continue
             scores = logits[i, len(out)].copy()
-            scores[[PAD_ID, START_ID]] = -np.inf
+            scores[banned] = -np.inf
             token = int(scores.argmax())
             if token == END_ID:
                 done[i] = True
             else:
                 out.append(token)
     words = [[prepared.state["target_vocab"][t] for t in out] for out in outputs]
-    translations = detokenize(tf.ragged.constant(words, dtype=tf.string, ragged_rank=1)).numpy()
+    if subword:
+        translations = SentencePiece(from_state(prepared.state["target_sentencepiece"])).decode(outputs)
+    else:
+        translations = [t.decode("utf-8") for t in
+                        detokenize(tf.ragged.constant(words, dtype=tf.string, ragged_rank=1)).numpy()]
     return {"tokens": np.array([" ".join(w) for w in words], dtype=str),
-            "translation": np.array([t.decode("utf-8") for t in translations], dtype=str)}
+            "translation": np.array(translations, dtype=str)}
 
 
 def write_translations(path, pairs, hyps) -> None:
@@ -131,7 +156,10 @@ def attention_plots(translator, prepared: TranslationPrepared, split, hyp_tokens
     for i in range(min(n, len(src_ids))):
         out_ids = [tgt_index.get(t, UNK_ID) for t in hyp_tokens[i]]
         weights = translator.inference.attention_map(src_ids[i], out_ids)
-        source = src_tokens[i][: len(src_ids[i]) - 1] + [END]
+        if translator.subword:  # the pieces the encoder read
+            source = [prepared.state["source_vocab"][t] for t in src_ids[i][:-1]] + [END]
+        else:
+            source = src_tokens[i][: len(src_ids[i]) - 1] + [END]
         save_attention_heatmap(np.array(weights), source, hyp_tokens[i] + [END],
                                run.plots_dir / f"attention_{split}_{i}.png",
                                title=f"Attention ({split} #{i})")

@@ -162,10 +162,10 @@ class Seq2SeqInference:
 
     ``encode(source_ids)`` -> ``(initial_state, constants)``; ``step(tokens, state,
     constants)`` -> ``(logits, new_state)`` is the `common.layers.decoding` step function.
-    Padding and the start token are never emitted.
+    Padding, the start token and ``banned_ids`` (a subword model's unknown piece) are never emitted.
     """
 
-    def __init__(self, model: keras.Model, start_id: int, end_id: int):
+    def __init__(self, model: keras.Model, start_id: int, end_id: int, banned_ids=()):
         names = {layer.name for layer in model.layers}
         get = model.get_layer
         self.source_embedding = get("source_embedding")
@@ -182,7 +182,7 @@ class Seq2SeqInference:
         self.output = get("logits") if "logits" in names else None
         self.start_id, self.end_id = start_id, end_id
         vocab = self.target_embedding.input_dim
-        banned = tf.one_hot([PAD_ID, start_id], vocab, dtype=tf.float32)
+        banned = tf.one_hot([PAD_ID, start_id, *banned_ids], vocab, dtype=tf.float32)
         self.banned = tf.reduce_sum(banned, axis=0) * -1e9
 
     def encode(self, source_ids):

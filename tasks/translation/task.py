@@ -10,6 +10,7 @@ which takes raw strings and returns detokenized text), and the scores
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from common.config import shown
-from common.data.text import read_lines
+from common.data.batching import chunked
+from common.data.text import progress_lines
 from common.errors import DataError
 from common.io import atomic_path
 from common.task import Demo, Task
@@ -102,17 +104,24 @@ class TranslationTask(Task):
 
     def predict_file(self, serve, config, state, input_path, output_path) -> dict:
         """One sentence per line in, one translation per line out (blank lines stay blank)."""
-        lines = [line for _, line in read_lines(input_path, config.data.encoding, keep_blank=True)]
-        if not any(line.strip() for line in lines):
-            raise DataError(f"{input_path}: the file is empty; write one sentence to translate per line")
-        out = []
-        for start in range(0, len(lines), 64):
-            chunk = lines[start:start + 64]
-            result = serve(source=tf.constant(chunk, tf.string))["translation"].numpy()
-            out.extend("" if not src.strip() else t.decode("utf-8") for src, t in zip(chunk, result))
-        with atomic_path(Path(output_path)) as tmp:
-            tmp.write_text("".join(f"{t}\n" for t in out), encoding="utf-8")
-        return {"sentences": len(lines), "blank lines": sum(1 for line in lines if not line.strip())}
+        lines = (line.rstrip() for _, line in progress_lines(input_path, config.data.encoding, "predict"))
+        first = next(lines, None)  # a missing or unreadable input fails here, before any output exists
+        empty = DataError(f"{input_path}: the file is empty; write one sentence to translate per line")
+        if first is None:
+            raise empty
+        lines = itertools.chain([first], lines)
+        n_lines = n_blank = 0
+        # Streamed 64 lines at a time into a temporary file, moved into place once every line is done.
+        with atomic_path(Path(output_path)) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            for chunk in chunked(lines, 64):
+                result = serve(source=tf.constant(chunk, tf.string))["translation"].numpy()
+                handle.writelines(("" if not src.strip() else t.decode("utf-8")) + "\n"
+                                  for src, t in zip(chunk, result))
+                n_lines += len(chunk)
+                n_blank += sum(1 for line in chunk if not line.strip())
+            if n_blank == n_lines:
+                raise empty
+        return {"sentences": n_lines, "blank lines": n_blank}
 
 
 TASK = TranslationTask()

@@ -102,6 +102,7 @@ def test_every_task_package_exports_train_and_load_bound_to_its_task(name):
     ({"set": {"model.rnn.units": 10**9}}, "config key 'model.rnn.units': must be <= 8192, got 1000000000"),
     ({"set": {"train.epochs": np.int64(0)}}, "'train.epochs': must be >= 1, got 0"),  # numpy: a number
     ({"run_dir": 5}, "run_dir must be a folder path, got int"),
+    ({"overwrite": "no"}, "overwrite must be True or False, got 'no'"),  # truthy: it would replace a run
     ({"data": 5}, "data['path']: expected a file path, a pandas DataFrame or a list of records, got int"),
     ({"data": pd.DataFrame({"text": [], "label": []})}, "data['path'] is an empty table"),
     ({"data": [1, 2]}, "data['path'][0]: expected a record (a dict, or a list/tuple of columns) or a line of "
@@ -344,3 +345,19 @@ def test_overwrite_starts_an_unfinished_run_afresh_on_other_data(interrupted):
     again = forecasting.train(None, data=other, set=QUICK_FORECAST, run_dir=run, overwrite=True)
     assert pd.read_csv(run / "data" / "path.csv")["load"].tolist() == other["load"].tolist()
     assert len((run / "history.csv").read_text().splitlines()) == 1 + 3 and again.metrics["test"]
+
+
+@pytest.mark.parametrize("value, shown", [(np.nan, "nan"), (-np.inf, "-inf"), (1e39, r"1e\+39")])
+def test_a_non_finite_number_for_a_float_input_is_one_user_error_naming_where(value, shown):
+    """The server answers 400 for these; the graph would return NaN forecasts for them without a word."""
+    import tensorflow as tf
+
+    from common.api import _input_tensor
+
+    history = np.zeros((2, 3, 1))
+    history[1, 2, 0] = value
+    spec = tf.TensorSpec([None, 3, 1], tf.float32)
+    message = rf"'history': the value at \[1, 2, 0\] is {shown}, not a finite float32"
+    with pytest.raises(UserError, match=message):
+        _input_tensor("history", history, spec)
+    assert _input_tensor("history", np.ones((2, 3, 1)), spec).numpy().sum() == 6.0

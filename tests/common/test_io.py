@@ -108,3 +108,12 @@ def test_a_json_artifact_that_is_a_folder_is_reported(tmp_path):
     (tmp_path / "state.json").mkdir()
     with pytest.raises(UserError, match="state.json is a folder, not a JSON file"):
         read_json(tmp_path / "state.json")
+
+
+def test_a_file_name_longer_than_the_file_system_allows_is_one_line_before_any_write(tmp_path):
+    """A 300-byte name fails even a stat with ENAMETOOLONG: refused up front, not as a traceback."""
+    with pytest.raises(UserError, match="longer than the 255 bytes"):
+        check_writable(tmp_path / ("o" * 300 + ".csv"), "--output")
+    with pytest.raises(UserError, match="shorter name"):
+        check_writable(tmp_path / ("d" * 256) / "run", "--run-dir", folder=True)
+    assert list(tmp_path.iterdir()) == []

@@ -381,3 +381,29 @@ def test_messages_quote_a_long_state_key_at_most_about_200_characters(tmp_path):
         lifecycle.read_state(run)
     assert f"the key {cfg.shown('k' * 100_000)} is not one train wrote" in str(exc.value)
     assert len(str(exc.value).replace(str(run.path), "")) < 350
+
+
+def test_relative_data_globs_and_lists_are_saved_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "days").mkdir()
+    for day in range(2):
+        (tmp_path / "days" / f"day-{day}.csv").write_text("date,a,b\n")
+    base = lifecycle.load_config(TASK, TASK.demo_config_path)
+    config = cfg.with_values(base, {"data.path": None, "data.train": "days/day-*.csv",
+                                    "data.val": ["days/day-0.csv", "days/day-1.csv"],
+                                    "data.test": "elsewhere/*.csv"})
+    saved = lifecycle.with_absolute_data_paths(config).data
+    assert saved.train == str(tmp_path / "days" / "day-*.csv")
+    assert saved.val == [str(tmp_path / "days" / "day-0.csv"), str(tmp_path / "days" / "day-1.csv")]
+    assert saved.test == "elsewhere/*.csv"  # matches nothing here: left for $RNNSUITE_DATA
+
+
+def test_a_state_key_the_task_reads_but_the_file_lacks_is_one_line_naming_state_json(tmp_path):
+    """A run whose state.schema.json is gone reaches the task's code unchecked: its KeyError becomes a line."""
+    run = SimpleNamespace(state_path=tmp_path / "state.json", path=tmp_path)
+    with pytest.raises(UserError, match=r"state.json is damaged \(the key 'labels' is missing\); restore it"):
+        with lifecycle.reading_state(run, {"unrelated": 1}):
+            {"unrelated": 1}["labels"]
+    with pytest.raises(KeyError):  # a key the state holds: a bug elsewhere, not damage, stays a KeyError
+        with lifecycle.reading_state(run, {"labels": 1}):
+            {}["labels"]
