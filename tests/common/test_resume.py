@@ -117,6 +117,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights_and_history(name, tmp_pa
     assert_resumes_identically(task, config, tmp_path, monkeypatch)
 
 
+@pytest.mark.slow  # minutes of training; `-m slow` runs it (the default run stays near 10 minutes)
 def test_a_run_killed_while_pretraining_its_language_model_resumes_to_the_same_weights(
         tmp_path, monkeypatch, capsys):
     """Sentiment with the language-model recipe, killed in the middle of training that language model: the
@@ -194,6 +195,7 @@ def test_a_backup_manifest_of_the_wrong_shape_is_one_clear_error(tmp_path, text,
         fit_line(config, ones(), ones(), task=Line(), run=run)
 
 
+@pytest.mark.slow  # minutes of training; `-m slow` runs it (the default run stays near 10 minutes)
 def test_a_language_model_killed_before_its_settings_changed_is_trained_anew(tmp_path, monkeypatch):
     """The recipe resumes a language model only with the settings (and text) it started with: after other
     settings, nothing of the interrupted run carries over, so it ends as a straight run with them does."""

@@ -115,6 +115,7 @@ def test_state_is_reused_not_refitted_on_other_data(trained):
     assert task.prepare(other, state).state == state
 
 
+@pytest.mark.slow  # minutes of training; `-m slow` runs it (the default run stays near 10 minutes)
 def test_same_seed_gives_the_same_metrics(trained, tmp_path):
     task, config, _, doc, _ = trained
     _, again = lifecycle.train(task, config, tmp_path / "again", log=lambda *_: None)
@@ -264,6 +265,7 @@ def test_malformed_requests_get_400_and_the_server_survives(server, payload, mes
 
 
 # ---- tuning -----------------------------------------------------------------------------------------
+@pytest.mark.slow  # minutes of training; `-m slow` runs it (the default run stays near 10 minutes)
 def test_tune_with_a_tiny_budget_writes_a_config_train_accepts(trained, tmp_path):
     from common.tuning import tune
 
