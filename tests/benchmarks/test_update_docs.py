@@ -99,3 +99,8 @@ def test_the_repository_pages_match_the_code_and_results_they_show():
 @pytest.mark.slow
 def test_the_repository_signature_blocks_match_the_exports():
     assert update_docs.stale() == [], "run python -m benchmarks.update_docs"
+
+
+def test_a_path_into_another_clones_results_is_shown_relative_so_every_clone_generates_the_same_page():
+    assert update_docs.portable("json: /tmp/fresh/benchmarks/results/a.json") == "json: benchmarks/results/a.json"
+    assert update_docs.portable("run: /tmp/x/runs/demo/model.keras") == "run: .../model.keras"
