@@ -139,7 +139,10 @@ class CRF(keras.layers.Layer):
         def backward(tag, pointer):
             return tf.gather(pointer, tag, batch_dims=1)
 
-        earlier = tf.scan(backward, pointers, initializer=last_tag, reverse=True)
+        # The backtrace as a forward scan over the reversed pointers (the same path as `reverse=True`):
+        # tf2onnx converts a reversed tf.scan into a graph that returns other paths, and the ONNX export
+        # (tasks/ner/export.py) decodes with this method.
+        earlier = tf.reverse(tf.scan(backward, tf.reverse(pointers, [0]), initializer=last_tag), [0])
         path = tf.concat([earlier, last_tag[None]], axis=0)[:-1]  # drop the spare step
         return tf.transpose(path, [1, 0])
 

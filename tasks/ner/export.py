@@ -178,7 +178,7 @@ def export_core(model, config, prepared: NERPrepared, fmt: str):
         scores = tf.cast(core_model(args, training=False), tf.float32)
         valid = tf.not_equal(word_ids, 0)
         if m.crf:
-            ids = viterbi(model.crf, scores, valid, m.constrained_decoding)
+            ids = model.crf.decode(scores, valid, constrained=m.constrained_decoding)
         else:
             ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
         return {"scores": scores, "tag_ids": tf.cast(ids, tf.int64)}
@@ -209,34 +209,3 @@ def export_core(model, config, prepared: NERPrepared, fmt: str):
                 "LiteRT takes exactly max_words words.",
     }
     return Core(core, specs, ["scores", "tag_ids"], preprocessing, example, fixed)
-
-
-def viterbi(crf, potentials, mask, constrained: bool):
-    """`CRF.decode` (same recursion, same path) with its backward pass as a forward ``tf.scan`` over the
-    reversed pointers: tf2onnx converts ``tf.scan(..., reverse=True)`` into a graph that returns other
-    paths (measured: up to every tag wrong on random weights)."""
-    from common.layers.crf import _time_major_with_spare_step
-
-    transitions, start, end = crf._scores(constrained)
-    steps, valid = _time_major_with_spare_step(potentials, mask)
-    identity = tf.range(crf.num_tags, dtype=tf.int32)[None, :]
-    batch = tf.shape(steps)[1]
-
-    def forward(carry, inputs):
-        delta, _ = carry
-        emission, ok = inputs
-        scores = delta[:, :, None] + transitions[None]
-        best = tf.reduce_max(scores, axis=1) + emission
-        pointer = tf.argmax(scores, axis=1, output_type=tf.int32)
-        return (tf.where(ok[:, None], best, delta),
-                tf.where(ok[:, None], pointer, tf.broadcast_to(identity, tf.shape(pointer))))
-
-    delta0 = start + steps[0]
-    deltas, pointers = tf.scan(forward, (steps[1:], valid[1:]),
-                               initializer=(delta0, tf.zeros([batch, crf.num_tags], tf.int32)))
-    last_delta = tf.concat([delta0[None], deltas], axis=0)[-1]
-    last_tag = tf.argmax(last_delta + end, axis=1, output_type=tf.int32)
-    earlier = tf.reverse(tf.scan(lambda tag, pointer: tf.gather(pointer, tag, batch_dims=1),
-                                 tf.reverse(pointers, [0]), initializer=last_tag), [0])
-    path = tf.concat([earlier, last_tag[None]], axis=0)[:-1]  # drop the spare step
-    return tf.transpose(path, [1, 0])
