@@ -124,7 +124,13 @@ def _input_tensor(name: str, value, spec) -> tf.Tensor:
                 bad = next(v for v in array.flat if not isinstance(v, (str, bytes)))
                 raise TypeError(f"{cfg.shown(bad)} is not a string")
         elif array.dtype == object or array.dtype.kind in "SUMm":
-            raise TypeError(f"{cfg.shown(value)} holds values that are not numbers")
+            raise TypeError(f"{_first(array, lambda v: not _is_number(v))}, not a number")
+        elif spec.dtype != tf.bool and (array.dtype.kind == "b" or isinstance(value, (list, tuple))):
+            # numpy reads True as 1 (and [1.5, True] as [1.5, 1.0]): a mask or a flag passed by mistake would
+            # silently become data, where the server answers `true` for a number with a 400
+            flagged = _first(array if array.dtype.kind == "b" else np.asarray(value, dtype=object), _is_bool)
+            if flagged:
+                raise TypeError(f"{flagged}, not a number (true/false is not read as 1/0)")
     except (TypeError, ValueError) as exc:  # ragged lists, strings for numbers, numbers for text
         raise UserError(f"predict input '{name}': expected {expected}: {exc}") from None
     if array.ndim != rank or any(d is not None and d != n for d, n in zip(spec.shape, array.shape)):
@@ -143,6 +149,24 @@ def _input_tensor(name: str, value, spec) -> tf.Tensor:
         return tf.constant(array, dtype=spec.dtype)
     except (TypeError, ValueError, OverflowError) as exc:  # e.g. 1e40 for float32 is inf, 2**40 for int32
         raise UserError(f"predict input '{name}': expected {expected}: {cfg.shown_message(exc)}") from None
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not _is_bool(value)
+
+
+def _first(array: np.ndarray, bad) -> str | None:
+    """Where the first item that ``bad`` picks is, and what it is: the message quotes that one value, not
+    the whole input (a numpy array's repr spans lines)."""
+    for index, item in enumerate(array.flat):
+        if bad(item):
+            at = [int(i) for i in np.unravel_index(index, array.shape)]
+            return f"the value at {at} is {cfg.shown(item.item() if isinstance(item, np.generic) else item)}"
+    return None
 
 
 def _plain(value):

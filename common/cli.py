@@ -73,18 +73,22 @@ def build_parser(task) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
     p.add_argument("--port", type=int, default=8501, help="Port (default 8501, TensorFlow Serving's REST port).")
     p.add_argument("--model-name", help=f"Model name in the URL (default {task.name}).")
-    p.add_argument("--max-batch", type=int, default=1024, help="Largest batch a request may send (default 1024).")
+    p.add_argument("--max-batch", type=int, default=1024,
+                   help="Largest batch a request may send (default 1024, at most 100000).")
     p.add_argument("--max-connections", type=int, default=64,
-                   help="Connections open at once; more get an immediate 503 (default 64).")
+                   help="Connections open at once; more get an immediate 503 (default 64, at most 10000).")
     p.add_argument("--timeout", type=float, default=5.0,
-                   help="Seconds a request may take to arrive in full; also the idle keep-alive limit (default 5).")
+                   help="Seconds a request may take to arrive in full; also the idle keep-alive limit "
+                        "(default 5, at most 86400).")
     p.add_argument("--max-body", type=int, default=32 << 20, metavar="BYTES",
-                   help="Largest request body; a longer one gets 413 unread (default 33554432, 32 MiB).")
+                   help="Largest request body; a longer one gets 413 unread (default 33554432, 32 MiB; "
+                        "at most 1073741824, 1 GiB).")
     p.add_argument("--max-tokens", type=int, default=512, metavar="N",
                    help="Most tokens one prompt may ask to generate (the language model's max_tokens input); "
-                        "more gets 400 naming the cap (default 512).")
+                        "more gets 400 naming the cap (default 512, at most 100000).")
     p.add_argument("--max-text", type=int, default=100_000, metavar="CHARS",
-                   help="Longest string input, in characters; a longer one gets 400 (default 100000).")
+                   help="Longest string input, in characters; a longer one gets 400 (default 100000, "
+                        "at most 10000000).")
     add("config", "Print the fully resolved config as YAML (validates it; no work is done).")
     return parser
 

@@ -45,11 +45,12 @@ SIZE_LIMITS = {
     **dict.fromkeys(["units", "decoder_units", "attention_units", "hidden_units", "char_units", "d_model",
                      "embedding_dim", "char_dim", "casing_dim", "channel_embedding"], WIDTH),
     **dict.fromkeys(["max_length", "bptt", "lookback", "horizon", "max_output_length", "max_word_chars",
-                     "patch_len", "generation.max_tokens"], LENGTH),
+                     "patch_len", "generation.max_tokens", "stride", "seasonal_period"], LENGTH),
     **dict.fromkeys(["max_tokens", "max_vocabulary", "source_vocab_size", "target_vocab_size",
-                     "sampled_softmax"], VOCABULARY),
+                     "sampled_softmax", "ngram_max_tokens", "top_k"], VOCABULARY),
     "layers": 64, "batch_size": 65_536, "epochs": 100_000, "in_domain_epochs": 100_000, "beam_width": 256,
     "cpu_replicas": 256, "max_trials": 100_000, "executions_per_trial": 1_000,
+    "attention_plots": 1_000,  # one heatmap file each: more is hours of plotting, not a closer look
 }
 
 

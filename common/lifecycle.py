@@ -6,10 +6,13 @@ gets the run folder, resumption, atomic artifacts and reports by registering.
 from __future__ import annotations
 
 import contextlib
+import copy
 import glob
+import hashlib
 import json
 import math
 import os
+import re
 import time
 import zipfile
 from collections import Counter
@@ -33,8 +36,10 @@ from common.training import compile_model, fit, seed_everything, split_cpu, stra
 def load_config(task, path=None, overrides=(), saved_run=False):
     """Read a YAML config (or the task's demo config), apply ``--set`` overrides and validate.
 
-    ``saved_run``: the config.yaml of a run folder, whose renamed keys are carried over."""
+    ``saved_run``: the config.yaml of a run folder, whose renamed keys are carried over and whose settings
+    must be those train recorded the digest of (`_check_config_digest`)."""
     raw = cfg.load_yaml(path) if path is not None else {}
+    written = copy.deepcopy(raw) if saved_run else raw  # the file's own settings, for its digest
     if saved_run:
         raw = cfg.migrate_renamed(task.config_class, raw)
     raw.setdefault("task", task.name)
@@ -48,11 +53,58 @@ def load_config(task, path=None, overrides=(), saved_run=False):
         keys, value = cfg.parse_override(item)
         cfg.apply_override(raw, keys, value)
     config = cfg.from_dict(task.config_class, raw)
+    if saved_run and path is not None:
+        _check_config_digest(Path(path), written)  # after validation: a broken file keeps its own message
     config.__dict__[_SOURCE] = Path(path) if path is not None else None  # train refuses to overwrite it
     return config
 
 
 _SOURCE = "_rnnsuite_source"
+# Where the data lives, not what was trained: a run folder moved to another machine (or data moved) is
+# pointed at its files again by editing these, so they are left out of the config's digest.
+_DATA_LOCATIONS = ("path", "train", "val", "test")
+
+
+def _config_digest(raw: dict) -> str:
+    """sha256 of a run's config.yaml as parsed (comments, layout and key order do not count; every setting
+    but the data locations does). Taken from the file itself, not from the validated config: keys a later
+    version adds with defaults must not make an untouched run look edited."""
+    def canonical(value):
+        if isinstance(value, dict):
+            return {repr(key): canonical(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [canonical(item) for item in value]
+        return value
+
+    raw = dict(raw)
+    if isinstance(raw.get("data"), dict):
+        raw["data"] = {k: v for k, v in raw["data"].items() if k not in _DATA_LOCATIONS}
+    text = json.dumps(canonical(raw), sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_config_digest(run) -> None:
+    """Record what train wrote as config.yaml (read back, so the digest is of the file evaluate and export
+    will read): a later edit would make them load a trained model with settings it was not trained with."""
+    atomic_write_text(run.config_digest_path, _config_digest(cfg.load_yaml(run.config_path)) + "\n")
+
+
+def _check_config_digest(config_path: Path, raw: dict) -> None:
+    """Refuse a run's config.yaml edited since train recorded its digest: evaluate, export and predict
+    would otherwise rebuild the data pipeline, decoding or export with settings the model was not trained
+    with, and report or serve the mix without a word. A run from before the digest (or one whose record
+    is lost or unreadable, as for state.schema.json) has nothing to compare."""
+    run = RunFolder(config_path.parent)
+    try:
+        recorded = run.config_digest_path.read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return
+    if not re.fullmatch(r"[0-9a-f]{64}", recorded) or _config_digest(raw) == recorded:
+        return
+    raise UserError(f"{config_path} changed since the run was trained (its settings differ from those "
+                    f"recorded in {run.config_digest_path}); restore the file the run was trained with, or "
+                    f"train the new settings from a copy outside the run folder: train --config <copy> "
+                    f"--overwrite --run-dir {run.path}")
 
 
 def _load_saved_config(task, run):
@@ -280,6 +332,7 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
     run.failed_path.unlink(missing_ok=True)
     if not continuing:  # a continued run keeps the config.yaml and state.json it started with
         cfg.save_yaml(cfg.to_dict(config), run.config_path)
+        _write_config_digest(run)
         _write_state(run, prepared.state)
     if trained_before:
         log(f"Training in {run.path} had finished; evaluating and exporting")

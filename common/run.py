@@ -36,6 +36,7 @@ class RunFolder:
     training_path = property(lambda self: self.path / "checkpoints" / "training.json")  # facts of a finished fit
     state_schema_path = property(lambda self: self.path / "checkpoints" / "state.schema.json")  # its shape
     model_schema_path = property(lambda self: self.path / "checkpoints" / "model.schema.json")  # its weights
+    config_digest_path = property(lambda self: self.path / "checkpoints" / "config.sha256")  # config.yaml's
     failed_path = property(lambda self: self.path / "FAILED")  # why the last attempt stopped, if it did
 
     def clear(self):

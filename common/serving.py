@@ -39,6 +39,10 @@ Limits, all parameters of :func:`make_server`:
   clamped: a client asking for more must learn it gets less).
 * ``max_text`` (default 100,000): a string input longer than this many characters gets 400.
 
+Each limit is a whole number from 1 up to a bound (``MAX_BATCH`` 100,000 rows, ``MAX_CONNECTIONS``
+10,000, ``MAX_BODY`` 1 GiB, ``MAX_TOKENS`` 100,000, ``MAX_TEXT`` 10,000,000 characters, ``MAX_TIMEOUT``
+a day): past these a limit no longer bounds anything the machine can give.
+
 Together these bound the work of every request, and two more rules bound what a hostile
 client can make the server hold or do:
 
@@ -723,15 +727,22 @@ def _close(sock):
 
 
 MAX_TIMEOUT = 86400.0  # a day: longer is no request timeout at all (past ~1e9 s the socket's timer overflows)
+# Upper bounds of the other limits: past these a limit no longer protects the server, it only lets one
+# request (or a flood) exhaust memory, threads or time. A typo (an extra zero or three) is caught at start.
+MAX_BATCH = 100_000  # rows run as one graph call: activations grow with rows x length x units
+MAX_CONNECTIONS = 10_000  # a thread and a descriptor each: more run out of both before the cap is reached
+MAX_BODY = 1 << 30  # 1 GiB is read into memory whole, and its JSON parses into several times that
+MAX_TOKENS = 100_000  # the config's own bound on model.generation.max_tokens (common.config SIZE_LIMITS)
+MAX_TEXT = 10_000_000  # one string runs in one graph call whatever CHUNK_CHARS, its copies several times it
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def check_limits(name, host, port, max_batch, max_connections, timeout, max_body, max_tokens, max_text):
     """Refuse a setting the server cannot honour, in one line naming its `serve` flag, before any loading."""
-    def whole(flag, value, low, high=None):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-            span = f"from {low} to {high}" if high else f"{low} or more"
-            raise UserError(f"serve {flag} must be a whole number {span}, got {_short(repr(value), 40)}")
+    def whole(flag, value, low, high):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise UserError(f"serve {flag} must be a whole number from {low} to {high}, got "
+                            f"{_short(repr(value), 40)}")
 
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise UserError(f"serve --model-name {_short(name, 40)!r} cannot be used in the URL "
@@ -741,11 +752,11 @@ def check_limits(name, host, port, max_batch, max_connections, timeout, max_body
         raise UserError(f"serve --host {_short(host, 40)!r} is not an address; give one such as 127.0.0.1 "
                         "(this machine only) or 0.0.0.0 (every interface)")
     whole("--port", port, 0, 65535)
-    whole("--max-batch", max_batch, 1)
-    whole("--max-connections", max_connections, 1)
-    whole("--max-body", max_body, 1)
-    whole("--max-tokens", max_tokens, 1)
-    whole("--max-text", max_text, 1)
+    whole("--max-batch", max_batch, 1, MAX_BATCH)
+    whole("--max-connections", max_connections, 1, MAX_CONNECTIONS)
+    whole("--max-body", max_body, 1, MAX_BODY)
+    whole("--max-tokens", max_tokens, 1, MAX_TOKENS)
+    whole("--max-text", max_text, 1, MAX_TEXT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
         raise UserError(f"serve --timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
                         f"got {_short(repr(timeout), 40)}")

@@ -194,9 +194,10 @@ def prepare(config, state: dict | None = None) -> NERPrepared:
     repairs = to_model_scheme(config, splits)
     if state is None:
         state = fit_state(config, splits["train"])
-    if state.get("tag_scheme") != m.tag_scheme:
+    trained = state["tag_scheme"]  # a KeyError: state.json is damaged (lifecycle.reading_state says so)
+    if trained != m.tag_scheme:
         raise ConfigError(f"model.tag_scheme is {m.tag_scheme} but the run was trained with "
-                          f"{state.get('tag_scheme')}; keep the trained run's setting")
+                          f"{trained}; keep the trained run's setting")
     replaced = check_unseen(config, splits, state["tags"])
     info = {"tag scheme": f"data {config.data.scheme}, model {m.tag_scheme}",
             "tags": ", ".join(state["tags"]),

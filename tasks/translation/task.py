@@ -43,21 +43,35 @@ class TranslationTask(Task):
     predict_input_help = "Text file: one source sentence per line (blank lines stay blank in the output)."
 
     def write_data(self, table, stem: Path) -> Path:
-        """Pairs from the Python API (a DataFrame whose first two columns are source and target, a list of
-        (source, target), or records with ``source`` and ``target``) as the tab-separated file the reader
-        takes with the default columns 0 and 1. A tab or line break inside a sentence would shift the
-        file's columns or lines: it is written as a space, which tokenizes the same (every whitespace
-        separates tokens)."""
-        rows = table.iloc[:, :2].values.tolist() if hasattr(table, "iloc") else list(table)
+        """Pairs from the Python API (a DataFrame of two columns, source then target, a list of
+        (source, target), or records with the keys ``source`` and ``target``) as the tab-separated file the
+        reader takes with the default columns 0 and 1. A third column is refused, not dropped: it may be
+        the real target (source, reference, hypothesis) or a sign that the columns are not what they seem.
+        A tab or line break inside a sentence would shift the file's columns or lines: it is written as a
+        space, which tokenizes the same (every whitespace separates tokens)."""
+        if hasattr(table, "iloc"):
+            if table.shape[1] != 2:
+                raise ValueError(f"expected exactly 2 columns (source, target), got {table.shape[1]}: "
+                                 f"{shown(list(table.columns))}; select the two, e.g. "
+                                 "frame[['source', 'target']]")
+            rows = table.values.tolist()
+        else:
+            rows = list(table)
         lines = []
         for number, row in enumerate(rows):
+            if isinstance(row, Mapping) and set(row) - {"source", "target"}:
+                raise ValueError(f"row {number}: expected a record with the keys source and target only, got "
+                                 f"the keys {shown(sorted(map(str, row)))}")
             pair = (row.get("source"), row.get("target")) if isinstance(row, Mapping) else row
-            if not (isinstance(pair, (list, tuple)) and len(pair) >= 2):
+            if not isinstance(pair, (list, tuple)):
                 raise ValueError(f"row {number}: expected a (source, target) pair, got {shown(row)}")
+            if len(pair) != 2:
+                raise ValueError(f"row {number}: expected exactly 2 columns (source, target), got "
+                                 f"{len(pair)}: {shown(row)}")
             for side, sentence in zip(("source", "target"), pair):
                 if not isinstance(sentence, str):
                     raise ValueError(f"row {number}: the {side} sentence is {shown(sentence)}, not a string")
-            lines.append("\t".join(_BREAKS.sub(" ", sentence) for sentence in pair[:2]) + "\n")
+            lines.append("\t".join(_BREAKS.sub(" ", sentence) for sentence in pair) + "\n")
         path = stem.with_suffix(".tsv")
         with atomic_path(path) as tmp:
             tmp.write_text("".join(lines), encoding="utf-8")

@@ -279,6 +279,17 @@ def test_translation_pairs_with_a_tab_or_line_break_inside_a_sentence_keep_their
      "row 1: the target sentence is nan, not a string"),
     ([("ein haus", 3)], "row 0: the target sentence is 3, not a string"),
     (["ein haus\ta house"], "row 0: expected a (source, target) pair, got 'ein haus\\ta house'"),
+    # a third column is refused, not dropped (it may be the real target)
+    (pd.DataFrame({"source": ["ein haus"], "target": ["a house"], "reference": ["the house"]}),
+     "expected exactly 2 columns (source, target), got 3: ['source', 'target', 'reference']; select the two, "
+     "e.g. frame[['source', 'target']]"),
+    ([("ein haus", "a house", "the house")],
+     "row 0: expected exactly 2 columns (source, target), got 3: ('ein haus', 'a house', 'the house')"),
+    ([("ein haus", "a house"), ["ein hund"]], "row 1: expected exactly 2 columns (source, target), got 1: "
+                                               "['ein hund']"),
+    ([{"source": "ein haus", "target": "a house", "id": 7}],
+     "row 0: expected a record with the keys source and target only, got the keys "
+     "['id', 'source', 'target']"),
 ])
 def test_translation_rows_that_are_not_pairs_of_sentences_are_one_error_and_write_nothing(tmp_path, data,
                                                                                           message):
@@ -361,3 +372,43 @@ def test_a_non_finite_number_for_a_float_input_is_one_user_error_naming_where(va
     with pytest.raises(UserError, match=message):
         _input_tensor("history", history, spec)
     assert _input_tensor("history", np.ones((2, 3, 1)), spec).numpy().sum() == 6.0
+
+
+@pytest.mark.parametrize("value, shown", [
+    (np.array([[0.0], [1.0]]) > 0.5, r"\[0, 0\] is False"),  # a mask passed for the numbers
+    ([[1.0], [False]], r"\[1, 0\] is False"),  # numpy would read it as [[1.0], [0.0]]
+    ([[1.5], [np.bool_(True)]], r"\[1, 0\] is True"),
+    ((2.0, True), None),  # another rank: the value is named before the shape is checked
+])
+def test_true_or_false_for_a_number_input_is_one_user_error_naming_where(value, shown):
+    """The server answers 400 for `true` where a number belongs; numpy would read it as 1.0 without a word."""
+    import tensorflow as tf
+
+    from common.api import _input_tensor
+
+    shown = shown or r"\[1\] is True"
+    spec = tf.TensorSpec([None, 1], tf.float32)
+    with pytest.raises(UserError, match=rf"^predict input 'x': expected float32 of shape \[batch, 1\]: the "
+                                        rf"value at {shown}, not a number \(true/false is not read as "
+                                        r"1/0\)$"):
+        _input_tensor("x", value, spec)
+    with pytest.raises(UserError, match=r"the value at \[1\] is True, not a number"):
+        _input_tensor("n", [2, True], tf.TensorSpec([None], tf.int32))
+    assert _input_tensor("x", [[1.5], [1]], spec).numpy().tolist() == [[1.5], [1.0]]
+
+
+@pytest.mark.parametrize("value, shown", [
+    ([["1.5"], ["2"]], "'1.5'"),
+    (np.array([[1.0], ["x"]], dtype=object), "'x'"),
+    (np.array([[1.0], [None]], dtype=object), "None"),
+])
+def test_strings_or_objects_for_a_number_input_are_one_line_naming_the_first(value, shown):
+    import tensorflow as tf
+
+    from common.api import _input_tensor
+
+    with pytest.raises(UserError) as exc:
+        _input_tensor("x", value, tf.TensorSpec([None, 1], tf.float32))
+    at = "[0, 0]" if shown == "'1.5'" else "[1, 0]"
+    assert str(exc.value) == (f"predict input 'x': expected float32 of shape [batch, 1]: the value at {at} "
+                              f"is {shown}, not a number")

@@ -100,9 +100,12 @@ def test_serve_builds_the_runs_page_and_hands_every_limit_to_the_server(tiny_run
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--max-tokens", "0", "serve --max-tokens must be a whole number 1 or more, got 0"),
-    ("--max-text", "-3", "serve --max-text must be a whole number 1 or more, got -3"),
-    ("--max-body", "0", "serve --max-body must be a whole number 1 or more, got 0"),
+    ("--max-tokens", "0", "serve --max-tokens must be a whole number from 1 to 100000, got 0"),
+    ("--max-text", "-3", "serve --max-text must be a whole number from 1 to 10000000, got -3"),
+    ("--max-body", "0", "serve --max-body must be a whole number from 1 to 1073741824, got 0"),
+    ("--max-body", "10737418240", "serve --max-body must be a whole number from 1 to 1073741824, got "
+                                  "10737418240"),
+    ("--max-batch", "1000000", "serve --max-batch must be a whole number from 1 to 100000, got 1000000"),
 ])
 def test_a_bad_serve_limit_is_one_line_before_the_run_folder_is_read(flag, value, message, tmp_path, capsys):
     """The run folder does not exist: a limit checked after reading it would fail on the folder instead."""
@@ -127,9 +130,11 @@ def test_serve_help_documents_the_request_limits(capsys):
     with pytest.raises(SystemExit):
         main(TASK, ["serve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert ("--max-body BYTES Largest request body; a longer one gets 413 unread (default 33554432, 32 MiB)."
-            in text)
-    assert "--max-tokens N Most tokens one prompt may ask to generate" in text and "(default 512)" in text
-    assert ("--max-text CHARS Longest string input, in characters; a longer one gets 400 (default 100000)."
-            in text)
+    assert ("--max-body BYTES Largest request body; a longer one gets 413 unread (default 33554432, 32 MiB; "
+            "at most 1073741824, 1 GiB)." in text)
+    assert ("--max-tokens N Most tokens one prompt may ask to generate" in text
+            and "(default 512, at most 100000)" in text)
+    assert ("--max-text CHARS Longest string input, in characters; a longer one gets 400 (default 100000, at "
+            "most 10000000)." in text)
+    assert "(default 1024, at most 100000)" in text and "(default 64, at most 10000)" in text
     assert "a page to try it in a browser at /" in text

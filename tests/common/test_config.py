@@ -290,3 +290,82 @@ def test_differences_names_the_dotted_keys_that_changed_in_config_order(tmp_path
 def test_shown_message_puts_another_errors_message_on_one_short_line_without_quoting_it_again():
     assert cfg.shown_message(ValueError("row 0: got 'a\\tb'\nsecond line")) == "row 0: got 'a\\tb' second line"
     assert len(cfg.shown_message("x" * 10_000)) == 200 and cfg.shown_message("x" * 10_000).endswith("...")
+
+
+# ---- issue #34: every size a config chooses has a ceiling ---------------------------------------------
+# Integer keys whose large values cost nothing (seeds, column numbers, thresholds, caps that only lower
+# what is read, row counts the data file bounds, patience counters bounded by the epochs): the one list a
+# new key joins instead of a bound.
+HARMLESS = {"seed", "data.fold", "data.folds", "data.max_examples", "data.token_column", "data.tag_column",
+            "data.source_column", "data.target_column", "data.min_freq", "data.max_split_tokens",
+            "data.split_rows", "model.min_word_count", "model.generation.seed",
+            "train.early_stopping_patience", "tuner.keep_best_trials"}
+DATA = {"forecasting": "x.csv", "sentiment": "x.csv", "ner": "x.txt", "translation": "x.tsv",
+        "language_model": "x.txt"}
+
+
+def _integer_keys(cls, prefix=""):
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key, tp = f"{prefix}{f.name}", hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from _integer_keys(tp, f"{key}.")
+        elif tp is int or int in typing.get_args(tp):
+            yield key, typing.get_origin(tp) is list
+
+
+def _nested(key, value):
+    tree = {}
+    node = tree
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return tree
+
+
+@pytest.mark.parametrize("task_name", sorted(DATA))
+def test_every_integer_key_that_sizes_memory_or_time_has_a_ceiling(task_name):
+    """A billion units, rows, tokens or plots is accepted by a bare `min=1` and only fails (or runs for
+    days) long after the config was checked; each such key must be refused at load time."""
+    import importlib
+
+    task = importlib.import_module(f"tasks.{task_name}").TASK
+    unbounded = []
+    for key, is_list in _integer_keys(task.config_class):
+        if key in HARMLESS:
+            continue
+        raw = _nested(key, [10**9] if is_list else 10**9)
+        raw.setdefault("data", {})["path"] = DATA[task_name]
+        try:
+            cfg.from_dict(task.config_class, raw)
+        except ConfigError as exc:
+            if f"config key '{key}': must be <=" in str(exc):
+                continue
+        unbounded.append(key)
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("task_name, key, bound", [
+    ("sentiment", "model.ngram_max_tokens", 10_000_000), ("translation", "model.attention_plots", 1_000),
+    ("forecasting", "data.stride", 100_000), ("forecasting", "data.seasonal_period", 100_000),
+    ("language_model", "model.generation.top_k", 10_000_000),
+])
+def test_the_sizes_bounded_in_the_sixth_round_refuse_one_past_their_bound(task_name, key, bound):
+    import importlib
+
+    task = importlib.import_module(f"tasks.{task_name}").TASK
+    raw = _nested(key, bound + 1)
+    raw.setdefault("data", {})["path"] = DATA[task_name]
+    with pytest.raises(ConfigError) as exc:
+        cfg.from_dict(task.config_class, raw)
+    assert str(exc.value) == (f"config key '{key}': must be <= {bound}, got {bound + 1} (a size this large "
+                              "would exhaust the machine's memory or time)")
+    raw = _nested(key, bound)
+    raw.setdefault("data", {})["path"] = DATA[task_name]
+    if key == "model.ngram_max_tokens":
+        raw["model"]["ngrams"] = 1  # else the key is refused as ignored
+    assert cfg.get_path(cfg.from_dict(task.config_class, raw), key) == bound

@@ -5,6 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from common import config as cfg
 from common import lifecycle
@@ -282,11 +283,14 @@ def test_a_rerun_that_only_prints_differently_resumes_and_keeps_the_config_it_st
         three_epochs, tmp_path, monkeypatch):
     train_crashing(three_epochs, tmp_path / "run", monkeypatch, epoch=2)
     saved = (tmp_path / "run" / "config.yaml").read_bytes()
+    digest = (tmp_path / "run" / "checkpoints" / "config.sha256").read_bytes()
     messages = []
     louder = cfg.with_values(three_epochs, {"train.verbose": "epoch", "train.tensorboard": True})
     lifecycle.train(TASK, louder, tmp_path / "run", log=messages.append)
     assert messages[0].startswith("Resuming the interrupted run")
     assert (tmp_path / "run" / "config.yaml").read_bytes() == saved
+    assert (tmp_path / "run" / "checkpoints" / "config.sha256").read_bytes() == digest  # and still matches:
+    assert lifecycle.load_config(TASK, tmp_path / "run" / "config.yaml", saved_run=True).train.epochs == 3
 
 
 def test_overwrite_starts_an_interrupted_run_afresh_even_when_its_backup_is_damaged(three_epochs, tmp_path,
@@ -407,3 +411,62 @@ def test_a_state_key_the_task_reads_but_the_file_lacks_is_one_line_naming_state_
     with pytest.raises(KeyError):  # a key the state holds: a bug elsewhere, not damage, stays a KeyError
         with lifecycle.reading_state(run, {"labels": 1}):
             {}["labels"]
+
+
+# ---- issue #34, sixth round: a config.yaml edited after training ---------------------------------------
+def _edit_config(run, change) -> None:
+    raw = yaml.safe_load(run.config_path.read_text(encoding="utf-8"))
+    change(raw)
+    run.config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+
+
+def test_a_config_yaml_edited_after_training_is_refused_by_every_command_that_loads_the_run(config, tmp_path):
+    """evaluate, export and predict would rebuild the pipeline with settings the model never saw and report
+    or serve the mix; the digest train recorded beside config.yaml tells the edit."""
+    from common.api import Run
+
+    run, _ = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
+    assert re.fullmatch(r"[0-9a-f]{64}\n", run.config_digest_path.read_text(encoding="ascii"))
+    trained = run.config_path.read_bytes()
+    _edit_config(run, lambda raw: raw["data"].update(lookback=raw["data"]["lookback"] * 2))
+    source = TASK.demo.predict_input(config, tmp_path)
+    before = contents(run.path)
+    message = (f"{run.config_path} changed since the run was trained (its settings differ from those "
+               f"recorded in {run.config_digest_path}); restore the file the run was trained with, or train "
+               f"the new settings from a copy outside the run folder: train --config <copy> --overwrite "
+               f"--run-dir {run.path}")
+    commands = {"evaluate": lambda: lifecycle.evaluate(TASK, run.path),
+                "export": lambda: lifecycle.export(TASK, run.path),
+                "predict": lambda: lifecycle.predict(TASK, run.path, source, tmp_path / "out.csv"),
+                "Run.config": lambda: Run(TASK, run.path).config}
+    for name, command in commands.items():
+        with pytest.raises(UserError) as exc:
+            command()
+        assert str(exc.value) == message, name
+    assert contents(run.path) == before and not (tmp_path / "out.csv").exists()
+    run.config_path.write_bytes(trained)  # restored: the run loads again
+    assert lifecycle.evaluate(TASK, run.path)[1]["test"]
+
+
+def test_comments_key_order_and_moved_data_are_not_an_edit_and_a_run_without_a_digest_is_not_checked(
+        config, tmp_path):
+    """The digest is of the settings: a comment, another key order or data moved to another place (the data
+    keys say where it lives, not what was trained) keep the run loadable. A run from before the digest, or
+    one whose record is lost or unreadable, is loaded as before."""
+    run, _ = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *_: None)
+    moved = tmp_path / "moved.csv"
+    moved.write_bytes(Path(config.data.path).read_bytes())
+    raw = yaml.safe_load(run.config_path.read_text(encoding="utf-8"))
+    raw["data"]["path"] = str(moved)
+    text = "# moved to another disk\n" + yaml.safe_dump(raw, sort_keys=True)
+    run.config_path.write_text(text, encoding="utf-8")
+    assert lifecycle.load_config(TASK, run.config_path, saved_run=True).data.path == str(moved)
+    _edit_config(run, lambda raw: raw["train"].update(batch_size=7))
+    with pytest.raises(UserError, match="config.yaml changed since the run was trained"):
+        lifecycle.load_config(TASK, run.config_path, saved_run=True)
+    for record in ("not a digest\n", None):
+        if record is None:
+            run.config_digest_path.unlink()
+        else:
+            run.config_digest_path.write_text(record, encoding="ascii")
+        assert lifecycle.load_config(TASK, run.config_path, saved_run=True).train.batch_size == 7

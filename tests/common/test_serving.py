@@ -610,11 +610,17 @@ def test_a_graph_that_rejects_an_input_gets_400_without_tensorflows_text(start, 
 @pytest.mark.parametrize("limits, message", [
     ({"port": 65536}, "serve --port must be a whole number from 0 to 65535, got 65536"),
     ({"port": -1}, "serve --port must be a whole number from 0 to 65535, got -1"),
-    ({"max_batch": 0}, "serve --max-batch must be a whole number 1 or more, got 0"),
-    ({"max_connections": -2}, "serve --max-connections must be a whole number 1 or more, got -2"),
-    ({"max_body": 0}, "serve --max-body must be a whole number 1 or more, got 0"),
-    ({"max_tokens": 0}, "serve --max-tokens must be a whole number 1 or more, got 0"),
-    ({"max_text": True}, "serve --max-text must be a whole number 1 or more, got True"),
+    ({"max_batch": 0}, "serve --max-batch must be a whole number from 1 to 100000, got 0"),
+    ({"max_batch": 100_001}, "serve --max-batch must be a whole number from 1 to 100000, got 100001"),
+    ({"max_connections": -2}, "serve --max-connections must be a whole number from 1 to 10000, got -2"),
+    ({"max_connections": 10_001}, "serve --max-connections must be a whole number from 1 to 10000, got "
+                                  "10001"),
+    ({"max_body": 0}, "serve --max-body must be a whole number from 1 to 1073741824, got 0"),
+    ({"max_body": 2**30 + 1}, "serve --max-body must be a whole number from 1 to 1073741824, got 1073741825"),
+    ({"max_tokens": 0}, "serve --max-tokens must be a whole number from 1 to 100000, got 0"),
+    ({"max_tokens": 100_001}, "serve --max-tokens must be a whole number from 1 to 100000, got 100001"),
+    ({"max_text": True}, "serve --max-text must be a whole number from 1 to 10000000, got True"),
+    ({"max_text": 10**7 + 1}, "serve --max-text must be a whole number from 1 to 10000000, got 10000001"),
     ({"timeout": 0}, "serve --timeout must be a number of seconds above 0 and at most 86400, got 0"),
     ({"timeout": -1.0}, "serve --timeout must be a number of seconds above 0 and at most 86400, got -1.0"),
     ({"timeout": float("nan")}, "serve --timeout must be a number of seconds above 0 and at most 86400, got "
@@ -631,6 +637,18 @@ def test_bad_serve_limits_are_refused_before_the_export_is_loaded(tmp_path, limi
     with pytest.raises(UserError) as info:
         make_server(**arguments)
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_each_serve_limit_accepts_its_bounds():
+    """The bounds themselves are allowed: a ceiling one below the documented one would refuse a valid flag."""
+    from common.serving import MAX_BATCH, MAX_BODY, MAX_CONNECTIONS, MAX_TEXT, MAX_TOKENS, check_limits
+
+    assert (MAX_BATCH, MAX_CONNECTIONS, MAX_BODY, MAX_TOKENS, MAX_TEXT) == (100_000, 10_000, 1 << 30, 100_000,
+                                                                           10_000_000)
+    for value in (1, None):
+        limits = [value or bound for bound in (MAX_BATCH, MAX_CONNECTIONS, MAX_BODY, MAX_TOKENS, MAX_TEXT)]
+        batch, connections, body, tokens, text = limits
+        check_limits(NAME, "127.0.0.1", 0, batch, connections, 5.0, body, tokens, text)  # no error
 
 
 def test_an_address_that_cannot_be_bound_is_one_line_naming_it(export_dir):
