@@ -17,10 +17,11 @@ DELAY_SECONDS = 2.0
 REFRESH_SECONDS = 0.5  # redraw at most this often
 
 
-def progress(what: str, total: int | None = None, unit: str = "rows"):
-    """A tqdm bar for ``what`` (``with progress(...) as bar: bar.update(n)``); silent off a terminal."""
+def progress(what: str | None, total: int | None = None, unit: str = "rows"):
+    """A tqdm bar for ``what`` (``with progress(...) as bar: bar.update(n)``); silent off a terminal, and
+    for ``what=None`` (a step inside one that has a bar of its own)."""
     return tqdm(total=total, desc=what, unit=f" {unit}", unit_scale=True, delay=DELAY_SECONDS, leave=False,
-                mininterval=REFRESH_SECONDS, disable=not sys.stdout.isatty(), file=sys.stdout,
+                mininterval=REFRESH_SECONDS, disable=what is None or not sys.stdout.isatty(), file=sys.stdout,
                 dynamic_ncols=True)
 
 

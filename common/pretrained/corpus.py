@@ -4,17 +4,21 @@ checked against the run's val and test texts (`common.data.leakage`) before anyt
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
+from common.data.batching import chunked
 from common.data.datasets import resolve
 from common.data.leakage import EvaluationIndex, check_disjoint
 from common.data.text import _open_bytes, read_text
 from common.errors import DataError
+from common.progress import progress
 
 EXTRA_TEXT = "model.pretraining.extra_text"
 _DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 _JSON_LINES = (".jsonl", ".ndjson", ".json")
+STANDARDISE_LINES = 10_000  # texts standardised (one batch of TensorFlow string ops) at a time
 
 
 def read_unlabelled(path_string: str, text_column: str = "text", encoding: str = "utf-8",
@@ -101,6 +105,16 @@ def _json_lines_key(path: Path, lines: list[str], key: str) -> list[tuple[int, s
     return texts
 
 
+def _lm_lines(texts, standardise, tokenise, bar):
+    """``texts`` as language-model lines (``tokenise``d if given, ``standardise``d, single spaces),
+    ``STANDARDISE_LINES`` at a time: the same lines as one call over all of them (both work text by
+    text), with a bar to move on a corpus of millions of lines and one batch of tensors in memory."""
+    for part in chunked(texts, STANDARDISE_LINES):
+        part = [tokenise(text) for text in part] if tokenise is not None else part
+        yield from (" ".join(line.split()) for line in standardise(part))
+        bar.update(len(part))
+
+
 def pretraining_text(options, train_lines: list[str], standardise, tokenise, extra_text: list[str],
                      evaluation_texts: dict[str, list[str]] | None = None) -> str:
     """The task's training texts (as its model reads them) plus the ``extra_text`` files (``tokenise``d
@@ -114,10 +128,9 @@ def pretraining_text(options, train_lines: list[str], standardise, tokenise, ext
         path, texts = read_unlabelled(path_string, p.text_column, p.encoding)
         check_disjoint(path, texts, index, p.leakage_tolerance)
         extra.extend(text for _, text in texts)
-    if tokenise is not None:
-        extra = [tokenise(line) for line in extra]
-    lines = [" ".join(line.split()) for line in standardise(list(train_lines) + extra)]
-    lines = [line for line in lines if line]
+    with progress("pretraining text", total=len(train_lines) + len(extra), unit="lines") as bar:
+        lines = [line for line in itertools.chain(_lm_lines(train_lines, standardise, None, bar),
+                                                  _lm_lines(extra, standardise, tokenise, bar)) if line]
     if not lines:
         raise DataError("model.pretraining: the training texts and extra_text hold no words to pretrain on")
     return "\n".join(lines) + "\n"

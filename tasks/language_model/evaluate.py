@@ -12,6 +12,7 @@ import math
 
 import tensorflow as tf
 
+from common.progress import progress
 from tasks.language_model import ngram
 from tasks.language_model.data import PAD_ID, LanguageModelPrepared
 from tasks.language_model.export import Generator, settings
@@ -29,7 +30,8 @@ def token_metrics(nll_sum: float, count: int, granularity: str) -> dict:
 
 
 def split_nll(model, dataset) -> tuple[float, int]:
-    """Summed NLL (nats) and token count of every target in ``dataset``, state carried in order."""
+    """Summed NLL (nats) and token count of every target in ``dataset``, state carried in order (on a
+    terminal, a bar of the windows, for a long split)."""
     resetter = ResetStates()
     resetter.set_model(model)
     resetter.on_test_begin()
@@ -42,10 +44,13 @@ def split_nll(model, dataset) -> tuple[float, int]:
         return tf.reduce_sum(nll * real), tf.reduce_sum(real)
 
     total, count = 0.0, 0.0
-    for x, y in dataset:
-        nll, n = window(x, y)
-        total += float(nll)
-        count += float(n)
+    windows = int(dataset.cardinality())
+    with progress("evaluating", total=windows if windows >= 0 else None, unit="windows") as bar:
+        for x, y in dataset:
+            nll, n = window(x, y)
+            total += float(nll)
+            count += float(n)
+            bar.update()
     return total, int(round(count))
 
 

@@ -12,6 +12,7 @@ Lines and writes CoNLL plus a JSON Lines file of the entities found.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from pathlib import Path
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from common.data.batching import by_length
-from common.data.text import read_lines
+from common.data.batching import by_length_stream
+from common.data.text import iter_lines, progress_lines
 from common.errors import DataError
 from common.io import atomic_path
 from common.metrics.tagging import convert
@@ -28,9 +29,10 @@ from common.task import Signature
 from tasks.ner.data import NERPrepared
 from tasks.ner.layers import PAD
 from tasks.ner.model import predict_tags, tag_ids
-from tasks.ner.tags import TaggedSentence, convert_tags_tf, entities, read_conll, read_jsonl, write_conll
+from tasks.ner.tags import DOCSTART, TaggedSentence, convert_tags_tf, entities, iter_conll, iter_jsonl
 
 PREDICT_BATCH = 64  # sentences per call of the exported model in `predict_file`
+PREDICT_WINDOW = 16 * PREDICT_BATCH  # sentences read, sorted by length and tagged at a time
 
 
 def serving_functions(model, config, prepared: NERPrepared) -> dict[str, Signature]:
@@ -86,30 +88,62 @@ def reference_outputs(model, config, prepared: NERPrepared) -> dict:
             "sentences": ({"sentences": raw}, {"tokens": raw, "tags": joined})}
 
 
-def read_predict_input(config, path: Path) -> tuple[str, list[TaggedSentence]]:
-    """JSON Lines (``.jsonl``), CoNLL (a -DOCSTART- line, or blank-line-separated blocks whose
-    lines all have the same number of columns), else raw text with one sentence per line."""
-    data = config.data
-    suffix = path.suffix.lower()
+def predict_format(path: Path, encoding: str = "utf-8") -> str:
+    """The layout of a predict input: "jsonl" (``.jsonl`` / ``.json``, ``.gz`` ignored), "conll" (a
+    -DOCSTART- line first, a ``.conll`` / ``.bio`` / ``.iob`` suffix, or blank-line-separated blocks whose
+    lines all have the same number of columns), else "text" (one sentence per line).
+
+    The file is read as a stream, stopping as soon as the answer is known (at the second width of lines,
+    in most raw text); only a CoNLL file without a telling first line or suffix is read to the end."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    suffix = suffixes[-1] if suffixes else ""
     if suffix in (".jsonl", ".json"):
-        return "jsonl", read_jsonl(path, require_tags=False, encoding=data.encoding)
-    numbered = read_lines(path, data.encoding, keep_blank=True)
-    content = [line for _, line in numbered if line.strip()]
-    if not content:
+        return "jsonl"
+    first, widths, blank_before, blank_between = None, set(), False, False
+    for _, line in iter_lines(path, encoding):
+        blank_between = blank_between or blank_before  # a blank line with another line after it
+        if not line.strip():
+            blank_before = True
+            continue
+        if first is None:
+            first = line
+            if line.startswith(DOCSTART) or suffix in (".conll", ".bio", ".iob"):
+                return "conll"
+        if not line.startswith(DOCSTART):
+            widths.add(len(line.split()))
+            if len(widths) > 1:
+                return "text"
+    if first is None:
         raise DataError(f"{path}: no text to tag; give one sentence per line, CoNLL or JSON Lines")
-    widths = {len(line.split()) for line in content if not line.startswith("-DOCSTART-")}
-    has_blank_between = any(not line.strip() for _, line in numbered[:-1])
-    if content[0].startswith("-DOCSTART-") or (has_blank_between and len(widths) == 1) or \
-            suffix in (".conll", ".bio", ".iob"):
-        return "conll", read_conll(path, data.token_column, None, data.encoding)
-    sentences = [TaggedSentence(line.split(), None, f"{path}:{n}", [n]) for n, line in numbered
-                 if line.strip()]
-    return "text", sentences
+    return "conll" if blank_between else "text"
+
+
+def predict_sentences(config, path: Path, fmt: str):
+    """The sentences of a predict input in layout ``fmt`` (`predict_format`), read as they are used
+    (any size; progress on a terminal). Raw text gives one sentence per non-blank line, split on
+    whitespace."""
+    data = config.data
+    numbered = progress_lines(path, data.encoding, "predict")
+    if fmt == "jsonl":
+        return iter_jsonl(path, require_tags=False, encoding=data.encoding, numbered=numbered)
+    if fmt == "conll":
+        return iter_conll(path, data.token_column, None, data.encoding, numbered=numbered)
+    return (TaggedSentence(line.split(), None, f"{path}:{n}", [n]) for n, line in numbered if line.strip())
 
 
 def predict_file(serve, config, input_path: Path, output_path: Path) -> dict:
-    """Tags every sentence; writes CoNLL (input columns + predicted tag) and ``<output>.entities.jsonl``."""
-    fmt, sentences = read_predict_input(config, Path(input_path))
+    """Tags every sentence; writes CoNLL (input columns + predicted tag) and ``<output>.entities.jsonl``.
+
+    Sentences stream through the model ``PREDICT_WINDOW`` at a time (sorted by length inside the window,
+    so a batch of ``PREDICT_BATCH`` is little padded) into temporary files that replace both outputs only
+    once every sentence is done: an input of any size in bounded memory, and a bad line anywhere leaves
+    neither output."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    fmt = predict_format(input_path, config.data.encoding)
+    sentences = predict_sentences(config, input_path, fmt)
+    first = next(sentences, None)  # an input without a sentence fails before any output exists
+    if first is None:
+        raise DataError(f"{input_path}: no sentences to tag; give one sentence per line, CoNLL or JSON Lines")
 
     def run(batch):
         width = max(len(s.tokens) for s in batch)
@@ -117,24 +151,27 @@ def predict_file(serve, config, input_path: Path, output_path: Path) -> dict:
         tags = serve(tokens=tf.constant(padded, dtype=tf.string))["tags"].numpy()
         return [[t.decode("utf-8") for t in row[:len(s.tokens)]] for row, s in zip(tags, batch)]
 
-    predicted = by_length(sentences, lambda s: len(s.tokens), PREDICT_BATCH, run)
-    output_path = Path(output_path)
-    rows = []
-    for sentence, tags in zip(sentences, predicted):
-        source = sentence.columns if fmt == "conll" else [[t] for t in sentence.tokens]
-        rows.append([cols + [tag] for cols, tag in zip(source, tags)])
-    write_conll(output_path, rows)
     entities_path = output_path.with_name(output_path.stem + ".entities.jsonl")
     counts: Counter = Counter()
-    with atomic_path(entities_path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        for number, (sentence, tags) in enumerate(zip(sentences, predicted)):
-            found = entities(sentence.tokens, tags, config.data.scheme)
-            counts.update(e["type"] for e in found)
-            handle.write(json.dumps({"sentence": number, "source": sentence.source, "tokens": sentence.tokens,
-                                     "entities": found}, ensure_ascii=False) + "\n")
-    summary = {"input format": fmt, "sentences": len(sentences),
-               "tokens": sum(len(s.tokens) for s in sentences), "entities": sum(counts.values()),
-               "entities file": str(entities_path)}
+    n_sentences = n_tokens = 0
+    tagged = by_length_stream(itertools.chain([first], sentences), lambda s: len(s.tokens), PREDICT_BATCH,
+                              run, PREDICT_WINDOW)
+    with atomic_path(output_path) as conll_tmp, atomic_path(entities_path) as entities_tmp, \
+            open(conll_tmp, "w", encoding="utf-8") as conll, \
+            open(entities_tmp, "w", encoding="utf-8") as found:
+        for sentence, tags in tagged:
+            source = sentence.columns if fmt == "conll" else [[t] for t in sentence.tokens]
+            # CoNLL: a blank line between sentences, a newline after the last
+            conll.write(("\n" if n_sentences else "")
+                        + "".join(" ".join(cols + [tag]) + "\n" for cols, tag in zip(source, tags)))
+            spans = entities(sentence.tokens, tags, config.data.scheme)
+            counts.update(e["type"] for e in spans)
+            found.write(json.dumps({"sentence": n_sentences, "source": sentence.source,
+                                    "tokens": sentence.tokens, "entities": spans}, ensure_ascii=False) + "\n")
+            n_sentences += 1
+            n_tokens += len(sentence.tokens)
+    summary = {"input format": fmt, "sentences": n_sentences, "tokens": n_tokens,
+               "entities": sum(counts.values()), "entities file": str(entities_path)}
     summary.update({f"entities {kind}": n for kind, n in sorted(counts.items())})
     return summary
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.config import shown
-from common.data.text import read_lines
+from common.data.text import iter_lines
 from common.errors import ConfigError, DataError
 from common.metrics.tagging import OUTSIDE, split_tag, to_spans
 
@@ -52,32 +52,39 @@ class TaggedSentence:
 
 def read_conll(path, token_column: int = 0, tag_column: int | None = -1,
                encoding: str = "utf-8") -> list[TaggedSentence]:
+    """Sentences of a CoNLL column file (see `iter_conll`), as a list; a file without one is refused."""
+    sentences = list(iter_conll(path, token_column, tag_column, encoding))
+    if not sentences:
+        raise DataError(f"{path}: no sentences found; a CoNLL file has one token per line with "
+                        "blank lines between sentences")
+    return sentences
+
+
+def iter_conll(path, token_column: int = 0, tag_column: int | None = -1, encoding: str = "utf-8",
+               numbered=None):
     """Sentences of a CoNLL column file: one token per line, blank lines between sentences.
 
     ``-DOCSTART-`` lines are skipped. Every token line must have the same number of
     columns as the first one (CoNLL files are whitespace-separated and tokens never
     contain spaces), and enough columns for ``token_column`` / ``tag_column``.
-    ``tag_column=None`` reads tokens only (unlabelled input for prediction).
+    ``tag_column=None`` reads tokens only (unlabelled input for prediction). Sentences are yielded as
+    they are read from ``numbered`` (``(line, text)`` pairs; default `iter_lines` of ``path``), so a
+    file of any size is read in memory bounded by its longest sentence.
     """
     path = Path(path)
-    numbered = read_lines(path, encoding, keep_blank=True)
-    sentences: list[TaggedSentence] = []
     tokens, tags, lines, rows = [], [], [], []
     width = None
 
-    def flush():
-        if tokens:
-            sentences.append(TaggedSentence(list(tokens), list(tags) if tag_column is not None else None,
-                                            f"{path}:{lines[0]}", list(lines), list(rows)))
-        tokens.clear(), tags.clear(), lines.clear(), rows.clear()
+    def sentence():
+        return TaggedSentence(list(tokens), list(tags) if tag_column is not None else None,
+                              f"{path}:{lines[0]}", list(lines), list(rows))
 
-    for number, line in numbered:
+    for number, line in iter_lines(path, encoding) if numbered is None else numbered:
         columns = line.split()
-        if not columns:
-            flush()
-            continue
-        if columns[0] == DOCSTART:
-            flush()
+        if not columns or columns[0] == DOCSTART:
+            if tokens:
+                yield sentence()
+            tokens, tags, lines, rows = [], [], [], []
             continue
         if width is None:
             width = len(columns)
@@ -96,11 +103,8 @@ def read_conll(path, token_column: int = 0, tag_column: int | None = -1,
         if tag_column is not None:
             tags.append(columns[tag_column])
         lines.append(number)
-    flush()
-    if not sentences:
-        raise DataError(f"{path}: no sentences found; a CoNLL file has one token per line with "
-                        "blank lines between sentences")
-    return sentences
+    if tokens:
+        yield sentence()
 
 
 def _column_index_needed(index: int | None) -> int:
@@ -110,10 +114,22 @@ def _column_index_needed(index: int | None) -> int:
 
 
 def read_jsonl(path, require_tags: bool = True, encoding: str = "utf-8") -> list[TaggedSentence]:
-    """Sentences of a JSON Lines file, one ``{"tokens": [...], "tags": [...]}`` object a line."""
+    """Sentences of a JSON Lines file (see `iter_jsonl`), as a list; a file without one is refused."""
+    sentences = list(iter_jsonl(path, require_tags, encoding))
+    if not sentences:
+        raise DataError(f"{path}: no sentences found; expected JSON Lines like "
+                        '{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}')
+    return sentences
+
+
+def iter_jsonl(path, require_tags: bool = True, encoding: str = "utf-8", numbered=None):
+    """Sentences of a JSON Lines file, one ``{"tokens": [...], "tags": [...]}`` object a line, yielded as
+    they are read from ``numbered`` (``(line, text)`` pairs; default `iter_lines` of ``path``); blank
+    lines and records without tokens are skipped."""
     path = Path(path)
-    sentences = []
-    for number, line in read_lines(path, encoding):
+    for number, line in iter_lines(path, encoding) if numbered is None else numbered:
+        if not line.strip():
+            continue
         where = f"{path}:{number}"
         try:
             record = json.loads(line)
@@ -136,11 +152,7 @@ def read_jsonl(path, require_tags: bool = True, encoding: str = "utf-8") -> list
             if len(tags) != len(tokens):
                 raise DataError(f"{where}: {len(tokens)} tokens but {len(tags)} tags; give one tag per token")
         if tokens:
-            sentences.append(TaggedSentence(tokens, tags, where, [number] * len(tokens)))
-    if not sentences:
-        raise DataError(f"{path}: no sentences found; expected JSON Lines like "
-                        '{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}')
-    return sentences
+            yield TaggedSentence(tokens, tags, where, [number] * len(tokens))
 
 
 def read_tagged(path, fmt: str = "auto", token_column: int = 0, tag_column: int | None = -1,

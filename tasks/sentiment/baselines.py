@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Binarizer
 
 from common.metrics.classification import classification_metrics, majority_baseline
+from common.progress import progress
 
 if TYPE_CHECKING:
     from tasks.sentiment.dataset import SentimentPrepared
@@ -119,8 +120,19 @@ BASELINES = {"majority": majority, **FITTED}
 
 def baselines(prepared: SentimentPrepared, split: str) -> dict:
     """``{baseline: {metric: value}}`` on ``split``, each fitted on the training split only; the texts are
-    counted into n-grams once for both fitted baselines."""
-    vectorizer = ngrams()
-    counts = vectorizer.fit_transform(prepared.texts["train"]), vectorizer.transform(prepared.texts[split])
-    return {"majority": majority(prepared, split),
-            **{name: score(prepared, split, counts) for name, score in FITTED.items()}}
+    counted into n-grams once for both fitted baselines. On a terminal, a bar of the steps names the one
+    under way (counting a large corpus and fitting on it take a while)."""
+    out = {"majority": majority(prepared, split)}
+    with progress("baselines", total=2 + len(FITTED), unit="steps") as bar:
+        vectorizer = ngrams()
+        bar.set_description_str("baselines: counting the training texts' n-grams")
+        train_counts = vectorizer.fit_transform(prepared.texts["train"])
+        bar.update()
+        bar.set_description_str(f"baselines: counting the {split} texts' n-grams")
+        counts = (train_counts, vectorizer.transform(prepared.texts[split]))
+        bar.update()
+        for name, score in FITTED.items():
+            bar.set_description_str(f"baselines: fitting {name}")
+            out[name] = score(prepared, split, counts)
+            bar.update()
+    return out

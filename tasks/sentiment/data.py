@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.data.text import progress_lines, read_lines, read_text
+from common.data.text import iter_lines, progress_lines, read_lines
 from common.errors import DataError
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "lines")
@@ -83,36 +83,56 @@ def _column_index(header: list[str], name: str, role: str, path) -> int:
 
 
 def _read_delimited(path, text_column, label_column, delimiter, encoding) -> LabelledTexts:
-    """CSV (RFC 4180 quoting) or TSV (no quoting at all, as in GLUE and the IANA TSV definition).
+    """CSV or TSV examples (`_delimited_records`) of a whole file."""
+    out = LabelledTexts()
+    for text, label, source in _delimited_records(path, iter_lines(path, encoding), text_column, label_column,
+                                                  delimiter):
+        out.texts.append(text)
+        out.labels.append(label)
+        out.sources.append(source)
+    return out
+
+
+def _delimited_records(path, numbered, text_column, label_column, delimiter):
+    """``(text, label, "file:line")`` of every record of CSV (RFC 4180 quoting) or TSV (no quoting at all,
+    as in GLUE and the IANA TSV definition) read from ``numbered`` (``(line, text)`` pairs), blank
+    records skipped; the label is "" without ``label_column``. Records are yielded as they are read, so
+    a file of any size is read in memory bounded by its longest record.
 
     A record may span lines (a quoted field holding a newline), so every message names the line
     where the record *starts*: for an unclosed quote, that is the line that opened it."""
-    text = read_text(path, encoding)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    held: list[str] = []  # the lines of the record being read
+    ended = []  # holds True once ``numbered`` is exhausted
+
+    def feed():
+        for _, line in numbered:
+            held.append(line)
+            yield line + "\n"  # a quoted field spanning lines keeps its line break
+        ended.append(True)
+
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    # Lines keep their "\n" so that a quoted field spanning lines keeps its line break.
-    reader = csv.reader([line + "\n" for line in lines], delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(feed(), delimiter=delimiter, quoting=quoting)
     start = 1  # first line of the record being read
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
             start = reader.line_num + 1
+            held.clear()
             header = next(reader, None)  # leading blank lines
         if header is None:
             raise DataError(f"{path}: the file is empty; it needs a header row with "
                             f"'{text_column}' and '{label_column}' columns and at least one example")
-        _check_closed(path, lines, start, reader.line_num, quoting)
+        _check_closed(path, held, start, bool(ended), quoting)
         header = [h.strip() for h in header]
         text_at = _column_index(header, text_column, "text", path)
         label_at = _column_index(header, label_column, "label", path) if label_column else None
-        out = LabelledTexts()
         start = reader.line_num + 1
+        held.clear()
         for row in reader:
             line, end = start, reader.line_num
             start = end + 1
-            _check_closed(path, lines, line, end, quoting)
+            _check_closed(path, held, line, bool(ended), quoting)
+            held.clear()
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
@@ -122,25 +142,25 @@ def _read_delimited(path, text_column, label_column, delimiter, encoding) -> Lab
                 raise DataError(f"{path}:{line}: {len(row)} fields but the header has {len(header)} "
                                 f"({sep}-separated){spans}; quote fields that contain the separator, or "
                                 "check data.format")
-            out.texts.append(row[text_at])
-            out.labels.append(_require_label(row[label_at], path, line) if label_at is not None else "")
-            out.sources.append(f"{path}:{line}")
+            label = _require_label(row[label_at], path, line) if label_at is not None else ""
+            yield row[text_at], label, f"{path}:{line}"
     except csv.Error as exc:
         raise DataError(f"{path}:{start}: malformed CSV ({exc}); check the quoting") from None
-    return out
 
 
-def _check_closed(path, lines, start: int, end: int, quoting) -> None:
-    """A record that runs to the end of the file may hold a quote that is never closed (Python's csv
-    module then silently takes the rest of the file as one field): name the line that opened it."""
-    if quoting == csv.QUOTE_NONE or end < len(lines) or end == start and '"' not in lines[start - 1]:
+def _check_closed(path, lines: list[str], start: int, at_end: bool, quoting) -> None:
+    """A record that runs to the end of the file (``at_end``: the reader asked for a line past the last)
+    may hold a quote that is never closed (Python's csv module then silently takes the rest of the file as
+    one field): name the line that opened it. ``lines``: the record's lines, from line ``start``."""
+    if quoting == csv.QUOTE_NONE or not at_end or len(lines) == 1 and '"' not in lines[0]:
         return
     try:
-        for _ in csv.reader([line + "\n" for line in lines[start - 1:end]], strict=True):
+        for _ in csv.reader([line + "\n" for line in lines], strict=True):
             pass
     except csv.Error as exc:
         if "unexpected end of data" not in str(exc):
             return  # another irregularity that the lenient reader accepted
+        end = start + len(lines) - 1
         raise DataError(f"{path}:{start}: a quoted field starts on this line and its closing quote (\") is "
                         f"missing{f' (it runs to the end of the file, line {end})' if end > start else ''}; "
                         'close it, and write a quote inside a field as ""') from None
@@ -252,27 +272,24 @@ def iter_texts(path, text_column="text", fmt="auto", encoding="utf-8"):
     """Unlabelled texts for prediction: one per line in a plain file, or a column of CSV/TSV/JSONL.
 
     Blank lines of a plain file are kept as empty texts, so output rows line up with input lines.
-    Plain and JSON Lines files are read as the texts are used (any size, bounded memory, progress on a
-    terminal); CSV/TSV, whose quoted records may span lines, is read whole."""
+    Every layout is read as the texts are used (any size, bounded memory, progress on a terminal)."""
     path = Path(path)
     try:
         kind = detect_format(path, fmt)
     except DataError:
         kind = "lines"  # no telling suffix: a plain file of texts
-    count = 0
-    if kind in ("lines", "jsonl"):
-        numbered = progress_lines(path, encoding, "predict")
-        if kind == "lines":
-            texts = (line.rstrip() for _, line in numbered)
-        else:
-            blank_dropped = ((n, line.rstrip()) for n, line in numbered if line.strip())
-            texts = (text for text, _, _ in _jsonl_records(path, blank_dropped, text_column, None))
-        for count, text in enumerate(texts, 1):
-            yield text
+    numbered = progress_lines(path, encoding, "predict")
+    if kind == "lines":
+        texts = (line.rstrip() for _, line in numbered)
+    elif kind == "jsonl":
+        blank_dropped = ((n, line.rstrip()) for n, line in numbered if line.strip())
+        texts = (text for text, _, _ in _jsonl_records(path, blank_dropped, text_column, None))
     else:
-        data = _read_delimited(path, text_column, None, "," if kind == "csv" else "\t", encoding)
-        for count, text in enumerate(data.texts, 1):
-            yield text
+        records = _delimited_records(path, numbered, text_column, None, "," if kind == "csv" else "\t")
+        texts = (text for text, _, _ in records)
+    count = 0
+    for count, text in enumerate(texts, 1):
+        yield text
     if not count:
         raise DataError(f"{path}: the file is empty; write one text per line" if kind == "lines" else
                         f"{path}: no texts (only a header or blank lines)")

@@ -50,9 +50,9 @@ def reference_outputs(model, prepared: SentimentPrepared) -> dict:
 def predict_file(serve, config, labels: list[str], input_path, output_path) -> dict:
     """One text per line (``.txt`` or no suffix), or the text column of a CSV/TSV/JSONL file.
 
-    Texts stream through the model ``PREDICT_BATCH`` at a time (a plain or JSON Lines input of any size
-    in bounded memory) into a temporary file that replaces ``output_path`` only once every row is done:
-    a bad line anywhere leaves no partial output."""
+    Texts stream through the model ``PREDICT_BATCH`` at a time (an input of any size, in any of these
+    layouts, in bounded memory) into a temporary file that replaces ``output_path`` only once every row
+    is done: a bad line anywhere leaves no partial output."""
     fmt = config.data.format if config.data.format in ("csv", "tsv", "jsonl") else "auto"
     texts = td.iter_texts(input_path, config.data.text_column, fmt, config.data.encoding)
     texts = itertools.chain([next(texts)], texts)  # a missing or empty input fails before any output exists

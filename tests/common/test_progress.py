@@ -2,18 +2,11 @@
 import io
 
 from common import progress
-
-
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
+from tests.common.terminal import on_a_terminal
 
 
 def test_a_long_step_on_a_terminal_shows_rows_per_second_and_time_left(tmp_path, monkeypatch):
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stdout", terminal)
-    monkeypatch.setattr(progress, "DELAY_SECONDS", 0)
-    monkeypatch.setattr(progress, "REFRESH_SECONDS", 0)
+    terminal = on_a_terminal(monkeypatch)
     path = tmp_path / "input.txt"
     path.write_bytes(b"x\n" * 500)
     with progress.FileProgress("predict", path, unit="lines") as bar:
@@ -23,8 +16,7 @@ def test_a_long_step_on_a_terminal_shows_rows_per_second_and_time_left(tmp_path,
 
 
 def test_a_short_step_on_a_terminal_prints_nothing(tmp_path, monkeypatch):
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stdout", terminal)
+    terminal = on_a_terminal(monkeypatch, at_once=False)
     path = tmp_path / "input.txt"
     path.write_bytes(b"x\n" * 500)
     with progress.FileProgress("predict", path) as bar:
@@ -41,3 +33,12 @@ def test_off_a_terminal_even_a_long_step_prints_nothing(tmp_path, monkeypatch):
     with progress.progress("vocabulary", total=10) as bar:
         bar.update(10)
     assert log.getvalue() == ""
+
+
+def test_a_step_inside_one_with_its_own_bar_prints_nothing_even_on_a_terminal(monkeypatch):
+    terminal = on_a_terminal(monkeypatch)
+    with progress.progress(None, total=10) as bar:
+        bar.update(10)
+    with progress.progress("vocabulary", total=10) as bar:
+        bar.update(10)
+    assert terminal.getvalue().count("100%|") == 1 and "vocabulary: 100%" in terminal.getvalue()

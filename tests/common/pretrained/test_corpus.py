@@ -1,10 +1,13 @@
 """The recipe's unlabelled text: formats, benchmark paths, bad files."""
 import gzip
+from types import SimpleNamespace
 
 import pytest
 
 from common.errors import DataError
+from common.pretrained import corpus
 from common.pretrained.corpus import read_unlabelled
+from tests.common.terminal import on_a_terminal
 
 
 def test_extra_text_reads_the_text_column_of_a_gzipped_csv_as_imdb_writes_it(tmp_path):
@@ -58,3 +61,24 @@ def test_a_missing_extra_text_file_is_named_with_the_fix(tmp_path):
     with pytest.raises(DataError, match="model.pretraining.extra_text: data file not found: nowhere.txt; .*"
                                         "correct the path or remove it"):
         read_unlabelled("nowhere.txt")
+
+
+def test_pretraining_text_standardises_in_batches_exactly_as_one_call_with_a_bar_on_a_terminal(tmp_path,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(corpus, "STANDARDISE_LINES", 3)
+    terminal = on_a_terminal(monkeypatch)
+    (tmp_path / "u.txt").write_text("Extra ONE\nextra  two\n", encoding="utf-8")
+    calls = []
+
+    def standardise(texts):
+        calls.append(list(texts))
+        return [t.lower() for t in texts]
+
+    options = SimpleNamespace(pretraining=SimpleNamespace(text_column="text", encoding="utf-8",
+                                                          leakage_tolerance=0.0))
+    train = ["A  b", " ", "C", "D e", "F"]
+    text = corpus.pretraining_text(options, train, standardise, lambda t: t + " !", [str(tmp_path / "u.txt")])
+    # the blank text dropped, spaces made single, the extra text tokenised
+    assert text == "a b\nc\nd e\nf\nextra one !\nextra two !\n"
+    assert calls == [["A  b", " ", "C"], ["D e", "F"], ["Extra ONE !", "extra  two !"]]
+    assert "pretraining text:  43%|" in terminal.getvalue()  # 3 of 7 lines

@@ -8,6 +8,7 @@ import pytest
 from common import config as cfg
 from tasks.language_model import data, evaluate
 from tasks.language_model.model import build_language_model
+from tests.common.terminal import on_a_terminal
 from tests.tasks.language_model.helpers import WORDS, config_for, write
 
 
@@ -74,3 +75,11 @@ def test_line_batching_scores_every_token_of_every_line_from_a_fresh_state(tmp_p
     assert model.get_layer("recurrent").batch_size is None  # no state carried between batches
     nll, count = evaluate.split_nll(model, prepared.test)
     assert count == len(prepared.ids["test"]) and nll > 0
+
+
+def test_a_long_split_shows_a_bar_of_its_windows_on_a_terminal(setup, monkeypatch):
+    config, prepared, model = setup
+    terminal = on_a_terminal(monkeypatch)
+    evaluate.split_nll(model, prepared.test)
+    windows = int(prepared.test.cardinality())
+    assert f"evaluating: {100 / windows:3.0f}%|" in terminal.getvalue(), terminal.getvalue()

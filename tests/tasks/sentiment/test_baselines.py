@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from tasks.sentiment.baselines import BASELINES, NBLogisticRegression, baselines, nbsvm, tfidf_logreg
+from tests.common.terminal import on_a_terminal
 
 
 def prepared(train, test, labels):
@@ -102,3 +103,13 @@ def test_counting_the_texts_once_for_both_baselines_scores_as_each_pipeline_alon
     probs = tfidf_logreg().fit(data.texts["train"], data.label_ids["train"]).predict_proba(data.texts["test"])
     auc = roc_auc_score(data.label_ids["test"], probs[:, 1])
     assert shared["tfidf_logreg"]["roc_auc"] == pytest.approx(auc)
+
+
+def test_a_bar_on_a_terminal_names_each_step_of_the_baselines(monkeypatch):
+    terminal = on_a_terminal(monkeypatch)
+    train = reviews(POSITIVE, "pos", TOPICS[:3]) + reviews(NEGATIVE, "neg", TOPICS[:3])
+    baselines(prepared(train, train[:2], ["neg", "pos"]), "test")
+    shown = terminal.getvalue()
+    steps = ["counting the training texts' n-grams:   0%", "counting the test texts' n-grams:  25%",
+             "fitting tfidf_logreg:  50%", "fitting nbsvm:  75%"]
+    assert all(f"baselines: {step}" in shown for step in steps), shown

@@ -1,6 +1,7 @@
 """predict over an input read in chunks: the rows of the in-memory path, and nothing written on a bad line."""
 import csv
 import gzip
+import io
 import json
 
 import pytest
@@ -38,13 +39,32 @@ def in_memory(texts):
     return rows, serve.batches
 
 
-@pytest.mark.parametrize("name", ["in.txt", "in.txt.gz", "in.jsonl"])
+def csv_payload(texts, delimiter=","):
+    """A header, then ``id<delimiter>text`` rows (CSV: some texts quoted, holding the separator, a quote or
+    a line break), with blank lines between some."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n",
+                        quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+    writer.writerow(["id", "text"])
+    for i, t in enumerate(texts):
+        writer.writerow([i, t])
+        out.write("\n" if i % 50 == 0 else "")
+    return out.getvalue()
+
+
+CSV_TEXTS = [t + (', "so" good,\nsaid one' if i % 13 == 0 else "") for i, t in enumerate(TEXTS)]
+
+
+@pytest.mark.parametrize("name", ["in.txt", "in.txt.gz", "in.jsonl", "in.csv", "in.csv.gz", "in.tsv"])
 def test_a_multi_chunk_input_predicts_the_rows_and_batches_of_the_in_memory_path(tmp_path, monkeypatch, name):
     monkeypatch.setattr(text, "CHUNK_BYTES", 100)  # the reader crosses many chunk boundaries
-    texts = TEXTS if name != "in.jsonl" else [t for t in TEXTS if t]
+    texts = {"in.jsonl": [t for t in TEXTS if t], "in.csv": CSV_TEXTS,
+             "in.csv.gz": CSV_TEXTS}.get(name, TEXTS)
     if name == "in.jsonl":
         payload = "".join(json.dumps({"text": t}) + "\n" + ("\n" if i % 50 == 0 else "")  # with blank lines
                           for i, t in enumerate(texts))
+    elif ".csv" in name or ".tsv" in name:
+        payload = csv_payload(texts, "\t" if name == "in.tsv" else ",")
     else:
         payload = "".join(t + "\n" for t in texts)
     source = tmp_path / name
@@ -67,6 +87,21 @@ def test_a_bad_line_late_in_the_input_is_named_and_leaves_no_output(tmp_path):
         predict_file(Serve(), load(), ["neg", "pos"], source, tmp_path / "out" / "predictions.csv")
     assert not (tmp_path / "out" / "predictions.csv").exists()
     assert [p.name for p in (tmp_path / "out").iterdir()] == []  # no temporary left either
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('7,"an unclosed quote\n', "a quoted field starts on this line and its closing quote"),
+    ("7,three,fields\n", "3 fields but the header has 2"),
+])
+def test_a_bad_csv_record_late_in_the_input_is_named_and_leaves_no_output(tmp_path, bad, message):
+    before = csv_payload(CSV_TEXTS[:PREDICT_BATCH + 10])  # texts spanning lines: records and lines differ
+    source = tmp_path / "in.csv"
+    source.write_text(before + bad + "8,a plain text\n" * 40)  # an unclosed quote runs to the end
+    serve = Serve()
+    with pytest.raises(DataError, match=rf"^{source}:{before.count(chr(10)) + 1}: {message}"):
+        predict_file(serve, load(), ["neg", "pos"], source, tmp_path / "out" / "predictions.csv")
+    assert len(serve.batches) == 1  # streamed: the first batch ran before the bad record was read
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
 
 
 def test_an_empty_input_fails_before_anything_is_written(tmp_path):
