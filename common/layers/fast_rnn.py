@@ -44,6 +44,18 @@ TIME_BUCKET = 8  # XLA training pads time to a multiple of this: one compiled pr
 SPLIT_BELOW_MACS = 2 ** 24
 MIN_PART_ROWS = 16  # a part smaller than this costs more in loop overhead than a core gives back
 NOMINAL_BATCH = 64  # Keras' fit traces with an unknown batch size: the split then assumes this one
+# `implementation: auto` builds the stock Keras layer for a training batch of about this many multiply-adds
+# per step (rows x units x gates x units) and up: there oneDNN's per-step matmuls outrun the XLA loop's and
+# the per-op overhead the fast path removes is a small part of the step. ETTh1's channel-independent GRU
+# (1792 rows x 256 units: 352M) trained at 0.69x stock Keras on the fast path (benchmarks/results/
+# epoch_time.md); the text configs (1.3M-25M per step) gain or tie with it.
+STOCK_ABOVE_MACS = 2 ** 26
+GATES = {"lstm": 4, "gru": 3}
+
+
+def stock_is_faster(rows: int, units: int, cell: str) -> bool:
+    """Whether a training batch of ``rows`` rows makes steps large enough for the stock layer (`STOCK_ABOVE_MACS`)."""
+    return cell in GATES and rows * units * GATES[cell] * units >= STOCK_ABOVE_MACS
 
 
 def parallel_threads() -> int:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import keras
 
 from common.config import option
-from common.layers.fast_rnn import FastGRU, FastLSTM
+from common.layers.fast_rnn import FastGRU, FastLSTM, stock_is_faster
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 # Same weights, config and results as CELLS (tests/test_fast_rnn.py); saved models load
 # with any implementation. "auto" takes the fast layer where it measured faster than the
-# stock one on a CPU (docs/benchmarks.md): with XLA time loops, LSTM and GRU both.
+# stock one on a CPU (docs/benchmarks.md): with XLA time loops, LSTM and GRU both, unless the
+# model's training batch makes steps so large that the stock layer is faster (`fast_rnn.stock_is_faster`).
 FAST_CELLS = {**CELLS, "lstm": FastLSTM, "gru": FastGRU}
 IMPLEMENTATIONS = {"auto": FAST_CELLS, "fast": FAST_CELLS, "keras": CELLS}
 
@@ -34,7 +35,8 @@ class RNNConfig:
     layer_norm: bool = option(False, "Layer normalization between stacked layers.")
     implementation: str = option("auto", "LSTM/GRU implementation: 'fast' (hoisted input projection, "
                                  "hand-written gradient; same numbers), 'keras' (the stock layers) or "
-                                 "'auto' (fast where it measured faster: LSTM and GRU).",
+                                 "'auto' (fast where it measured faster: LSTM and GRU, except for training "
+                                 "steps of batch x units^2 x gates >= 2^26, where the stock layer is).",
                                  choices=list(IMPLEMENTATIONS))
 
     def block_kwargs(self) -> dict:
@@ -45,11 +47,13 @@ class RNNConfig:
 
 
 def stacked_layers(cell, units, num_layers, implementation, dropout, recurrent_dropout, layer_norm, *,
-                   bidirectional=False, outputs=lambda last: {}):
+                   bidirectional=False, outputs=lambda last: {}, rows=None):
     """The sublayers of a recurrent stack: ``(rnns, norms)``, checked and named ``<cell>_<i>`` (or
     ``bi_<cell>_<i>``) and ``norm_<i>`` (between layers), created interleaved so that every stack
     built here has the same weight order and its weights load into any other of the same config.
-    ``outputs(last)``: extra keyword arguments of a layer (``return_sequences``/``return_state``)."""
+    ``outputs(last)``: extra keyword arguments of a layer (``return_sequences``/``return_state``).
+    ``rows``: the rows of a training batch, where the model knows them; "auto" then builds the stock
+    layer when they make the steps large (`fast_rnn.stock_is_faster`)."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
     if implementation not in IMPLEMENTATIONS:
@@ -58,6 +62,8 @@ def stacked_layers(cell, units, num_layers, implementation, dropout, recurrent_d
     for i in range(num_layers):
         last = i == num_layers - 1
         layer_class, kwargs = IMPLEMENTATIONS[implementation][cell], outputs(last)
+        if implementation == "auto" and rows and stock_is_faster(rows, units, cell):
+            layer_class = CELLS[cell]
         if bidirectional and layer_class is not CELLS[cell]:
             kwargs = {**kwargs, "concurrent_layers": 2}  # the fast layers: the two directions run side by side
         rnn = layer_class(units, dropout=dropout, recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}", **kwargs)
@@ -89,9 +95,10 @@ class RecurrentBlock(keras.layers.Layer):
 
     def __init__(self, cell="lstm", units=64, num_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, layer_norm=False, return_sequences=False,
-                 return_state=False, implementation="auto", **kwargs):
+                 return_state=False, implementation="auto", rows=None, **kwargs):
         super().__init__(**kwargs)
         self.implementation = implementation
+        self.rows = rows  # a training batch's rows, where the model knows them: see `stacked_layers`
         self.cell = cell
         self.units = units
         self.num_layers = num_layers
@@ -104,7 +111,7 @@ class RecurrentBlock(keras.layers.Layer):
         self.supports_masking = True
         self.rnns, self.norms = stacked_layers(
             cell, units, num_layers, implementation, dropout, recurrent_dropout, layer_norm,
-            bidirectional=bidirectional,
+            bidirectional=bidirectional, rows=rows,
             outputs=lambda last: {"return_sequences": (not last) or return_sequences,
                                   "return_state": last and return_state})
 
@@ -143,7 +150,7 @@ class RecurrentBlock(keras.layers.Layer):
                       bidirectional=self.bidirectional, dropout=self.dropout,
                       recurrent_dropout=self.recurrent_dropout, layer_norm=self.layer_norm,
                       return_sequences=self.return_sequences, return_state=self.return_state,
-                      implementation=self.implementation)
+                      implementation=self.implementation, rows=self.rows)
         return config
 
 

@@ -292,7 +292,10 @@ def build_forecaster(config, state: dict) -> keras.Model:
     future_columns, calendar = known_future(state)
     layer = RecurrentForecaster(
         lookback=d.lookback, horizon=d.horizon, n_features=len(features),
-        target_indices=[features.index(t) for t in state["targets"]], kind=m.kind, rnn=m.rnn.block_kwargs(),
+        target_indices=[features.index(t) for t in state["targets"]], kind=m.kind,
+        # a training batch's rows: channel independence makes a row of each series (`stock_is_faster`)
+        rnn={**m.rnn.block_kwargs(),
+             "rows": config.train.batch_size * (len(features) if m.channel_independent else 1)},
         channel_independent=m.channel_independent, patch_len=m.patch_len, d_model=m.d_model,
         instance_norm=m.instance_norm, head_dropout=m.head_dropout, linear_skip=m.linear_skip,
         channel_embedding=m.channel_embedding, quantiles=m.quantiles,

@@ -3,6 +3,7 @@ import keras
 import numpy as np
 import pytest
 
+from common.layers import fast_rnn
 from common.layers.recurrent import RecurrentBlock
 from tests.harness import NO_MASK, run_layer_test
 
@@ -51,3 +52,16 @@ def test_padding_never_reaches_the_state(cell):
 def test_unknown_cell_is_refused():
     with pytest.raises(ValueError, match="cell must be one of"):
         RecurrentBlock(cell="transformer")
+
+
+
+@pytest.mark.parametrize("implementation, rows, layer_class", [
+    ("auto", 1792, keras.layers.GRU),  # 1792 x 256 x 3 x 256 = 352M multiply-adds a step: the stock layer
+    ("auto", 64, fast_rnn.FastGRU),  # 12.6M: the fast one
+    ("auto", None, fast_rnn.FastGRU),  # a batch the model does not know
+    ("fast", 1792, fast_rnn.FastGRU),  # asked for by name
+])
+def test_auto_builds_the_stock_layer_for_a_large_training_batch(implementation, rows, layer_class):
+    block = RecurrentBlock(cell="gru", units=256, num_layers=2, implementation=implementation, rows=rows)
+    assert [type(rnn) for rnn in block.rnns] == [layer_class, layer_class]
+    assert RecurrentBlock.from_config(block.get_config()).rows == rows
