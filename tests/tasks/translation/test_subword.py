@@ -1,12 +1,14 @@
 """Translation with data.granularity sentencepiece (issue #28): the vocabulary is fitted on the training
 split, the graph tokenizes as the sentencepiece library does, the export serves raw strings in a fresh
-process (which needs tensorflow_text, and says so in one line without it), and names never seen in training
-come through."""
+process and over REST (which needs tensorflow_text, and says so in one line without it), and names never
+seen in training come through."""
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import urllib.request
 
 import numpy as np
 import pytest
@@ -96,6 +98,30 @@ def test_predict_loads_the_export_through_tensorflow_text(trained):
     out = folder / "translations.txt"
     summary = lifecycle.predict(TASK, run.path, TASK.demo.predict_input(config, folder), out)
     assert summary["sentences"] == 4 and len(out.read_text(encoding="utf-8").split("\n")[:-1]) == 4
+
+
+@pytest.mark.slow
+def test_the_rest_server_translates_raw_strings_through_the_subword_export(trained):
+    from common.serving import make_server
+
+    _, run, _ = trained
+    sources = ["The old dog sees the red ball.", "Zoë und Łukasz!"]
+    _, config, state, model = lifecycle.load_run(TASK, run.path)
+    signatures = TASK.serving_functions(model, config, TASK.prepare(config, state))
+    expected = signatures["serving_default"].fn(source=tf.constant(sources))["translation"].numpy()
+    httpd = make_server(run.export_dir, TASK.name, port=0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{httpd.server_port}/v1/models/{TASK.name}:predict",
+            data=json.dumps({"instances": sources}).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            predictions = json.loads(response.read())["predictions"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [p["translation"] for p in predictions] == [t.decode("utf-8") for t in expected]
 
 
 @pytest.mark.slow
