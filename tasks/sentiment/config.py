@@ -121,6 +121,11 @@ class SentimentModelConfig(PretrainedEncoderOptions):
                          "then also show each path alone.", min=0, max=3)
     ngram_max_tokens: int = option(1_000_000, "How many of the most frequent training n-grams the n-gram path "
                                    "keeps (model.ngrams > 0); each costs two weights per class.", min=2)
+    char_ngrams: list[int] = option([], "[min, max]: the n-gram path also reads the character min..max-grams "
+                                    "of each word padded by a space (scikit-learn's char_wb), so a word it "
+                                    "never saw in training still shares its stem's features; the "
+                                    "model.ngram_max_tokens most frequent are kept beside the word n-grams "
+                                    "([]: word n-grams only).", min=1, max=10)
     hidden_units: int = option(0, "Optional dense ReLU layer before the classifier (0: none).", min=0)
     dropout: float = option(0.3, "Dropout before the classifier.", min=0.0, max=0.9)
     class_weights: str = option("none", "Weight the loss by inverse class frequency (balanced) for "
@@ -129,4 +134,8 @@ class SentimentModelConfig(PretrainedEncoderOptions):
     def validate(self):
         super().validate()
         if not self.ngrams:
-            ignored_options(self, ["ngram_max_tokens"], "model.ngrams is 0 (no n-gram path)", prefix="model")
+            ignored_options(self, ["ngram_max_tokens", "char_ngrams"], "model.ngrams is 0 (no n-gram path)",
+                            prefix="model")
+        if self.char_ngrams and (len(self.char_ngrams) != 2 or self.char_ngrams[0] > self.char_ngrams[1]):
+            raise ConfigError(f"config key 'model.char_ngrams': expected [min, max] with min <= max, e.g. "
+                              f"[2, 5], got {self.char_ngrams[:10]}")

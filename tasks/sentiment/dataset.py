@@ -222,7 +222,9 @@ def prepare(config, state: dict | None = None) -> SentimentPrepared:
     ngrams = None
     if m.ngrams and fitting:  # a trained model holds its n-grams and ratios; only training fits them
         ngrams = fit_ngrams(m, texts["train"], label_ids["train"], len(labels))
-        info["n-gram path"] = (f"NBSVM on {len(ngrams.vocabulary)} word 1-{m.ngrams}-grams "
+        chars = (f" + {len(ngrams.char_vocabulary)} character {m.char_ngrams[0]}-{m.char_ngrams[1]}-grams "
+                 "within words" if m.char_ngrams else "")
+        info["n-gram path"] = (f"NBSVM on {len(ngrams.vocabulary)} word 1-{m.ngrams}-grams{chars} "
                                f"(model.ngram_max_tokens {m.ngram_max_tokens})")
     return SentimentPrepared(train=train, val=ordered["val"], test=ordered["test"], state=state, info=info,
                              texts=texts, label_ids=label_ids, embedding_matrix=matrix, ngrams=ngrams)

@@ -22,7 +22,7 @@ from common.layers.recurrent import recurrent_block
 from common.pretrained.transfer import assign_encoder, language_model_features
 from tasks.sentiment.standardize import standardizer
 from tasks.sentiment.dataset import SentimentPrepared
-from tasks.sentiment.ngrams import ngram_layer
+from tasks.sentiment.ngrams import char_ngram_layer, ngram_layer
 
 
 def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
@@ -71,10 +71,16 @@ def build_classifier(config, prepared: SentimentPrepared) -> keras.Model:
 
 
 def ngram_path_input(model_config, prepared: SentimentPrepared, text):
-    """The whole text's n-gram indicators (not cut to max_length: a linear model reads any length)."""
+    """The whole text's n-gram indicators (not cut to max_length: a linear model reads any length); with
+    model.char_ngrams the character n-grams' indicators follow the word n-grams', as `fit_ngrams` lays
+    out the weights."""
     if prepared.ngrams is None:
         raise ValueError("model.ngrams needs the n-gram path fitted on the training split (prepared.ngrams)")
-    return ngram_layer(model_config, prepared.ngrams.vocabulary, name="ngrams")(text)
+    x = ngram_layer(model_config, prepared.ngrams.vocabulary, name="ngrams")(text)
+    if not model_config.char_ngrams:
+        return x
+    chars = char_ngram_layer(model_config, prepared.ngrams.char_vocabulary, name="char_ngrams")(text)
+    return keras.layers.Concatenate(name="ngram_features")([x, chars])
 
 
 def predict_probabilities(model, texts: list[str], batch_size: int = 256) -> np.ndarray:

@@ -15,6 +15,11 @@ from tests.tasks.sentiment.helpers import load
     ({"data.test_fraction": 0}, "the test split is empty; give data.test or a positive data.test_fraction"),
     ({"data.train": "t.csv"}, "set data.path .* or data.train, not both"),
     ({"model.pooling": "median"}, "'median' is not allowed; choose one of last, max, mean, max_mean, attention"),
+    ({"model.ngrams": 3, "model.char_ngrams": "[5, 2]"},
+     "'model.char_ngrams': expected [min, max] with min <= max, e.g. [2, 5], got [5, 2]"),
+    ({"model.ngrams": 3, "model.char_ngrams": "[3]"}, "'model.char_ngrams': expected [min, max] .* got [3]"),
+    ({"model.ngrams": 3, "model.char_ngrams": "[0, 3]"}, "'model.char_ngrams': must be >= 1, got 0"),
+    ({"model.char_ngrams": "[2, 5]"}, "'model.char_ngrams': [2, 5] is ignored because model.ngrams is 0"),
 ])
 def test_bad_config_is_refused_with_the_key_named(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")
@@ -52,3 +57,7 @@ def test_the_same_file_layout_rule_as_every_task():
 def test_a_setup_that_would_train_on_the_wrong_thing_is_refused(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         load(overrides)
+
+
+def test_character_n_grams_of_one_length_are_a_range_of_one():
+    assert load({"model.ngrams": 1, "model.char_ngrams": "[3, 3]"}).model.char_ngrams == [3, 3]

@@ -1,19 +1,24 @@
 """The n-gram path: NBSVM fitted on the training texts (the same decision values as the NBSVM baseline),
 read past max_length, blended after training by weights fitted on the validation split, served by the export,
-and refused settings."""
+and refused settings; with model.char_ngrams, scikit-learn's char_wb n-grams computed in the graph."""
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy.special import softmax
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.pipeline import FeatureUnion
 
 from common import lifecycle
 from common.errors import ConfigError
 from tasks.sentiment import TASK
-from tasks.sentiment.baselines import nbsvm
+from tasks.sentiment.baselines import TOKENS, NBLogisticRegression, nbsvm
 from tasks.sentiment.evaluate import blended_probabilities
 from tasks.sentiment.model import predict_probabilities
-from tasks.sentiment.ngrams import fit_ngrams, path_logits
+from tasks.sentiment.ngrams import char_ngram_layer, fit_ngrams, path_logits
+from tasks.sentiment.standardize import lower_and_split_punctuation
 from tests.harness import serve_calls_in_fresh_process
 from tests.tasks.sentiment.helpers import LONG_TEXT, load, tiny_prepared
 
@@ -83,6 +88,52 @@ def test_a_max_ngram_count_without_ngrams_is_refused():
         load(**{"model.ngram_max_tokens": 5000})
 
 
+CHAR_TEXTS = ["A good  film!", "x", "Éclair wonderful", "ok, it's UNWATCHABLE", "an ok film"]
+
+
+@pytest.mark.parametrize("grams", [[2, 5], [4, 5]])  # [4, 5]: " x " and " a " are shorter, kept whole
+def test_character_n_grams_in_the_graph_are_scikit_learns_char_wb_of_the_standardized_words(grams):
+    config = load(**{"model.ngrams": 1, "model.char_ngrams": grams,
+                     "model.standardize": "lower_and_split_punctuation"})
+    features = fit_ngrams(config.model, CHAR_TEXTS, np.array([1, 0, 1, 0, 1]), 2)
+    layer = char_ngram_layer(config.model, features.char_vocabulary)
+    x = layer(tf.constant(CHAR_TEXTS + ["zz"]))
+    active = [set() for _ in range(len(CHAR_TEXTS) + 1)]
+    for row, column in x.indices.numpy():
+        active[row].add(features.char_vocabulary[column - 1] if column else None)  # column 0: unseen
+    standardized = [t.decode("utf-8") for t in lower_and_split_punctuation(tf.constant(CHAR_TEXTS)).numpy()]
+    char_wb = CountVectorizer(analyzer="char_wb", ngram_range=tuple(grams), lowercase=False).build_analyzer()
+    assert active[:-1] == [set(char_wb(text)) for text in standardized]
+    assert active[-1] == {None}  # " zz" and "zz " never occurred in training
+    if grams == [2, 5]:  # "!" is a word of its own (" ! "), not a character of "film!"
+        assert {" fi", "film", "ilm ", "m!", " ! "} & active[0] == {" fi", "film", "ilm ", " ! "}
+
+
+def test_character_n_grams_join_the_word_n_grams_in_one_nbsvm(tmp_path):
+    """The graph's n-gram logits are the decision values of NBSVM on scikit-learn's word n-grams and char_wb
+    n-grams side by side, so the two layers' columns line up with the weights fitted for them."""
+    config, prepared = tiny_prepared(tmp_path, **{"model.ngrams": 2, "model.char_ngrams": [2, 4]})
+    prepared = dataclasses.replace(prepared, ngrams=fit_ngrams(config.model, TEXTS, LABELS, 2))
+    model = TASK.build_model(config, prepared)
+    tests = ["good cast", "bad plot and film", "a film", "goodness", "badly"]
+    _, ngrams = path_logits(model, tests)
+    union = FeatureUnion([("words", CountVectorizer(ngram_range=(1, 2), token_pattern=TOKENS, binary=True)),
+                          ("chars", CountVectorizer(analyzer="char_wb", ngram_range=(2, 4), binary=True))])
+    baseline = NBLogisticRegression().fit(union.fit_transform(TEXTS), LABELS)
+    decision = baseline.classifier_.decision_function(baseline._scaled(union.transform(tests)))
+    np.testing.assert_allclose(ngrams[:, 1] - ngrams[:, 0], decision, atol=1e-4)
+    assert decision[3] > 0 > decision[4]  # unseen words, scored by the characters they share with seen ones
+
+
+def test_without_character_n_grams_the_path_reads_word_n_grams_only(tmp_path):
+    config, prepared = tiny_prepared(tmp_path, **{"model.ngrams": 2})
+    assert config.model.char_ngrams == [] and prepared.ngrams.char_vocabulary == []
+    model = TASK.build_model(config, prepared)
+    assert model.get_layer("ngram_logits").ratios.shape[0] == len(prepared.ngrams.vocabulary) + 1
+    _, ngrams = path_logits(model, ["goodness", "badly"])
+    np.testing.assert_array_equal(ngrams[0], ngrams[1])  # both texts' words are unseen
+
+
 @pytest.fixture(scope="module")
 def blended_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("blended")
@@ -122,3 +173,15 @@ def test_a_blended_run_serves_from_its_export_what_its_model_computes(blended_ru
     texts = np.array(["good film 3", "bad film 3", "good", LONG_TEXT], dtype=str)
     [served] = serve_calls_in_fresh_process(run.export_dir, [("serving_default", {"text": texts})], tmp_path)
     np.testing.assert_allclose(served["probabilities"], predict_probabilities(model, texts.tolist()), atol=1e-5)
+
+
+def test_a_run_with_character_n_grams_serves_raw_text_from_its_export(tmp_path):
+    config, _ = tiny_prepared(tmp_path, **{"model.ngrams": 2, "model.char_ngrams": [2, 5]})
+    run, _ = lifecycle.train(TASK, config, tmp_path / "run", log=lambda *a: None)
+    _, _, _, model = lifecycle.load_run(TASK, run.path)  # the saved model rebuilds its character split
+    _, ngrams = path_logits(model, ["goodness", "badly"])
+    assert ngrams[0, 1] - ngrams[0, 0] > 0 > ngrams[1, 1] - ngrams[1, 0]  # unseen words, seen characters
+    texts = np.array(["goodness 3", "badly 3", "good", LONG_TEXT], dtype=str)
+    [served] = serve_calls_in_fresh_process(run.export_dir, [("serving_default", {"text": texts})], tmp_path)
+    np.testing.assert_allclose(served["probabilities"], predict_probabilities(model, texts.tolist()),
+                               atol=1e-5)
