@@ -91,8 +91,8 @@ class Scopes:
 
 
 def op_self_times(logdir: str) -> list[tuple[str, float]]:
-    """``(op name, self time in µs)`` of every op the profiler saw (idle time left out), from its
-    ``framework_op_stats`` tool (TensorFlow's own converter of the profile it wrote)."""
+    """``(op name, self time in µs)`` of every op the profiler saw (idle time and tf.data iterators left
+    out), from its ``framework_op_stats`` tool (TensorFlow's own converter of the profile it wrote)."""
     from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
     paths = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))
     data, ok = plugin.xspace_to_tools_data(paths[-1:], "framework_op_stats", {})
@@ -103,7 +103,8 @@ def op_self_times(logdir: str) -> list[tuple[str, float]]:
     ops = []
     for row in table["rows"]:
         cells = [cell.get("v") for cell in row["c"]]
-        if cells[column["type"]] != "IDLE":
+        # idle time, and a dataset iterator's own threads (no part of a step on cached batches)
+        if cells[column["type"]] != "IDLE" and not cells[column["operation"]].startswith("Iterator::"):
             ops.append((cells[column["operation"]], float(cells[column["total_self_time"]])))
     return ops
 
@@ -143,14 +144,18 @@ def profile_config(config_path: str, steps: int, rounds: int, overrides: list[st
     times = _harness.interleaved({"input": draw, "step": train_steps}, rounds)
     ms = {name: 1000 * statistics.median(values) / steps for name, values in times.items()}
 
+    del pipeline  # its prefetching threads would otherwise run, and be profiled, beside the steps
     logdir = os.path.join(scratch, "profile")
     tf.profiler.experimental.start(logdir)
     train_steps()
     tf.profiler.experimental.stop()
-    scopes, busy, backward = Scopes(model), Counter(), 0.0
+    scopes, busy, backward, unplaced = Scopes(model), Counter(), 0.0, Counter()
     for name, micros in op_self_times(logdir):
-        busy[scopes.phase(name)] += micros
+        phase = scopes.phase(name)
+        busy[phase] += micros
         backward += micros if name.startswith("gradient_tape/") else 0.0
+        if phase == "rest":
+            unplaced[name] += micros
     total = sum(busy.values()) or 1.0
 
     outside = _outside_steps(task, model, config, prepared, steps, ms["step"] / 1000)
@@ -162,6 +167,7 @@ def profile_config(config_path: str, steps: int, rounds: int, overrides: list[st
             "backward %": round(100 * backward / total, 1),
             "outside s/epoch": round(outside, 1), "outside %": round(100 * outside / epoch_s, 1),
             "steps per epoch": epoch_steps,
+            "largest rest ops %": {name: round(100 * micros / total, 1) for name, micros in unplaced.most_common(5)},
             "own train_step": type(model).train_step is not keras.Model.train_step}
 
 
