@@ -151,6 +151,10 @@ class TrainConfig:
                                choices=["default", "mirrored", "multi_worker"])
     cpu_replicas: int = option(1, "Split the CPU into this many logical devices (for mirrored on CPU).", min=1)
     deterministic: bool = option(True, "Deterministic ops: same seed and config give the same metrics.")
+    precision: str = option("float32", "Compute precision: float32, mixed_bfloat16 (float32 weights, "
+                            "bfloat16 compute: faster on CPUs with AVX512-BF16/AMX; outputs and losses stay "
+                            "float32), or auto (mixed_bfloat16 where the CPU has bf16, else float32).",
+                            choices=["float32", "mixed_bfloat16", "auto"])
     tensorboard: bool = option(True, "Write TensorBoard logs to <run>/logs.")
     verbose: str = option("auto", "Keras progress output: auto (bar on a terminal), bar, epoch, none.",
                           choices=["auto", "bar", "epoch", "none"])

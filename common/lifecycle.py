@@ -27,6 +27,7 @@ from common.export import load_serving, write_export
 from common.io import atomic_path, atomic_write_json, atomic_write_text, check_writable, read_json
 from common.model_card import write_model_card
 from common.plots import save_learning_curves
+from common.precision import policy_scope
 from common.registry import TASK_MODULES
 from common.report import write_report
 from common.run import RunFolder
@@ -178,17 +179,21 @@ def load_run(task, run_dir):
     run.require(run.config_path, run.state_path, run.model_path)
     config = _load_saved_config(task, run)
     state = read_state(run)
-    return run, config, state, _load_model(run)
+    return run, config, state, _load_model(run, config.train.precision)
 
 
-def _load_model(run):
-    """model.keras, refused with one line when it is damaged or is not the model this run trained."""
+def _load_model(run, precision="float32"):
+    """model.keras, refused with one line when it is damaged or is not the model this run trained.
+
+    Loaded under the run's ``train.precision``: each layer's policy is in the archive, but the sublayers a
+    layer makes in its constructor take the global one, and must compute in the dtype they trained in."""
     damaged = (f"{run.model_path} is damaged (%s); restore it, or re-train: train --overwrite "
                f"--run-dir {run.path}")
     if not zipfile.is_zipfile(run.model_path):  # Keras would call it "not found"
         raise UserError(damaged % "not a Keras archive: not a zip file")
     try:
-        model = keras.saving.load_model(str(run.model_path), compile=False)
+        with policy_scope(precision):
+            model = keras.saving.load_model(str(run.model_path), compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras reports a damaged archive as anything from ValueError on
         raise UserError(damaged % (cfg.shown_message(str(exc).strip().splitlines()[0]) if str(exc).strip()
                                    else type(exc).__name__)) from None
@@ -336,12 +341,12 @@ def train(task, config, run_dir=None, overwrite=False, log=print):
         _write_state(run, prepared.state)
     if trained_before:
         log(f"Training in {run.path} had finished; evaluating and exporting")
-        model = _load_model(run)
+        model = _load_model(run, config.train.precision)
         training = read_json(run.training_path)
     else:
         if resuming:
             log(f"Resuming the interrupted run in {run.path}")
-        with strategy.scope():
+        with strategy.scope(), policy_scope(config.train.precision):
             model = task.build_model(config, prepared)
             compile_model(task, model, config, prepared)
         try:

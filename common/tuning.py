@@ -26,6 +26,7 @@ from common import config as cfg
 from common.errors import ConfigError
 from common.io import atomic_write_text
 from common.plots import save_bar
+from common.precision import policy_scope
 from common.report import fmt, table
 from common.run import RunFolder
 from common.training import compile_model, fit, monitor_mode, seed_everything
@@ -100,8 +101,9 @@ class ConfigHyperModel(kt.HyperModel):
         config = self.config_for(hp)
         seed_everything(config.seed, config.train.deterministic)
         prepared = self.prepared_for(config)
-        model = self.task.build_model(config, prepared)
-        compile_model(self.task, model, config, prepared)
+        with policy_scope(config.train.precision):
+            model = self.task.build_model(config, prepared)
+            compile_model(self.task, model, config, prepared)
         return model
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, **kwargs):

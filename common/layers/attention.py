@@ -59,13 +59,14 @@ class _SourceAttention(keras.layers.Layer):
         return context, weights
 
     def compute_output_spec(self, query, values, keys=None, source_mask=None, training=None):
-        batch = query.shape[0]
+        batch, dtype = query.shape[0], self.compute_dtype  # bfloat16 in a mixed_bfloat16 model
         value_dim, source_len = values.shape[-1], values.shape[1]
         if len(query.shape) == 2:
-            return (keras.KerasTensor((batch, value_dim)), keras.KerasTensor((batch, source_len)))
+            return (keras.KerasTensor((batch, value_dim), dtype),
+                    keras.KerasTensor((batch, source_len), dtype))
         target_len = query.shape[1]
-        return (keras.KerasTensor((batch, target_len, value_dim)),
-                keras.KerasTensor((batch, target_len, source_len)))
+        return (keras.KerasTensor((batch, target_len, value_dim), dtype),
+                keras.KerasTensor((batch, target_len, source_len), dtype))
 
 
 @keras.saving.register_keras_serializable(package="rnnsuite")

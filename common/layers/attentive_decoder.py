@@ -41,8 +41,13 @@ class ContextFeedingDecoder(keras.layers.Layer):
         self.built = True
 
     def step(self, inputs, state, memory, keys, source_mask=None):
-        """One step: ``inputs`` ``[batch, emb]`` -> ``(output, context, new_state, weights)``."""
+        """One step: ``inputs`` ``[batch, emb]`` -> ``(output, context, new_state, weights)``.
+
+        ``inputs`` is cast to the layer's compute dtype: the decoding loop calls this method directly
+        (not through Keras, which would cast), with an embedding row read from the float32 variable,
+        while the context is bfloat16 in a ``mixed_bfloat16`` model."""
         context, weights = self.attention(state[0], memory, keys=keys, source_mask=source_mask)
+        inputs = tf.cast(inputs, context.dtype)
         output, new_state = self.cell(tf.concat([inputs, context], axis=-1), list(state))
         new_state = list(new_state) if isinstance(new_state, (list, tuple)) else [new_state]
         return output, context, new_state, weights

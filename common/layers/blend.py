@@ -18,9 +18,14 @@ from scipy.special import log_softmax
 
 @keras.saving.register_keras_serializable(package="rnnsuite")
 class Blend(keras.layers.Layer):
-    """A list of ``[batch, classes]`` logits -> ``sum_k weights[k] * logits[k]``."""
+    """A list of ``[batch, classes]`` logits -> ``sum_k weights[k] * logits[k]``.
+
+    Float32 unless a ``dtype`` is given: it combines logits right before the softmax, with weights
+    fitted in float64 on the validation split, so a ``mixed_bfloat16`` model's bfloat16 logits are cast up
+    here rather than the float32 paths cast down."""
 
     def __init__(self, initial_weights, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.initial_weights = [float(w) for w in initial_weights]
 

@@ -38,9 +38,14 @@ class CRF(keras.layers.Layer):
     (see `tasks.ner.tags.allowed_transitions`); decoding never takes a forbidden
     one, so the output is always well-formed in the tagging scheme. Training is
     unconstrained (the learned scores make illegal moves unlikely anyway).
+
+    Always float32 (unless a ``dtype`` is given), also in a ``mixed_bfloat16`` model: the forward
+    algorithm's log-sum-exp over long sentences and the Viterbi ties need float32's mantissa, and the
+    emissions it passes through are the model's output.
     """
 
     def __init__(self, num_tags, allowed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.num_tags = int(num_tags)
         self.allowed = None if allowed is None else np.asarray(allowed, dtype="float32").tolist()

@@ -21,9 +21,14 @@ class NaiveBayesLinear(keras.layers.Layer):
     """``[batch, features]`` indicators (a ``tf.SparseTensor`` or dense) -> ``[batch, units]`` logits
     ``x @ (ratios * kernel) + bias``. ``ratios`` ``[features, units]`` (one column of one-vs-rest
     log-count ratios per class) never train; kernel and bias start at zero, so the layer adds nothing
-    until they are trained or set."""
+    until they are trained or set.
+
+    Float32 unless a ``dtype`` is given, also in a ``mixed_bfloat16`` model: its weights are fitted
+    outside Keras in float32 and it sits at the output (a sparse product that costs next to nothing), so
+    bfloat16's 8-bit mantissa would only blur the logits the blend weights were fitted on."""
 
     def __init__(self, units, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.units = int(units)
 

@@ -87,7 +87,8 @@ def train_language_models(config, folder: Path, name: str, text: str, raw: dict,
            "data": {"test_fraction": 0.0, "batching": "stream", **raw["data"]},
            "model": raw["model"],
            "train": {"clipnorm": 0.5, "lr_schedule": "cosine", "early_stopping_patience": 2, "tensorboard": False,
-                     "verbose": config.train.verbose, "deterministic": config.train.deterministic, **raw["train"]}}
+                     "verbose": config.train.verbose, "deterministic": config.train.deterministic,
+                     "precision": config.train.precision, **raw["train"]}}
 
     corpus = folder / "corpus.txt"
     folder.mkdir(parents=True, exist_ok=True)

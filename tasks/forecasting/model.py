@@ -50,6 +50,13 @@ class RecurrentForecaster(keras.layers.Layer):
     ``future_covariates [batch, horizon, len(future_covariate_indices) + n_calendar]``: the
     known-future inputs (required when the layer has any). With ``quantiles`` the output is
     ``[batch, horizon, targets, quantiles]``.
+
+    Precision: the layer itself is float32 (`build_forecaster` says so), and so are its output heads
+    (``head``, ``linear_skip``, ``future_out``, ``future_skip``, ``quantile_spread``): RevIN's statistics,
+    the de-normalization and the forecast need float32's mantissa (bfloat16 keeps under three significant
+    digits), and they cost little. The network in between (segment embedding, encoder, bridges, decoder,
+    known-future hidden layer) takes the global policy when the layer is made, so in a ``mixed_bfloat16``
+    model it computes in bfloat16; its outputs are cast back here.
     """
 
     def __init__(self, lookback, horizon, n_features, target_indices, kind="direct", rnn=None,
@@ -78,23 +85,24 @@ class RecurrentForecaster(keras.layers.Layer):
         self.dropout = keras.layers.Dropout(head_dropout)
         units = self.rnn.get("units", 64)
         if kind == "direct":
-            self.head = keras.layers.Dense(horizon * self.series_outputs, name="head")
+            self.head = keras.layers.Dense(horizon * self.series_outputs, dtype="float32", name="head")
         else:
             cell_type = self.rnn.get("cell", "gru")
             self.bridge = [keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}")
                            for i in range(2 if cell_type == "lstm" else 1)]
             self.decoder_cell = DECODER_CELLS[cell_type](units, name="decoder_cell")
             self.decoder = keras.layers.RNN(self.decoder_cell, return_sequences=True, name="decoder")
-            self.head = keras.layers.Dense(self.series_outputs, name="head")
+            self.head = keras.layers.Dense(self.series_outputs, dtype="float32", name="head")
         if linear_skip:
-            self.skip = keras.layers.Dense(horizon, name="linear_skip")
+            self.skip = keras.layers.Dense(horizon, dtype="float32", name="linear_skip")
         if self.n_known:
             self.future_hidden = keras.layers.Dense(units, activation="relu", name="future_hidden")
-            self.future_out = keras.layers.Dense(self.series_outputs, name="future_out")
-            self.future_skip = keras.layers.Dense(self.series_outputs, use_bias=False, name="future_skip")
+            self.future_out = keras.layers.Dense(self.series_outputs, dtype="float32", name="future_out")
+            self.future_skip = keras.layers.Dense(self.series_outputs, use_bias=False, dtype="float32",
+                                                  name="future_skip")
         if len(self.quantiles) > 1:
             self.spread = keras.layers.Dense(horizon * self.series_outputs * (len(self.quantiles) - 1),
-                                             name="quantile_spread")
+                                             dtype="float32", name="quantile_spread")
         if channel_embedding:
             self.channel_vectors = self.add_weight(shape=(n_features, channel_embedding),
                                                    initializer="normal", name="channel_embedding")
@@ -215,6 +223,7 @@ class RecurrentForecaster(keras.layers.Layer):
         if self.embed is not None:
             series = self.embed(series)
         encoded = self.dropout(self.encoder(series, training=training), training=training)
+        encoded = ops.cast(encoded, self.compute_dtype)  # from bfloat16 in a mixed_bfloat16 model
         if self.kind == "direct":
             head_input = encoded
             if self.channel_embedding:  # rows are (batch, channel), channel fastest
@@ -300,7 +309,7 @@ def build_forecaster(config, state: dict) -> keras.Model:
         instance_norm=m.instance_norm, head_dropout=m.head_dropout, linear_skip=m.linear_skip,
         channel_embedding=m.channel_embedding, quantiles=m.quantiles,
         future_covariate_indices=[features.index(c) for c in future_columns], n_calendar=len(calendar),
-        name="forecaster")
+        dtype="float32", name="forecaster")  # float32 whatever train.precision: see RecurrentForecaster
     history = keras.Input((d.lookback, len(features)), name="history")
     inputs = {"history": history}
     kwargs = {}

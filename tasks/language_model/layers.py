@@ -71,13 +71,17 @@ class StatefulRecurrent(keras.layers.Layer):
         return [list(flat[i * k:(i + 1) * k]) for i in range(self.num_layers)]
 
     def forward(self, inputs, states, mask=None, training=None):
-        """Outputs ``[batch, time, units]`` and the final states (one list per layer) from ``states``."""
+        """Outputs ``[batch, time, units]`` and the final states (one list per layer) from ``states``.
+
+        The states are float32 in and out, whatever the layers compute in (bfloat16 in a
+        ``mixed_bfloat16`` model): the carried variables, `zero_states` and the exported generator's
+        loop all hold them in float32, and a state rounded to bfloat16 at every window would drift."""
         x = inputs
         final = []
         for i, rnn in enumerate(self.rnns):
             out = rnn(x, initial_state=states[i], mask=mask, training=training)
             x = out[0]
-            final.append(list(out[1:]))
+            final.append([tf.cast(state, tf.float32) for state in out[1:]])
             if i < len(self.norms):
                 x = self.norms[i](x)
         return x, final

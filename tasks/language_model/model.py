@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from common.layers.decoding import beam_search, sample_search
 from common.layers.reversible_embedding import ReversibleEmbedding
+from common.precision import float32_output
 from tasks.language_model.data import BOUNDARY_ID, PAD_ID
 from tasks.language_model.layers import StatefulRecurrent
 from tasks.language_model.ngram import unigram_probabilities
@@ -53,8 +54,8 @@ def build_language_model(config, vocabulary_size: int, train_ids=None) -> keras.
         logits = embedding(x, reverse=True)
     else:
         logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
-    model = LanguageModel(tokens, logits, name="language_model", features=x, sampled=m.sampled_softmax,
-                          sample_seed=config.seed)
+    model = LanguageModel(tokens, float32_output(logits, "logits_float32"), name="language_model", features=x,
+                          sampled=m.sampled_softmax, sample_seed=config.seed)
     if train_ids is not None:
         _, bias = model.output_layer()
         bias.assign(unigram_bias(train_ids, vocabulary_size))

@@ -40,6 +40,7 @@ from common.layers.attentive_decoder import ContextFeedingDecoder
 from common.layers.decoding import beam_search, greedy_search
 from common.layers.recurrent import IMPLEMENTATIONS, RecurrentBlock
 from common.layers.reversible_embedding import ReversibleEmbedding
+from common.precision import float32_output
 from tasks.translation.config import DECODER_CELLS
 from tasks.translation.data import PAD_ID
 from tasks.translation.layers import ScheduledSampling
@@ -154,7 +155,8 @@ def build_seq2seq(source_vocab_size: int, target_vocab_size: int, *, embedding_d
     if scheduled_sampling > 0:
         mixed = ScheduledSampling(scheduled_sampling, seed=seed, name="scheduled_sampling")([target_in, logits])
         logits = decode(mixed)
-    return keras.Model({"source": source, "target_in": target_in}, logits, name="seq2seq")
+    return keras.Model({"source": source, "target_in": target_in}, float32_output(logits, "logits_float32"),
+                       name="seq2seq")
 
 
 class Seq2SeqInference:
@@ -206,7 +208,7 @@ class Seq2SeqInference:
         hidden = self.attentional(tf.concat([context, h], axis=-1))
         logits = (self.target_embedding(hidden, reverse=True) if self.output is None
                   else self.output(hidden))
-        logits = logits + self.banned
+        logits = tf.cast(logits, tf.float32) + self.banned  # bfloat16 in a mixed_bfloat16 model
         state = list(state) if isinstance(state, (list, tuple)) else [state]
         if return_weights:
             return logits, state, weights
