@@ -66,6 +66,26 @@ def train_seconds(command: list[str], run_dir: str) -> float:
     return json.loads((Path(run_dir) / "metrics.json").read_text())["training"]["train_seconds"]
 
 
+def in_turns(tasks: dict, names, rounds: int, prefix: str, run_one) -> dict:
+    """``{config: {name: [run_one(config, task, name, run_dir) of each round]}}``: for each config, the
+    candidate ``names`` take turns (A B, then B A, ...) so that drifting machine load hits them alike,
+    each run into its own folder of a temporary directory (``prefix``)."""
+    results = {}
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        for config, task in tasks.items():
+            runs = {name: [] for name in names}
+            for r in range(rounds):
+                for name in names if r % 2 == 0 else reversed(names):
+                    run_dir = os.path.join(scratch, f"{Path(config).stem}_{name}_{r}")
+                    started = time.time()
+                    runs[name].append(run_one(config, task, name, run_dir))
+                    load = os.getloadavg()[0]
+                    print(f"{config} {name} round {r + 1}: {runs[name][-1]} "
+                          f"({time.time() - started:.0f} s in all, load average {load:.1f})", flush=True)
+            results[config] = runs
+    return results
+
+
 def summary(times: dict) -> dict:
     """Median seconds per implementation and the per-round speed-up of auto over keras."""
     speedups = [k / a for a, k in zip(times["auto"], times["keras"])]
@@ -92,19 +112,12 @@ def main(argv=None) -> None:
     p.add_argument("--md", default="benchmarks/results/epoch_time.md")
     args = p.parse_args(argv)
     tasks = {config: config_task(config) for config in args.configs}  # every config readable before any run
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="epoch_time_") as scratch:
-        for config, task in tasks.items():
-            times = {name: [] for name in IMPLEMENTATIONS}
-            for r in range(args.rounds):
-                for name in IMPLEMENTATIONS if r % 2 == 0 else reversed(IMPLEMENTATIONS):
-                    run_dir = os.path.join(scratch, f"{Path(config).stem}_{name}_{r}")
-                    started = time.time()
-                    command = train_command(config_path(config).resolve(), task, name, args.epochs, run_dir)
-                    times[name].append(train_seconds(command, run_dir))
-                    print(f"{config} {name} round {r + 1}: {times[name][-1]:.0f} s of training "
-                          f"({time.time() - started:.0f} s in all)", flush=True)
-            rows.append({"config": config, **summary(times), "times": times})
+    def one(config, task, name, run_dir):
+        command = train_command(config_path(config).resolve(), task, name, args.epochs, run_dir)
+        return train_seconds(command, run_dir)
+
+    results = in_turns(tasks, IMPLEMENTATIONS, args.rounds, "epoch_time_", one)
+    rows = [{"config": config, **summary(times), "times": times} for config, times in results.items()]
     _harness.print_table(rows, ["config", "auto s", "keras s", "speed-up", "range"])
     doc = {"command": _harness.command("benchmarks.epoch_time", argv), "machine": _harness.machine(),
            "args": vars(args), "rows": rows}

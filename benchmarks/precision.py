@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from benchmarks import _harness
-from benchmarks.epoch_time import config_path, config_task
+from benchmarks.epoch_time import config_path, config_task, in_turns
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -90,19 +87,14 @@ def main(argv=None) -> None:
     p.add_argument("--md", default="benchmarks/results/precision.md")
     args = p.parse_args(argv)
     tasks = {config: config_task(config) for config in args.configs}  # every config readable before any run
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="precision_") as scratch:
-        for config, task in tasks.items():
-            runs = {name: [] for name in PRECISIONS}
-            for r in range(args.rounds):
-                for name in PRECISIONS if r % 2 == 0 else reversed(PRECISIONS):
-                    run_dir = os.path.join(scratch, f"{Path(config).stem}_{name}_{r}")
-                    started = time.time()
-                    command = train_command(config_path(config).resolve(), task, name, args.epochs, run_dir)
-                    runs[name].append(trained(command, run_dir, task))
-                    print(f"{config} {name} round {r + 1}: {runs[name][-1]} ({time.time() - started:.0f} s "
-                          f"in all, load average {os.getloadavg()[0]:.1f})", flush=True)
-            rows.append({"config": config, **summary(runs, task), "runs": runs})
+
+    def one(config, task, name, run_dir):
+        command = train_command(config_path(config).resolve(), task, name, args.epochs, run_dir)
+        return trained(command, run_dir, task)
+
+    results = in_turns(tasks, PRECISIONS, args.rounds, "precision_", one)
+    rows = [{"config": config, **summary(runs, tasks[config]), "runs": runs}
+            for config, runs in results.items()]
     _harness.print_table(rows, COLUMNS)
     from common.precision import cpu_has_bf16
     doc = {"command": _harness.command("benchmarks.precision", argv), "machine": _harness.machine(),

@@ -167,7 +167,8 @@ def profile_config(config_path: str, steps: int, rounds: int, overrides: list[st
             "backward %": round(100 * backward / total, 1),
             "outside s/epoch": round(outside, 1), "outside %": round(100 * outside / epoch_s, 1),
             "steps per epoch": epoch_steps,
-            "largest rest ops %": {name: round(100 * micros / total, 1) for name, micros in unplaced.most_common(5)},
+            "largest rest ops %": {name: round(100 * micros / total, 1)
+                                   for name, micros in unplaced.most_common(5)},
             "own train_step": type(model).train_step is not keras.Model.train_step}
 
 
@@ -201,7 +202,8 @@ def _outside_steps(task, model, config, prepared, steps: int, step_seconds: floa
 def markdown(doc: dict) -> str:
     return _harness.report(
         "Where the training time goes: a per-phase profile of each benchmark config", doc,
-        f"{doc['args']['steps']} cached batches per timing, {doc['args']['rounds']} rounds of input and steps "
+        f"{doc['args']['steps']} cached batches per timing, {doc['args']['rounds']} rounds of input and "
+        "steps "
         "alternating, medians; phase shares: TensorFlow profiler self time per op, grouped by Keras name "
         "scope, as a share of the step's busy time (forward and backward together; `backward %` is the "
         "gradient ops' share); input: one batch from the task's tf.data pipeline alone; outside: per-epoch "
@@ -212,7 +214,8 @@ def markdown(doc: dict) -> str:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", nargs="+", default=CONFIGS, help="benchmark configs (default: one per task)")
-    p.add_argument("--steps", type=int, default=10, help="batches per timing (cached, the same for every piece)")
+    p.add_argument("--steps", type=int, default=10,
+                   help="batches per timing (cached, the same for every piece)")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per piece (median)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every config, e.g. model.rnn.implementation=keras")
@@ -234,7 +237,8 @@ def main(argv=None) -> None:
         for config in args.configs:
             out = os.path.join(scratch, "row.json")
             path = str(Path(config).resolve() if Path(config).is_file() else ROOT / config)
-            command = [sys.executable, "-m", "benchmarks.profile", "--configs", path, "--steps", str(args.steps),
+            command = [sys.executable, "-m", "benchmarks.profile", "--configs", path,
+                       "--steps", str(args.steps),
                        "--rounds", str(args.rounds), "--worker", out,
                        *[a for item in args.overrides for a in ("--set", item)]]
             started = time.time()

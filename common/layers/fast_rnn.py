@@ -54,7 +54,8 @@ GATES = {"lstm": 4, "gru": 3}
 
 
 def stock_is_faster(rows: int, units: int, cell: str) -> bool:
-    """Whether a training batch of ``rows`` rows makes steps large enough for the stock layer (`STOCK_ABOVE_MACS`)."""
+    """Whether a training batch of ``rows`` rows makes steps large enough for the stock layer
+    (`STOCK_ABOVE_MACS`)."""
     return cell in GATES and rows * units * GATES[cell] * units >= STOCK_ABOVE_MACS
 
 

@@ -33,3 +33,22 @@ def test_speed_up_is_keras_time_over_auto_time_per_round():
     assert result["speed-up"] == pytest.approx(1.25)
     assert result["range"] == "1.00-1.50"
     assert (result["auto s"], result["keras s"]) == (15.0, 17.5)
+
+
+def test_candidates_take_turns_each_round_into_their_own_folders():
+    from benchmarks.epoch_time import in_turns
+
+    seen = []
+
+    def run_one(config, task, name, run_dir):
+        seen.append((config, name, run_dir.rsplit("/", 1)[-1]))
+        return len(seen)
+
+    results = in_turns({"a.yaml": "sentiment", "b.yaml": "ner"}, ("auto", "keras"), 3, "t_", run_one)
+    assert [(c, n) for c, n, _ in seen] == [("a.yaml", "auto"), ("a.yaml", "keras"), ("a.yaml", "keras"),
+                                            ("a.yaml", "auto"), ("a.yaml", "auto"), ("a.yaml", "keras")] + [
+        ("b.yaml", "auto"), ("b.yaml", "keras"), ("b.yaml", "keras"), ("b.yaml", "auto"), ("b.yaml", "auto"),
+        ("b.yaml", "keras")]
+    assert len({folder for _, _, folder in seen}) == 12
+    assert results == {"a.yaml": {"auto": [1, 4, 5], "keras": [2, 3, 6]},
+                       "b.yaml": {"auto": [7, 10, 11], "keras": [8, 9, 12]}}

@@ -67,8 +67,8 @@ def _first_batch(prepared):
 
 
 # The default run trains translation, whose decoder needed the most casts; `-m slow` trains every task.
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=() if name == "translation" else pytest.mark.slow)
-                                        for name in TASKS])
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=() if name == "translation" else pytest.mark.slow) for name in TASKS])
 def both(request, tmp_path_factory):
     """Each task's demo model trained a few steps in float32 and in mixed_bfloat16 from the same seed."""
     task = registry.get_task(request.param)

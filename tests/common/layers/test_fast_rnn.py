@@ -271,5 +271,6 @@ def test_stock_is_faster_from_the_threshold_of_multiply_adds_per_step():
     # GRU, 256 units: 256 * 3 * 256 = 196,608 multiply-adds per row; 2^26 = 67,108,864
     assert not fast_rnn.stock_is_faster(341, 256, "gru")  # 67,043,328
     assert fast_rnn.stock_is_faster(342, 256, "gru")  # 67,239,936
-    assert fast_rnn.stock_is_faster(256, 256, "lstm") and not fast_rnn.stock_is_faster(255, 256, "lstm")  # 2^26
+    assert fast_rnn.stock_is_faster(256, 256, "lstm")  # exactly 2^26
+    assert not fast_rnn.stock_is_faster(255, 256, "lstm")
     assert not fast_rnn.stock_is_faster(10 ** 6, 256, "simple_rnn")  # no fast layer to compare with
