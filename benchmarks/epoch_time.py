@@ -53,17 +53,27 @@ def config_task(path: str) -> str:
     return task
 
 
-def train_command(config: str, task: str, implementation: str, epochs: int, run_dir: str) -> list[str]:
+def training_command(config, task: str, setting: str, epochs: int, run_dir: str) -> list[str]:
+    """The task's own `train` of ``config`` with one ``--set`` ``setting`` (the candidate), ``epochs``
+    epochs and no TensorBoard, into ``run_dir``."""
     return [sys.executable, "-m", f"tasks.{task}", "train", "--config", str(config), "--run-dir", run_dir,
-            "--set", f"{implementation_key(task)}={implementation}", "--set", f"train.epochs={epochs}",
-            "--set", "train.tensorboard=false"]
+            "--set", setting, "--set", f"train.epochs={epochs}", "--set", "train.tensorboard=false"]
 
 
-def train_seconds(command: list[str], run_dir: str) -> float:
+def train_command(config: str, task: str, implementation: str, epochs: int, run_dir: str) -> list[str]:
+    return training_command(config, task, f"{implementation_key(task)}={implementation}", epochs, run_dir)
+
+
+def run_metrics(command: list[str], run_dir: str) -> dict:
+    """Run a `training_command` in a fresh process; its run's metrics.json, or a stop with its output."""
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{' '.join(command[1:])} failed:\n{(done.stdout + done.stderr)[-2000:]}")
-    return json.loads((Path(run_dir) / "metrics.json").read_text())["training"]["train_seconds"]
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def train_seconds(command: list[str], run_dir: str) -> float:
+    return run_metrics(command, run_dir)["training"]["train_seconds"]
 
 
 def in_turns(tasks: dict, names, rounds: int, prefix: str, run_one) -> dict:

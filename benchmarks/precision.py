@@ -16,33 +16,23 @@ bf16 (`common.precision.cpu_has_bf16`), i.e. what ``train.precision: auto`` woul
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
 from benchmarks import _harness
-from benchmarks.epoch_time import config_path, config_task, in_turns
+from benchmarks.epoch_time import config_path, config_task, in_turns, run_metrics, training_command
 
-ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("float32", "mixed_bfloat16")
 HEADLINE = {"sentiment": "accuracy", "ner": "f1", "translation": "bleu", "language_model": "perplexity",
             "forecasting": "mse"}
 
 
 def train_command(config, task: str, precision: str, epochs: int, run_dir: str) -> list[str]:
-    return [sys.executable, "-m", f"tasks.{task}", "train", "--config", str(config), "--run-dir", run_dir,
-            "--set", f"train.precision={precision}", "--set", f"train.epochs={epochs}",
-            "--set", "train.tensorboard=false"]
+    return training_command(config, task, f"train.precision={precision}", epochs, run_dir)
 
 
 def trained(command: list[str], run_dir: str, task: str) -> dict:
     """One training's seconds and quality, from the run's metrics.json."""
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command[1:])} failed:\n{(done.stdout + done.stderr)[-2000:]}")
-    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    metrics = run_metrics(command, run_dir)
     training = metrics["training"]
     best = next((v for k, v in training.items() if k.startswith("best_") and k != "best_epoch"), None)
     return {"seconds": training["train_seconds"], "test": metrics["test"].get(HEADLINE.get(task, "loss")),

@@ -60,7 +60,7 @@ class Scopes:
         layers = list(model._flatten_layers(include_self=False))
         self.models = {model.name, *(layer.name for layer in layers if isinstance(layer, keras.Model))}
         rnn_types = (keras.layers.RNN, keras.layers.Bidirectional, RecurrentBlock)
-        self.recurrent = {layer.name for layer in layers if isinstance(layer, rnn_types)}
+        self.recurrent = {layer.name.lower() for layer in layers if isinstance(layer, rnn_types)}
         self.outputs = {tensor._keras_history[0].name for tensor in keras.tree.flatten(model.outputs)}
 
     @staticmethod
@@ -80,7 +80,7 @@ class Scopes:
         inner = [self._bare(part).lower() for part in parts[1:-1]]
         if any("attention" in part for part in inner):
             return "attention"
-        if any(part in {n.lower() for n in self.recurrent} or any(w in part for w in RECURRENT_WORDS)
+        if any(part in self.recurrent or any(w in part for w in RECURRENT_WORDS)
                for part in inner):
             return "recurrence"
         if self._bare(parts[1]) in self.outputs:
